@@ -1,0 +1,74 @@
+"""A thin, explicit Ray layer: N ranks of one plain class in a placement group.
+
+`ActorGroup.run("method", ...)` calls the method on every rank with `.remote(...)` and
+returns the futures; nothing is generated, so "go to definition" lands on the plain class.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import ray
+from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+
+def actor_env() -> dict[str, str]:
+    """Environment for every actor: Ray would set OMP_NUM_THREADS=1 for fractional CPU
+    requests, which halves torch and vLLM on a small machine where the phases alternate."""
+    threads = str(os.cpu_count() or 1)
+    env = {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    for key in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CACHE_ROOT", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TORCH_EXTENSIONS_DIR"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+class ActorGroup:
+    """`n` Ray actors of `cls`, one per bundle of a PACK placement group."""
+
+    def __init__(
+        self,
+        cls: type,
+        n: int,
+        *,
+        num_cpus: float,
+        num_gpus: float = 0.0,
+        init: Callable[[int], tuple[tuple, dict]] = lambda rank: ((), {}),
+        name: str = "",
+    ):
+        self.pg = placement_group([{"CPU": num_cpus, "GPU": num_gpus}] * n, strategy="PACK")
+        try:
+            ray.get(self.pg.ready(), timeout=120)
+        except ray.exceptions.GetTimeoutError:
+            remove_placement_group(self.pg)
+            raise RuntimeError(
+                f"Ray could not place {n} x {{CPU: {num_cpus}, GPU: {num_gpus}}} for {name or cls.__name__} in 120 s; "
+                f"the cluster has {ray.available_resources()} free. Lower cluster.*_cpus / *_gpus or add nodes."
+            ) from None
+        remote_cls = ray.remote(cls)
+        self.actors = []
+        for rank in range(n):
+            args, kwargs = init(rank)
+            actor = remote_cls.options(
+                num_cpus=num_cpus,
+                num_gpus=num_gpus,
+                name=f"{name}-{rank}" if name else None,
+                runtime_env={"env_vars": actor_env()},
+                scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
+            ).remote(*args, **kwargs)
+            self.actors.append(actor)
+
+    def run(self, method: str, *args: Any, **kwargs: Any) -> list[ray.ObjectRef]:
+        """Call `method` with the same arguments on every rank."""
+        return [getattr(actor, method).remote(*args, **kwargs) for actor in self.actors]
+
+    def run_each(self, method: str, per_rank: list[tuple[tuple, dict]]) -> list[ray.ObjectRef]:
+        """Call `method` with each rank's own arguments."""
+        return [getattr(a, method).remote(*args, **kw) for a, (args, kw) in zip(self.actors, per_rank, strict=True)]
+
+    def kill(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)
+        remove_placement_group(self.pg)

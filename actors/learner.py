@@ -1,0 +1,295 @@
+"""The learner: one model, one optimizer, the policy-gradient step and checkpoints.
+
+A plain class (usable in one process) that `actors.group` runs as one Ray actor per rank.
+What makes it fast on small machines:
+- sequences are packed into micro-batches by token budget (no padding): one row per
+  micro-batch, position ids restart per sequence, and transformers builds the block-diagonal
+  causal mask from them (attention never crosses sequences);
+- log-probabilities are computed only at the positions that predict completion tokens, in
+  chunks: the full-vocabulary logits of prompt tokens are never formed;
+- on-policy steps (`epochs_per_step: 1`) skip the old-logprob pass: the ratio is 1 by
+  construction, so the old log-probabilities are the new ones detached.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from actors.weight_sync import Transport, WeightPayload, pack
+from actors.strategy import DeepSpeedStrategy, TorchStrategy, init_process_group
+from rlsys import algorithms
+from rlsys.config import AlgorithmConfig, LearnerConfig
+
+
+@dataclass
+class TrainSample:
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    advantage: float
+    rollout_logprobs: list[float]
+
+    def __len__(self) -> int:
+        return len(self.prompt_ids) + len(self.completion_ids)
+
+
+def plan_micro_batches(lengths: list[int], budget: int) -> list[list[int]]:
+    """First-fit-decreasing bins of sample indices whose lengths sum to at most `budget`."""
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if lengths[i] > budget:
+            raise ValueError(f"sample {i} has {lengths[i]} tokens, over learner.micro_batch_tokens ({budget})")
+        for b, free in enumerate(room):
+            if lengths[i] <= free:
+                bins[b].append(i)
+                room[b] -= lengths[i]
+                break
+        else:
+            bins.append([i])
+            room.append(budget - lengths[i])
+    return bins
+
+
+@dataclass
+class Packed:
+    input_ids: torch.Tensor  # [1, L]
+    position_ids: torch.Tensor  # [1, L]
+    predict_at: torch.Tensor  # [n] positions whose logits predict completion tokens
+    targets: torch.Tensor  # [n] the completion tokens
+    seq_lens: list[int]  # completion length of each sample, in order
+
+
+def pack(samples: list[TrainSample]) -> Packed:
+    ids, pos, predict_at, targets, seq_lens = [], [], [], [], []
+    for s in samples:
+        start, p, c = len(ids), len(s.prompt_ids), len(s.completion_ids)
+        ids += s.prompt_ids + s.completion_ids
+        pos += list(range(p + c))
+        predict_at += range(start + p - 1, start + p + c - 1)
+        targets += s.completion_ids
+        seq_lens.append(c)
+    return Packed(
+        torch.tensor([ids]), torch.tensor([pos]), torch.tensor(predict_at), torch.tensor(targets), seq_lens
+    )
+
+
+def pad_rows(flat: torch.Tensor, seq_lens: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a flat per-token vector into padded rows [S, Tmax] and their mask."""
+    rows = torch.split(flat, seq_lens)
+    width = max(seq_lens) if seq_lens else 0
+    out = flat.new_zeros(len(seq_lens), width)
+    mask = torch.zeros(len(seq_lens), width, dtype=torch.bool)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+        mask[i, : len(row)] = True
+    return out, mask
+
+
+class Learner:
+    """Trains the policy on scored samples; exports weights; writes checkpoints."""
+
+    def __init__(
+        self,
+        model_path: str,
+        cfg: LearnerConfig,
+        algo: AlgorithmConfig | None = None,
+        *,
+        total_steps: int = 1,
+        temperature: float = 1.0,
+        max_completion_tokens: int | None = None,
+        dtype: str = "float32",
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        master_addr: str = "127.0.0.1",
+        master_port: int = 29500,
+    ):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if not os.path.isdir(model_path):
+            raise FileNotFoundError(f"model path {model_path!r} does not exist or is not a folder")
+        torch.set_num_threads(cfg.threads or os.cpu_count() or 1)  # phases alternate: use every core
+        torch.manual_seed(seed + rank)
+        self.cfg, self.algo, self.temperature = cfg, algo or AlgorithmConfig(), temperature
+        self.max_completion_tokens = max_completion_tokens  # Dr. GRPO's constant normalizer
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+        self.ref_model = None
+        if self.algo.kl_coef > 0:
+            self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        if cfg.strategy == "deepspeed":
+            init_process_group(rank, world_size, master_addr, master_port)
+            self.strategy: Any = DeepSpeedStrategy(model, cfg, total_steps, dtype=dtype)
+        else:
+            if world_size != 1:
+                raise ValueError("learner.strategy torch runs one rank; use deepspeed for num_workers > 1")
+            self.strategy = TorchStrategy(model, cfg, total_steps)
+        self.rank, self.world_size = rank, world_size
+        self.step_count = 0
+
+    # ------------------------------------------------------------ log-probabilities
+
+    def _logprobs(self, model: torch.nn.Module, packed: Packed, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities (and entropies) of the completion tokens only, chunked."""
+        hidden = model.get_decoder()(
+            input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False
+        ).last_hidden_state[0]
+        head = model.get_output_embeddings()
+        cap = getattr(model.config, "final_logit_softcapping", None)
+        logps, ents = [], []
+        for idx, tgt in zip(
+            packed.predict_at.split(self.cfg.logprob_chunk_tokens), packed.targets.split(self.cfg.logprob_chunk_tokens)
+        ):
+            logits = head(hidden[idx]).float()
+            if cap:
+                logits = torch.tanh(logits / cap) * cap
+            logits = logits / self.temperature
+            lse = torch.logsumexp(logits, dim=-1)
+            logps.append(logits.gather(-1, tgt[:, None]).squeeze(-1) - lse)
+            if with_entropy:
+                ents.append(algorithms.entropy_from_logits(logits))
+            else:
+                with torch.no_grad():
+                    ents.append(algorithms.entropy_from_logits(logits.detach()))
+        return torch.cat(logps), torch.cat(ents)
+
+    @torch.no_grad()
+    def compute_logprobs(self, samples: list[TrainSample], reference: bool = False) -> list[list[float]]:
+        """Per-sample completion log-probabilities under the policy (or the reference)."""
+        model = self.ref_model if reference else self.strategy.module
+        out: list[list[float]] = [[] for _ in samples]
+        for group in plan_micro_batches([len(s) for s in samples], self.cfg.micro_batch_tokens):
+            packed = pack([samples[i] for i in group])
+            logp, _ = self._logprobs(model, packed, with_entropy=False)
+            for i, row in zip(group, logp.split(packed.seq_lens)):
+                out[i] = row.tolist()
+        return out
+
+    # ------------------------------------------------------------ training
+
+    def train_step(self, samples: list[TrainSample], total_tokens: int, total_seqs: int) -> dict[str, float]:
+        """One optimizer step per epoch on this rank's share of the batch.
+
+        `total_tokens` / `total_seqs` count completion tokens / sequences over all ranks, so
+        that the loss is normalized over the whole batch however it was split.
+        """
+        start = time.perf_counter()
+        old = None
+        if self.algo.epochs_per_step > 1:
+            old = self.compute_logprobs(samples)
+        metrics: dict[str, float] = {}
+        for _ in range(self.algo.epochs_per_step):
+            metrics = self._one_epoch(samples, old, total_tokens, total_seqs)
+        metrics["time/train_s"] = time.perf_counter() - start
+        self.step_count += 1
+        return metrics
+
+    def _one_epoch(self, samples, old, total_tokens, total_seqs) -> dict[str, float]:
+        groups = plan_micro_batches([len(s) for s in samples], self.cfg.micro_batch_tokens) if samples else []
+        n_micro = self.strategy.all_reduce_max(len(groups))
+        sums: dict[str, float] = {}
+        for k in range(n_micro):
+            if k < len(groups):
+                part = self._micro_step([samples[i] for i in groups[k]], [old[i] for i in groups[k]] if old else None,
+                                        total_tokens, total_seqs)
+                for key, value in part.items():
+                    sums[key] = sums.get(key, 0.0) + value
+            else:  # keep collective calls in step across ranks with an empty micro-batch
+                self.strategy.backward(sum(p.sum() for p in self.strategy.module.parameters()) * 0.0)
+        metrics = {k: v / max(total_tokens, 1) for k, v in sums.items() if k != "tokens"}
+        metrics["grad_norm"] = self.strategy.step()
+        metrics["lr"] = self.strategy.lr()
+        metrics["tokens"] = sums.get("tokens", 0.0)
+        return metrics
+
+    def _micro_step(self, batch: list[TrainSample], old, total_tokens: int, total_seqs: int) -> dict[str, float]:
+        algo = self.algo
+        packed = pack(batch)
+        logp_flat, ent_flat = self._logprobs(self.strategy.module, packed, with_entropy=algo.entropy_coef != 0)
+        logp, mask = pad_rows(logp_flat, packed.seq_lens)
+        rollout_lp, _ = pad_rows(torch.tensor([x for s in batch for x in s.rollout_logprobs]), packed.seq_lens)
+        old_lp = logp.detach() if old is None else pad_rows(torch.tensor([x for o in old for x in o]), packed.seq_lens)[0]
+        adv = torch.tensor([s.advantage for s in batch], dtype=logp.dtype)
+        max_tokens = self.max_completion_tokens or max(packed.seq_lens)
+        loss, pm = algorithms.policy_loss(
+            logp, old_lp, adv, mask, clip_low=algo.clip_low, clip_high=algo.clip_high, agg=algo.loss_agg,
+            max_tokens=max_tokens,
+        )
+        ent, _ = pad_rows(ent_flat, packed.seq_lens)
+        if algo.entropy_coef:
+            loss = loss - algo.entropy_coef * algorithms.aggregate(ent, mask, algo.loss_agg, max_tokens)
+        kl_value = 0.0
+        if self.ref_model is not None:
+            with torch.no_grad():
+                ref_flat, _ = self._logprobs(self.ref_model, packed, with_entropy=False)
+            kl = algorithms.kl_penalty(logp, pad_rows(ref_flat, packed.seq_lens)[0], algo.kl_estimator)
+            loss = loss + algo.kl_coef * algorithms.aggregate(kl, mask, algo.loss_agg, max_tokens)
+            kl_value = float((kl * mask).sum())
+        n_tok = int(mask.sum())
+        share = n_tok / total_tokens if algo.loss_agg == "token_mean" else len(batch) / total_seqs
+        self.strategy.backward(loss * share * self.world_size)
+        with torch.no_grad():
+            return {  # sums over tokens; divided by total_tokens in _one_epoch
+                "loss": float(loss) * n_tok,
+                "entropy": float((ent * mask).sum()),
+                "kl": kl_value,
+                "clip_fraction": float(pm["clip_fraction"]) * n_tok,
+                "logprob_diff_rollout": float(((logp.detach() - rollout_lp).abs() * mask).sum()),
+                "tokens": float(n_tok),
+            }
+
+    # ------------------------------------------------------------ weights and checkpoints
+
+    def export_weights(self, version: int, transport: Transport = "tensors") -> WeightPayload | None:
+        """The full weights, packed for the rollout side, on rank 0 (None elsewhere); every
+        rank must call it (ZeRO-3 gathers)."""
+        state = self.strategy.full_state_dict()
+        return pack(state, version, transport) if self.rank == 0 else None
+
+    def save_checkpoint(self, path: str, trainer_state: dict[str, Any] | None = None) -> None:
+        """Hugging Face model + tokenizer (rank 0) and optimizer/scheduler/RNG state."""
+        import json
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        state = self.strategy.full_state_dict()
+        if self.rank == 0:
+            module = self.strategy.module
+            module.save_pretrained(out / "hf", state_dict=state, safe_serialization=True)
+            self.tokenizer.save_pretrained(out / "hf")
+            gen = getattr(module, "generation_config", None)
+            if gen is not None:
+                gen.save_pretrained(out / "hf")
+            (out / "trainer_state.json").write_text(json.dumps(trainer_state or {}, indent=2))
+        self.strategy.save(out)
+        torch.save({"torch": torch.get_rng_state(), "step": self.step_count}, out / f"rng_rank{self.rank}.pt")
+
+    def load_checkpoint(self, path: str) -> None:
+        out = Path(path)
+        src = out / "hf"
+        from safetensors.torch import load_file
+
+        files = sorted(src.glob("*.safetensors"))
+        state: dict[str, torch.Tensor] = {}
+        for f in files:
+            state.update(load_file(f))
+        module = self.strategy.module
+        if self.cfg.strategy == "deepspeed" and self.cfg.zero_stage == 3:
+            raise NotImplementedError("resume with ZeRO-3 loads through DeepSpeed's own checkpoint only")
+        module.load_state_dict(state, strict=False)
+        self.strategy.load(out)
+        rng = torch.load(out / f"rng_rank{self.rank}.pt", weights_only=False)
+        torch.set_rng_state(rng["torch"])
+        self.step_count = rng["step"]
+
+    def close(self) -> None:
+        self.strategy.close()

@@ -1,0 +1,122 @@
+"""`rlsys` command line: train, submit, pipeline, eval, tiny-model, serve-rewards, rewards list.
+
+Configs are validated before anything heavy is imported, so a typo fails in a second.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from rlsys.config import ConfigError, load_config
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+
+
+def quiet_libraries() -> None:
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="RL config YAML"),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides"),
+    address: Optional[str] = typer.Option(None, help="connect to this Ray cluster instead of starting one"),
+) -> None:
+    """Run a GRPO-family RL job (on local Ray unless --address or cluster.type=inline)."""
+    extra = list(overrides or [])
+    if address:
+        extra.append(f"cluster.address={address}")
+    try:
+        cfg = load_config(config, extra)
+    except ConfigError as exc:
+        fail(str(exc))
+    quiet_libraries()
+    from rlsys.data import DataError
+    from rlsys.driver import train as run_training
+
+    try:
+        final = run_training(cfg)
+    except (DataError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    console.print(f"[green]done[/]: final checkpoint {final}")
+
+
+@app.command()
+def submit(
+    config: Path = typer.Argument(..., help="RL config YAML (relative to the working dir)"),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides"),
+    address: str = typer.Option("http://127.0.0.1:8265", help="Ray dashboard / Jobs address"),
+    working_dir: Path = typer.Option(Path("."), help="uploaded as the job's working dir"),
+    env: Optional[list[str]] = typer.Option(None, help="KEY=VALUE environment for the job"),
+    follow: bool = typer.Option(True, help="stream the job's logs until it ends"),
+) -> None:
+    """Submit `rlsys train CONFIG` to a Ray cluster through Ray Jobs; exits with the job's status."""
+    try:
+        load_config(working_dir / config, list(overrides or []))
+    except ConfigError as exc:
+        fail(str(exc))
+    from rlsys.submit import submit_job
+
+    raise typer.Exit(submit_job(address, config, list(overrides or []), working_dir, list(env or []), follow, console))
+
+
+@app.command("tiny-model")
+def tiny_model(
+    out: Path = typer.Argument(..., help="output folder"),
+    arch: str = typer.Option("llama", help="llama | qwen2 | gemma2"),
+    hidden_size: int = typer.Option(128),
+    layers: int = typer.Option(2),
+    heads: int = typer.Option(4),
+    head_dim: int = typer.Option(32, help="vLLM on CPU needs 32, 64, 80, 96, 112, 128, ..."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Write a tiny random model + offline-trained tokenizer with a chat template."""
+    from rlsys.tiny import ARCHS, build_tiny_model, check_vllm_support
+
+    if arch not in ARCHS:
+        fail(f"--arch {arch!r}: expected one of {', '.join(ARCHS)}")
+    path = build_tiny_model(out, arch, hidden_size=hidden_size, num_layers=layers, num_heads=heads,
+                            head_dim=head_dim, seed=seed)
+    console.print(f"[green]wrote[/] {path}")
+    support = check_vllm_support(arch)
+    if not support.supported:
+        console.print(f"[yellow]note:[/] the CPU vLLM build refuses {arch}: {support.reason}. "
+                      "Use rollout.backend=hf for this model on CPU.")
+
+
+def _register_optional() -> None:
+    """Commands owned by other packages (reward server, pipeline, eval)."""
+    import importlib
+
+    for module in ("rewards.cli", "rlsys.pipeline_cli"):
+        try:
+            importlib.import_module(module).register(app)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+_register_optional()
+
+
+def main() -> None:
+    app(prog_name="rlsys")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The one typed config for every rlsys job, validated at load.
+
+Importable without torch, vLLM or Ray: the CLI validates a file before any heavy import.
+A config is YAML plus `key.sub=value` overrides (values parsed as YAML scalars). Unknown keys
+and bad values are rejected with the file and the dotted key named.
+
+Batch fields say what they count: `prompts_per_step` prompts are drawn per RL step and each is
+sampled `samples_per_prompt` times; the learner packs sequences into micro-batches of at most
+`micro_batch_tokens` tokens.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the file and the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunConfig(Section):
+    name: str = "run"
+    """Run name, used in logs and as the default output folder name."""
+    output_dir: str = "runs/run"
+    """Folder for the resolved config, metrics, TensorBoard events and checkpoints."""
+    seed: int = 0
+
+
+class ModelConfig(Section):
+    path: str
+    """Local path of a Hugging Face model folder (weights + tokenizer). Nothing is downloaded."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Learner and rollout dtype. float32 on CPU; bfloat16 on GPUs."""
+
+
+class ClusterConfig(Section):
+    type: Literal["ray", "inline"] = "ray"
+    """`ray`: actors on a Ray cluster (a local one is started for the job unless `address`
+    is set). `inline`: the same plain classes in this process, for debugging and notebooks."""
+    address: str | None = None
+    """Address of an existing Ray cluster (`auto`, `ray://...` or `HOST:PORT`)."""
+    num_cpus: int | None = None
+    """CPUs for a local Ray instance (default: all)."""
+    rollout_cpus: float = 1.0
+    learner_cpus: float = 1.0
+    reward_cpus: float = 0.5
+    gpus_per_learner: float = 0.0
+    gpus_per_rollout: float = 0.0
+
+
+class DataConfig(Section):
+    path: str
+    """RL prompts: JSONL, Parquet, or a `datasets` folder saved with `save_to_disk`."""
+    prompt_key: str = "prompt"
+    """Column holding the prompt: a string or a list of chat messages."""
+    shuffle: bool = True
+
+
+class RolloutConfig(Section):
+    backend: Literal["vllm", "hf"] = "vllm"
+    samples_per_prompt: int = Field(8, ge=1)
+    max_new_tokens: int = Field(128, ge=1)
+    max_model_len: int = Field(512, ge=16)
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    num_workers: int = Field(1, ge=1)
+    use_chat_template: bool = True
+    """Render message prompts with the tokenizer's chat template (string prompts too, as one
+    user turn). Off: string prompts are tokenized as they are."""
+    kv_cache_gib: float = 1.0
+    """vLLM CPU KV cache size (VLLM_CPU_KVCACHE_SPACE)."""
+    gpu_memory_utilization: float = 0.5
+
+
+class LearnerConfig(Section):
+    strategy: Literal["torch", "deepspeed"] = "torch"
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    num_workers: int = Field(1, ge=1)
+    """Data-parallel learner ranks (DeepSpeed strategy)."""
+    lr: float = Field(1e-6, gt=0)
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = Field(1.0, gt=0)
+    micro_batch_tokens: int = Field(4096, ge=16)
+    """Most tokens (prompt + completion) packed into one forward pass."""
+    gradient_checkpointing: bool = False
+    logprob_chunk_tokens: int = Field(1024, ge=1)
+    """Completion tokens per chunk when computing log-probabilities (bounds logits memory)."""
+    threads: int | None = None
+    """torch threads in the learner process (default: the CPUs given to it, at least 1)."""
+
+
+class AlgorithmConfig(Section):
+    type: Literal["grpo", "dr_grpo"] = "grpo"
+    """Advantage estimator: `grpo` normalizes by the group std, `dr_grpo` does not."""
+    loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = "token_mean"
+    """How token losses become one number; Dr. GRPO uses `seq_mean_token_sum_norm`."""
+    clip_low: float = Field(0.2, ge=0)
+    clip_high: float = Field(0.28, ge=0)
+    """Asymmetric PPO clip (clip-higher, DAPO)."""
+    kl_coef: float = Field(0.0, ge=0)
+    """Weight of the KL penalty to the frozen initial model; 0 loads no reference model."""
+    kl_estimator: Literal["k1", "k2", "k3"] = "k3"
+    entropy_coef: float = 0.0
+    epochs_per_step: int = Field(1, ge=1)
+    """Passes over each step's samples; 1 is on-policy and skips the old-logprob pass."""
+    zero_variance_groups: Literal["skip", "keep"] = "skip"
+    """Groups whose samples all got the same reward carry no signal: skip them or keep them."""
+
+
+class RewardsConfig(Section):
+    default: str | list[dict[str, Any]] | None = None
+    """Reward for rows without a `reward` column: a name or [{name, weight}]."""
+    settings: dict[str, dict[str, Any]] = {}
+    """Per-reward keyword settings, e.g. {math: {timeout_s: 5}}."""
+    remote: dict[str, str] = {}
+    """Rewards scored by a reward server: {reward_name: URL}."""
+    remote_token_env: str | None = None
+    """Environment variable holding the reward servers' bearer token."""
+    on_failure: Literal["skip", "zero"] = "skip"
+    """A sample whose reward failed (error/timeout): `skip` leaves it out of the loss and of its
+    group's statistics; `zero` scores it 0. Either way it is counted in the metrics."""
+
+
+class TrainConfig(Section):
+    steps: int = Field(10, ge=1)
+    prompts_per_step: int = Field(4, ge=1)
+    checkpoint_every: int = Field(0, ge=0)
+    """Save a checkpoint every N steps (0: only at the end)."""
+    keep_checkpoints: int = Field(2, ge=1)
+    resume: bool = True
+    """Continue from the newest complete checkpoint in the run folder if there is one."""
+
+
+class RLConfig(Section):
+    """A GRPO-family RL job (`rlsys train`)."""
+
+    run: RunConfig = RunConfig()
+    model: ModelConfig
+    cluster: ClusterConfig = ClusterConfig()
+    data: DataConfig
+    rollout: RolloutConfig = RolloutConfig()
+    learner: LearnerConfig = LearnerConfig()
+    algorithm: AlgorithmConfig = AlgorithmConfig()
+    rewards: RewardsConfig = RewardsConfig()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> RLConfig:
+        if self.algorithm.type == "grpo" and self.rollout.samples_per_prompt < 2:
+            raise ValueError("algorithm.type grpo needs rollout.samples_per_prompt >= 2 (one group per prompt)")
+        if self.learner.micro_batch_tokens < self.rollout.max_model_len:
+            raise ValueError(
+                f"learner.micro_batch_tokens ({self.learner.micro_batch_tokens}) must be at least "
+                f"rollout.max_model_len ({self.rollout.max_model_len}) so that every sequence fits"
+            )
+        return self
+
+    @field_validator("rewards")
+    @classmethod
+    def _remote_urls(cls, value: RewardsConfig) -> RewardsConfig:
+        for name, url in value.remote.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"rewards.remote.{name}: {url!r} is not an http(s) URL")
+        return value
+
+
+# ---------------------------------------------------------------- loading
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` -> (["a","b","c"], parsed value); the value is read as a YAML scalar."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} is not of the form key.sub=value")
+    return key.split("."), yaml.safe_load(raw) if raw else ""
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], source: str) -> Any:
+    """Validate `data` as `model`, turning pydantic's errors into one message per bad key."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            if err["type"] == "extra_forbidden":
+                lines.append(f"{source}: unknown key {key!r}")
+            else:
+                lines.append(f"{source}: {key}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None, model: type[BaseModel] = RLConfig) -> Any:
+    """Read YAML, apply `key.sub=value` overrides, validate. Relative paths stay relative to
+    the working directory (run from the repo root, as the README does)."""
+    data = apply_overrides(read_yaml(path), list(overrides or []))
+    return validate(model, data, str(path))
+
+
+def dump_config(config: BaseModel) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
