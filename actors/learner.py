@@ -21,7 +21,8 @@ from typing import Any
 
 import torch
 
-from actors.weight_sync import Transport, WeightPayload, pack
+from actors.weight_sync import Transport, WeightPayload
+from actors.weight_sync import pack as pack_weights
 from actors.strategy import DeepSpeedStrategy, TorchStrategy, init_process_group
 from rlsys import algorithms
 from rlsys.config import AlgorithmConfig, LearnerConfig
@@ -119,7 +120,11 @@ class Learner:
         self.cfg, self.algo, self.temperature = cfg, algo or AlgorithmConfig(), temperature
         self.max_completion_tokens = max_completion_tokens  # Dr. GRPO's constant normalizer
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        from transformers import AutoConfig
+
+        # SDPA skips gemma2's attention soft-capping; eager matches vLLM (measured in tests/test_tiny_model.py)
+        attn = "eager" if AutoConfig.from_pretrained(model_path).model_type == "gemma2" else None
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype), attn_implementation=attn)
         if cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         model.config.use_cache = False
@@ -253,7 +258,7 @@ class Learner:
         """The full weights, packed for the rollout side, on rank 0 (None elsewhere); every
         rank must call it (ZeRO-3 gathers)."""
         state = self.strategy.full_state_dict()
-        return pack(state, version, transport) if self.rank == 0 else None
+        return pack_weights(state, version, transport) if self.rank == 0 else None
 
     def save_checkpoint(self, path: str, trainer_state: dict[str, Any] | None = None) -> None:
         """Hugging Face model + tokenizer (rank 0) and optimizer/scheduler/RNG state."""

@@ -1,0 +1,62 @@
+"""Config loading: YAML + overrides, and errors that name the file and the key."""
+import pytest
+
+from rlsys.config import ConfigError, RLConfig, apply_overrides, load_config
+
+BASE = """
+model: {path: /models/x}
+data: {path: data.jsonl}
+"""
+
+
+def write(tmp_path, text):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_overrides(tmp_path):
+    cfg = load_config(write(tmp_path, BASE), ["rollout.samples_per_prompt=4", "learner.lr=3e-4", "cluster.type=inline"])
+    assert isinstance(cfg, RLConfig)
+    assert cfg.rollout.samples_per_prompt == 4
+    assert cfg.learner.lr == pytest.approx(3e-4)
+    assert cfg.cluster.type == "inline"
+    assert cfg.train.prompts_per_step == 4
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    path = write(tmp_path, BASE + "rollout: {samples_per_promt: 4}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(path) in str(err.value) and "rollout.samples_per_promt" in str(err.value)
+
+
+def test_bad_value_names_key_and_value(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, BASE), ["rollout.temperature=-1"])
+    assert "rollout.temperature" in str(err.value) and "-1" in str(err.value)
+
+
+def test_bad_variant_and_cross_field_checks(tmp_path):
+    with pytest.raises(ConfigError, match="learner.strategy"):
+        load_config(write(tmp_path, BASE), ["learner.strategy=fsdp"])
+    with pytest.raises(ConfigError, match="samples_per_prompt >= 2"):
+        load_config(write(tmp_path, BASE), ["rollout.samples_per_prompt=1"])
+    with pytest.raises(ConfigError, match="not an http"):
+        load_config(write(tmp_path, BASE), ["rewards.remote={math: ftp://x}"])
+
+
+def test_missing_file_and_bad_override(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        apply_overrides({}, ["novalue"])
+
+
+def test_config_imports_without_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = "import sys, rlsys.config; print(any(m in sys.modules for m in ('torch', 'vllm', 'ray')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
