@@ -1,0 +1,46 @@
+"""From scored samples to a batch: failed rewards, zero-variance groups, metrics."""
+import math
+
+import torch
+
+from actors.rollout import Sample
+from rewards.base import RewardResult
+from rewards.compose import CompositeResult
+from rlsys.config import RLConfig
+from rlsys.rl_batch import advantages, build_batch, reward_values
+
+
+def result(score=None, status="ok", name="math"):
+    part = RewardResult(score, status, "" if status == "ok" else "why")
+    return CompositeResult(score, status, part.reason, {name: part})
+
+
+def cfg(**algo):
+    return RLConfig.model_validate({"model": {"path": "m"}, "data": {"path": "d"},
+                                    "rollout": {"samples_per_prompt": 4}, "algorithm": algo})
+
+
+def sample(i, n_tokens=3):
+    return Sample(i // 4, [1, 2], [5] * n_tokens, "x", [-0.5] * n_tokens, "stop", 7)
+
+
+def test_failed_rewards_are_left_out_of_group_statistics():
+    rewards = reward_values([result(1.0), result(0.0), result(status="timeout"), result(1.0)], "skip")
+    assert math.isnan(rewards[2])
+    adv = advantages(rewards, 4, "dr_grpo")
+    # group mean over known rewards = 2/3; the failed sample gets advantage 0
+    torch.testing.assert_close(adv, torch.tensor([1 / 3, -2 / 3, 0.0, 1 / 3]))
+    zero = reward_values([result(status="error")], "zero")
+    assert zero.tolist() == [0.0]
+
+
+def test_build_batch_skips_zero_variance_groups_and_failures_and_counts_them():
+    results = [result(1.0), result(0.0), result(status="error"), result(1.0)] + [result(0.5)] * 4
+    batch, m = build_batch([sample(i) for i in range(8)], results, cfg())
+    assert len(batch) == 3  # group 2 has zero variance; the error sample is dropped
+    assert m["groups/zero_variance"] == 1 and m["groups/total"] == 2
+    assert m["reward/status/error"] == 1 and m["reward/status/ok"] == 7
+    assert m["reward/math/mean"] == (1 + 0 + 1 + 0.5 * 4) / 7
+    assert m["accuracy"] == 2 / 8 and m["weight_version/min_sampled"] == 7
+    kept, _ = build_batch([sample(i) for i in range(8)], results, cfg(zero_variance_groups="keep"))
+    assert len(kept) == 7
