@@ -1,0 +1,375 @@
+"""RL algorithms as pure tensor functions: advantages, policy losses, KL estimators, log-probs.
+
+Why: the learner, the tests and anyone reading the maths should find every formula in one
+place, free of model, optimizer and distributed state. Everything here takes tensors and
+returns tensors; names in the config pick entries of small registries that refuse duplicates
+(`ADVANTAGES`, `POLICY_LOSSES`, `KL_ESTIMATORS`, `AGGREGATIONS`).
+
+Conventions
+- Rewards are 1-D and group-contiguous: B = n_prompts * group_size, the samples of prompt i
+  are rows [i * group_size, (i + 1) * group_size).
+- Token tensors are [N, T] (rows, positions); `mask` is bool or 0/1 (nonzero counts as 1) and
+  marks the completion tokens that count. Values under a false mask are never read: they may
+  be NaN or inf (padding) without leaking NaN into losses or gradients.
+- Log-probabilities are computed in float32 (or float64 if the logits are float64).
+
+Not covered here (the learner's job): dividing logits by the sampling temperature before
+`token_logprobs`, loss scaling across micro-batches / data-parallel ranks (each aggregation
+normalizes within the tensors it is given), dropping zero-variance groups, and optimizer
+steps. Not implemented: dual-clip PPO, GSPO-style sequence ratios, RLOO / REINFORCE++
+advantages (register them with the decorators below).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+AdvantageFn = Callable[..., Tensor]
+PolicyLossFn = Callable[..., tuple[Tensor, dict[str, Tensor]]]
+
+ADVANTAGES: dict[str, AdvantageFn] = {}
+POLICY_LOSSES: dict[str, PolicyLossFn] = {}
+
+# exp() of a log-ratio beyond this overflows float32 quickly; both PPO ratios and KL
+# estimators clamp log-ratios here (as verl does), which zeroes the gradient beyond it.
+MAX_LOG_RATIO = 20.0
+
+
+def _register(registry: dict[str, Callable], kind: str, name: str) -> Callable[[Callable], Callable]:
+    def decorator(fn: Callable) -> Callable:
+        if name in registry:
+            raise ValueError(f"{kind} {name!r} is already registered (by {registry[name].__qualname__})")
+        registry[name] = fn
+        return fn
+
+    return decorator
+
+
+def _lookup(registry: dict[str, Callable], kind: str, name: str) -> Callable:
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; registered: {sorted(registry)}")
+    return registry[name]
+
+
+def register_advantage(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
+    """Register `fn(rewards[B], group_size, *, eps) -> advantages[B]` under `name`."""
+    return _register(ADVANTAGES, "advantage estimator", name)
+
+
+def register_policy_loss(name: str) -> Callable[[PolicyLossFn], PolicyLossFn]:
+    """Register `fn(logp, old_logp, advantages, mask, *, clip_low, clip_high, agg, max_tokens)`."""
+    return _register(POLICY_LOSSES, "policy loss", name)
+
+
+# ----------------------------------------------------------------------------- advantages
+
+
+def _grouped(rewards: Tensor, group_size: int) -> Tensor:
+    """Rewards [B] -> [n_prompts, group_size] (float), with shape and finiteness checked."""
+    if rewards.dim() != 1:
+        raise ValueError(f"rewards must be 1-D [B], got shape {tuple(rewards.shape)}")
+    if group_size < 1 or rewards.numel() % group_size != 0:
+        raise ValueError(f"rewards has {rewards.numel()} rows, not a multiple of group_size={group_size}")
+    bad = (~torch.isfinite(rewards)).nonzero().flatten()
+    if bad.numel():
+        raise ValueError(
+            f"rewards are NaN/inf at rows {bad.tolist()[:10]}; a failed reward needs a status, not a number"
+        )
+    return (rewards if rewards.is_floating_point() else rewards.float()).view(-1, group_size)
+
+
+def compute_advantages(name: str, rewards: Tensor, group_size: int, *, eps: float = 1e-6) -> Tensor:
+    """Advantages [B] for group-contiguous `rewards` [B] with the estimator registered as `name`."""
+    return _lookup(ADVANTAGES, "advantage estimator", name)(rewards, group_size, eps=eps)
+
+
+@register_advantage("grpo")
+def grpo_advantages(rewards: Tensor, group_size: int, *, eps: float = 1e-6) -> Tensor:
+    """(r - group mean) / (group std + eps), std unbiased (Bessel, torch default) as in TRL.
+
+    A zero-variance group gives 0 / eps = 0 (not NaN). Needs group_size >= 2: the unbiased
+    std of one sample is undefined.
+    """
+    if group_size < 2:
+        raise ValueError(f"grpo advantages need group_size >= 2 (unbiased std), got {group_size}")
+    groups = _grouped(rewards, group_size)
+    mean = groups.mean(dim=1, keepdim=True)
+    std = groups.std(dim=1, keepdim=True)  # unbiased=True, like TRL's GRPOTrainer
+    return ((groups - mean) / (std + eps)).flatten()
+
+
+@register_advantage("dr_grpo")
+def dr_grpo_advantages(rewards: Tensor, group_size: int, *, eps: float = 1e-6) -> Tensor:
+    """r - group mean: Dr. GRPO drops the std normalization (its question-difficulty bias).
+
+    `eps` is accepted for a uniform signature and unused.
+    """
+    groups = _grouped(rewards, group_size)
+    return (groups - groups.mean(dim=1, keepdim=True)).flatten()
+
+
+def group_zero_variance(rewards: Tensor, group_size: int) -> Tensor:
+    """Bool [n_prompts]: True where every reward in the group is equal (no learning signal)."""
+    groups = _grouped(rewards, group_size)
+    return (groups == groups[:, :1]).all(dim=1)
+
+
+# ----------------------------------------------------------------------------- aggregation
+
+
+def _as_bool(mask: Tensor, like: Tensor, what: str = "values") -> Tensor:
+    if mask.shape != like.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} != {what} shape {tuple(like.shape)}")
+    return mask if mask.dtype == torch.bool else mask != 0
+
+
+def _token_mean(masked: Tensor, mask: Tensor, max_tokens: int | None) -> Tensor:
+    """Sum over all counted tokens / number of counted tokens (DAPO token-level)."""
+    return masked.sum() / mask.sum().clamp(min=1)
+
+
+def _seq_mean(per_seq: Tensor, mask: Tensor) -> Tensor:
+    """Mean over rows that have at least one counted token (empty rows are padding or filtered)."""
+    return per_seq.sum() / mask.any(dim=-1).sum().clamp(min=1)
+
+
+def _seq_mean_token_mean(masked: Tensor, mask: Tensor, max_tokens: int | None) -> Tensor:
+    """Per-row token mean, then mean over rows (GRPO paper's sequence-level loss)."""
+    return _seq_mean(masked.sum(dim=-1) / mask.sum(dim=-1).clamp(min=1), mask)
+
+
+def _seq_mean_token_sum_norm(masked: Tensor, mask: Tensor, max_tokens: int | None) -> Tensor:
+    """Per-row token sum / constant max_tokens, then mean over rows (Dr. GRPO)."""
+    if max_tokens is None or max_tokens <= 0:
+        raise ValueError(
+            f"agg 'seq_mean_token_sum_norm' needs max_tokens > 0 (generation limit), got {max_tokens}"
+        )
+    return _seq_mean(masked.sum(dim=-1) / max_tokens, mask)
+
+
+AGGREGATIONS: dict[str, Callable[[Tensor, Tensor, int | None], Tensor]] = {
+    "token_mean": _token_mean,
+    "seq_mean_token_mean": _seq_mean_token_mean,
+    "seq_mean_token_sum_norm": _seq_mean_token_sum_norm,
+}
+
+
+def aggregate(values: Tensor, mask: Tensor, agg: str, max_tokens: int | None = None) -> Tensor:
+    """Reduce per-token `values` [N, T] under `mask` to a scalar with the mode named `agg`.
+
+    Rows with no counted token contribute nothing and are left out of the row count of the
+    `seq_*` modes; an all-false mask gives 0 (still differentiable), never NaN.
+    """
+    reduce = _lookup(AGGREGATIONS, "aggregation", agg)
+    mask = _as_bool(mask, values)
+    masked = torch.where(mask, values, torch.zeros((), dtype=values.dtype, device=values.device))
+    return reduce(masked, mask, max_tokens)
+
+
+def _masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    return aggregate(values, mask, "token_mean")
+
+
+# ----------------------------------------------------------------------------- KL
+
+
+def _k1(logp: Tensor, ref_logp: Tensor) -> Tensor:
+    return logp - ref_logp
+
+
+def _k2(logp: Tensor, ref_logp: Tensor) -> Tensor:
+    return 0.5 * (logp - ref_logp).square()
+
+
+def _k3(logp: Tensor, ref_logp: Tensor) -> Tensor:
+    log_r = (ref_logp - logp).clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)
+    return log_r.exp() - log_r - 1
+
+
+KL_ESTIMATORS: dict[str, Callable[[Tensor, Tensor], Tensor]] = {"k1": _k1, "k2": _k2, "k3": _k3}
+
+
+def kl_penalty(logp: Tensor, ref_logp: Tensor, kind: str) -> Tensor:
+    """Per-token estimate of KL(policy || ref) for tokens sampled from the policy.
+
+    With r = p_ref / p_policy at the sampled token (Schulman, "Approximating KL divergence"):
+    k1 = -log r (unbiased, can be negative), k2 = 0.5 (log r)^2 (biased, low variance),
+    k3 = r - 1 - log r (unbiased, >= 0; log r clamped to +-MAX_LOG_RATIO).
+    Aggregate the result with `aggregate(..., mask, agg)`.
+    """
+    if logp.shape != ref_logp.shape:
+        raise ValueError(f"logp shape {tuple(logp.shape)} != ref_logp shape {tuple(ref_logp.shape)}")
+    return _lookup(KL_ESTIMATORS, "KL estimator", kind)(logp, ref_logp)
+
+
+# ----------------------------------------------------------------------------- policy loss
+
+
+def policy_loss(
+    logp: Tensor,
+    old_logp: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    name: str = "ppo_clip",
+    clip_low: float = 0.2,
+    clip_high: float = 0.28,
+    agg: str = "token_mean",
+    max_tokens: int | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """(scalar loss, detached metrics) from the policy loss registered as `name`."""
+    fn = _lookup(POLICY_LOSSES, "policy loss", name)
+    return fn(
+        logp, old_logp, advantages, mask,
+        clip_low=clip_low, clip_high=clip_high, agg=agg, max_tokens=max_tokens,
+    )
+
+
+@register_policy_loss("ppo_clip")
+def ppo_clip_loss(
+    logp: Tensor,
+    old_logp: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    clip_low: float = 0.2,
+    clip_high: float = 0.28,
+    agg: str = "token_mean",
+    max_tokens: int | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """PPO clipped surrogate with asymmetric clip range [1 - clip_low, 1 + clip_high] (DAPO).
+
+    Per token: max(-A * ratio, -A * clip(ratio)), ratio = exp(logp - old_logp); `old_logp` and
+    `advantages` [N] are treated as constants. On-policy (old_logp == logp.detach()) the
+    gradient is -A * grad logp, aggregated by `agg`.
+    Metrics (token-level means over the mask, whatever `agg` is): `clip_fraction` (tokens
+    where the clipped term won strictly), `ratio_mean`, `approx_kl` (k3 estimate of
+    KL(old || new), the tokens being samples of the old policy).
+    """
+    if logp.dim() != 2 or old_logp.shape != logp.shape:
+        raise ValueError(f"logp {tuple(logp.shape)} and old_logp {tuple(old_logp.shape)} must both be [N, T]")
+    if advantages.shape != logp.shape[:1]:
+        raise ValueError(f"advantages shape {tuple(advantages.shape)} != [N] = [{logp.shape[0]}]")
+    if not 0 <= clip_low < 1 or clip_high < 0:
+        raise ValueError(f"need 0 <= clip_low < 1 and clip_high >= 0, got {clip_low=}, {clip_high=}")
+    mask = _as_bool(mask, logp, "logp")
+    zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
+    log_ratio = torch.where(mask, logp - old_logp.detach(), zero)
+    ratio = log_ratio.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp()
+    adv = advantages.detach().to(ratio.dtype)[:, None]
+    unclipped = -adv * ratio
+    clipped = -adv * ratio.clamp(1 - clip_low, 1 + clip_high)
+    loss = aggregate(torch.maximum(unclipped, clipped), mask, agg, max_tokens)
+    with torch.no_grad():
+        metrics = {
+            "clip_fraction": _masked_mean((clipped > unclipped).to(ratio.dtype), mask),
+            "ratio_mean": _masked_mean(ratio, mask),
+            "approx_kl": _masked_mean(_k3(old_logp, logp), mask),
+        }
+    return loss, metrics
+
+
+# ----------------------------------------------------------------------------- logits
+
+
+def entropy_from_logits(logits: Tensor) -> Tensor:
+    """Entropy [...] of softmax(logits [..., V]): -sum p log p with log p = z - logsumexp(z).
+
+    Stable for large logits (no lse - E[z] cancellation); -inf logits (banned tokens) are
+    probability 0 and add nothing, with finite gradients. Works in the logits' dtype and
+    holds a few temporaries the size of `logits`: upcast or slice bf16 inputs yourself.
+    """
+    logp = torch.log_softmax(logits, dim=-1)
+    probs = logp.exp()
+    logp = torch.where(probs > 0, logp, torch.zeros((), dtype=logp.dtype, device=logp.device))
+    return -(probs * logp).sum(dim=-1)
+
+
+def _logprob_dtype(logits: Tensor) -> torch.dtype:
+    return torch.float64 if logits.dtype == torch.float64 else torch.float32
+
+
+class _ChunkedTokenLogprobs(torch.autograd.Function):
+    """log_softmax(logits)[tokens], chunk by chunk over T, with a chunked backward.
+
+    Saves only the logits (no copy) and logsumexp [N, T]; the backward writes
+    grad * (onehot - softmax) into one tensor the size of the logits, chunk by chunk.
+    """
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, tokens: Tensor, chunk: int) -> Tensor:
+        dtype = _logprob_dtype(logits)
+        lse = torch.empty(tokens.shape, dtype=dtype, device=logits.device)
+        picked = torch.empty(tokens.shape, dtype=dtype, device=logits.device)
+        for start in range(0, logits.shape[1], chunk):
+            window = slice(start, start + chunk)
+            part = logits[:, window].to(dtype)
+            lse[:, window] = torch.logsumexp(part, dim=-1)
+            picked[:, window] = part.gather(-1, tokens[:, window, None]).squeeze(-1)
+        ctx.save_for_backward(logits, tokens, lse)
+        ctx.chunk = chunk
+        return picked - lse
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        logits, tokens, lse = ctx.saved_tensors
+        grad = torch.empty_like(logits)
+        for start in range(0, logits.shape[1], ctx.chunk):
+            window = slice(start, start + ctx.chunk)
+            g = grad_out[:, window, None].to(lse.dtype)
+            part = (logits[:, window].to(lse.dtype) - lse[:, window, None]).exp_().mul_(-g)
+            part.scatter_add_(-1, tokens[:, window, None], g)
+            grad[:, window] = part
+        return grad, None, None
+
+
+def token_logprobs(logits: Tensor, tokens: Tensor, chunk: int | None = None) -> Tensor:
+    """log p(tokens) [N, T] (float32, or float64 for float64 logits) from logits [N, T, V].
+
+    With `chunk`, T is processed `chunk` positions at a time (all N rows together), forward
+    and backward, so no float32 [N, T, V] log_softmax or softmax is ever held; the gradient
+    w.r.t. the logits is still one full [N, T, V] tensor. Logits are used as given: divide by
+    the sampling temperature first. Every token id must be in [0, V), padding included.
+    """
+    if logits.dim() != 3 or tokens.shape != logits.shape[:2]:
+        raise ValueError(
+            f"need logits [N, T, V] and tokens [N, T], got {tuple(logits.shape)} and {tuple(tokens.shape)}"
+        )
+    low, high = (int(tokens.min()), int(tokens.max())) if tokens.numel() else (0, 0)
+    if low < 0 or high >= logits.shape[-1]:
+        raise ValueError(
+            f"token ids must be in [0, {logits.shape[-1]}), got min {low} max {high}"
+            " (pad with a real id and mask it)"
+        )
+    tokens = tokens.long()
+    if chunk is None:
+        logp = torch.log_softmax(logits.to(_logprob_dtype(logits)), dim=-1)
+        return logp.gather(-1, tokens[..., None]).squeeze(-1)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1 or None, got {chunk}")
+    return _ChunkedTokenLogprobs.apply(logits, tokens, chunk)
+
+
+__all__ = [
+    "ADVANTAGES",
+    "AGGREGATIONS",
+    "KL_ESTIMATORS",
+    "MAX_LOG_RATIO",
+    "POLICY_LOSSES",
+    "aggregate",
+    "compute_advantages",
+    "dr_grpo_advantages",
+    "entropy_from_logits",
+    "group_zero_variance",
+    "grpo_advantages",
+    "kl_penalty",
+    "policy_loss",
+    "ppo_clip_loss",
+    "register_advantage",
+    "register_policy_loss",
+    "token_logprobs",
+]
