@@ -1,0 +1,374 @@
+"""Instruction-constraint rewards: every IFEval type, multilingual counting, language detection,
+translation checks, loose mode, and error statuses. CPU-only, offline, a few seconds."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rewards.base import RewardResult
+from rewards.instructions import (
+    CHECKS,
+    IFEVAL_TYPES,
+    ConstraintError,
+    check_constraints,
+    constraints_from_ifeval,
+    loose_variants,
+)
+from rewards.instructions.language import LANGUAGES, detect_language, normalize_language
+from rewards.instructions.segmentation import contains_term, count_sentences, count_words, split_sentences
+from rewards.instructions.translation_checks import placeholders, tag_multiset
+from rewards.registry import get_reward, score
+
+SECTIONS = "SECTION 1\nIntro text.\nSECTION 2\nMore text."
+# (type, args, a response that satisfies it, a response that does not)
+IFEVAL_CASES = [
+    ("keywords:existence", {"keywords": ["cat", "dog"]}, "A Cat met a dog.", "A cat met a bird."),
+    ("keywords:frequency", {"keyword": "tea", "frequency": 2, "relation": "at least"},
+     "Tea, then more tea.", "Tea only once."),
+    ("keywords:frequency", {"keyword": "tea", "frequency": 2, "relation": "less than"},
+     "Tea only once.", "Tea, then more tea."),
+    ("keywords:forbidden_words", {"forbidden_words": ["bad", "ugly"]},
+     "A badger is good.", "That is UGLY."),
+    ("keywords:letter_frequency", {"letter": "z", "let_frequency": 3, "let_relation": "at least"},
+     "Zebra jazz.", "Zebra buzz."[:6]),
+    ("keywords:letter_frequency", {"letter": "a", "let_frequency": 2, "let_relation": "less than"},
+     "One cat.", "A banana."),
+    ("language:response_language", {"language": "de"},
+     "Das ist eine kurze Antwort auf Deutsch.", "This is a short answer in English."),
+    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "less than"},
+     "One. Two.", "One. Two. Three."),
+    ("length_constraints:number_sentences", {"num_sentences": 2, "relation": "at least"},
+     "Dr. Smith came. He left.", "Dr. Smith came home."),
+    ("length_constraints:number_paragraphs", {"num_paragraphs": 2},
+     "First part.\n***\nSecond part.", "First part.\n***\n***\nSecond part."),
+    ("length_constraints:number_words", {"num_words": 5, "relation": "at least"},
+     "one two three four five", "one two three four"),
+    ("length_constraints:number_words", {"num_words": 5, "relation": "less than"},
+     "one two three four", "one two three four five"),
+    ("length_constraints:nth_paragraph_first_word",
+     {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "then"},
+     "First we start.\n\n\"Then, we end.", "First we start.\n\nAnd then we end."),
+    ("detectable_content:number_placeholders", {"num_placeholders": 2},
+     "Dear [name], at [address].", "Dear [name], at home."),
+    ("detectable_content:postscript", {"postscript_marker": "P.S."},
+     "Main text.\n\nP. S. See you.", "Main text. PS see you."),
+    ("detectable_content:postscript", {"postscript_marker": "P.P.S"},
+     "Text.\nP.P.S. more", "Text.\nP.S. more"),
+    ("detectable_format:number_bullet_lists", {"num_bullets": 2},
+     "Intro\n* one\n- two", "Intro\n* one\n* two\n* three"),
+    ("detectable_format:constrained_response", {}, "My answer is yes.", "Yes."),
+    ("detectable_format:number_highlighted_sections", {"num_highlights": 2},
+     "*first* and **second**", "*first* and ** ** nothing"),
+    ("detectable_format:multiple_sections", {"section_spliter": "SECTION", "num_sections": 2},
+     SECTIONS, "SECTION 1\nOnly one section."),
+    ("detectable_format:json_format", {}, '```json\n{"a": 1}\n```', "{'a': 1}"),
+    ("detectable_format:title", {}, "<<Poem of Joy>>\nLines.", "Poem of Joy\nLines <<  >>."),
+    ("combination:two_responses", {}, "Answer A.\n******\nAnswer B.", "Answer A.\n******\nAnswer A."),
+    ("combination:repeat_prompt", {"prompt_to_repeat": "Write a poem."},
+     "write a poem. Roses are red.", "Here: Write a poem. Roses."),
+    ("startend:end_checker", {"end_phrase": "Any other questions?"},
+     "Done. Any other questions?\"", "Any other questions? Bye."),
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "at least"},
+     "This is VERY IMPORTANT and state-of-THE-art.", "This is VERY important."),
+    ("change_case:capital_word_frequency", {"capital_frequency": 2, "capital_relation": "less than"},
+     "This is VERY important.", "AN EXAMPLE here."),
+    ("change_case:english_capital", {}, "THIS IS MY ANSWER TO YOU.", "This is my answer to you."),
+    ("change_case:english_capital", {}, "THIS IS MY ANSWER TO YOU.", "DAS IST MEINE ANTWORT AN DICH."),
+    ("change_case:english_lowercase", {}, "this is my answer to you.", "This is my answer to you."),
+    ("punctuation:no_comma", {}, "No commas here.", "Yes, one comma."),
+    ("startend:quotation", {}, '"Wrapped answer."', 'Not "wrapped".'),
+]
+
+
+def test_every_ifeval_type_is_registered_and_covered():
+    assert len(IFEVAL_TYPES) == 25 and set(IFEVAL_TYPES) <= set(CHECKS)
+    assert {case[0] for case in IFEVAL_CASES} == set(IFEVAL_TYPES)
+
+
+@pytest.mark.parametrize("kind,args,good,bad", IFEVAL_CASES, ids=[c[0] for c in IFEVAL_CASES])
+def test_ifeval_checks(kind, args, good, bad):
+    constraint = [{"type": kind, **args}]
+    assert check_constraints(good, constraint) == [True]
+    assert check_constraints(bad, constraint) == [False]
+
+
+# Multilingual variants of the language-dependent checks.
+MULTILINGUAL_CASES = [
+    ("length_constraints:number_sentences", {"num_sentences": 3, "relation": "at least"},
+     "我喜欢猫。你呢？我也喜欢！", "我喜欢猫。你呢？"),
+    ("length_constraints:number_words", {"num_words": 6, "relation": "at least"},
+     "我喜欢用电脑", "我喜欢电脑"),
+    ("keywords:forbidden_words", {"forbidden_words": ["猫"]}, "我喜欢狗。", "我喜欢猫。"),
+    ("keywords:letter_frequency", {"letter": "Ä", "let_frequency": 2, "let_relation": "at least"},
+     "Äpfel sind älter.", "Apfel."),
+    ("length_constraints:nth_paragraph_first_word",
+     {"num_paragraphs": 2, "nth_paragraph": 2, "first_word": "首先"},
+     "介绍。\n\n首先，我们开始。", "介绍。\n\n然后，我们开始。"),
+    ("punctuation:no_comma", {}, "我喜欢猫。", "我喜欢猫，也喜欢狗。"),
+    ("punctuation:no_comma", {}, "我喜欢猫。", "苹果、香蕉"),
+    ("startend:quotation", {}, "„Das ist alles.“", "Das ist „alles“."),
+    ("detectable_format:title", {}, "《春晓》\n春眠不觉晓。", "春晓\n春眠不觉晓。"),
+    ("language:response_language", {"language": "zh"}, "这是一个简短的回答。", "これは短い答えです。"),
+    ("language:response_language", {"language": "Japanese"}, "これは短い答えです。", "这是一个简短的回答。"),
+    ("detectable_format:constrained_response", {"options": ["Meine Antwort ist ja."]},
+     "Meine Antwort ist ja.", "My answer is yes."),
+]
+
+
+@pytest.mark.parametrize("kind,args,good,bad", MULTILINGUAL_CASES, ids=[c[0] for c in MULTILINGUAL_CASES])
+def test_multilingual_checks(kind, args, good, bad):
+    constraint = [{"type": kind, **args}]
+    assert check_constraints(good, constraint) == [True]
+    assert check_constraints(bad, constraint) == [False]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Hello world. This is a test.", 2),
+    ("Dr. Smith met Mrs. Jones at 3.30 p.m. today. They talked.", 2),
+    ("We use tools, e.g. Python. It works!", 2),
+    ("J. K. Rowling wrote it. Really?", 2),
+    ("Steps:\n1. Open the box.\n2. Take it out.", 2),  # list numbers end nothing; "Steps:" has no stop
+    ("Wait... What? No!", 3),
+    ("Es gibt z.B. Äpfel. Sie sind rot.", 2),
+    ("我喜欢猫。你呢？我也喜欢！", 3),
+    ("これはペンです。あれは本です。", 2),
+    ("यह एक वाक्य है। यह दूसरा है।", 2),
+    ("هل أنت بخير؟ نعم.", 2),
+    ("Title\n\nBody sentence. Second one.", 3),
+    ("***\n\n- \n", 0),
+])
+def test_sentence_counting(text, expected):
+    assert count_sentences(text) == expected, split_sentences(text)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("The quick brown fox.", 4),
+    ("don't stop", 3),  # IFEval's \w+ counts "don't" as two words
+    ("我喜欢用Python编程。", 7),  # each Han character is a word, "Python" one
+    ("これはペンです", 7),
+    ("नमस्ते दुनिया", 2),  # vowel signs stay inside the word
+    ("안녕하세요 세계", 2),
+    ("สวัสดีครับ", 3),  # 10 Thai characters / 4 per word, rounded up
+    ("", 0),
+])
+def test_word_counting(text, expected):
+    assert count_words(text) == expected
+
+
+LANGUAGE_SAMPLES = {
+    "en": "I think this is a good idea for the team.",
+    "de": "Ich glaube, das ist eine gute Idee für das Team.",
+    "fr": "Je pense que c'est une bonne idée pour l'équipe.",
+    "es": "Creo que es una buena idea para el equipo.",
+    "it": "Penso che questa sia una buona idea per la squadra.",
+    "pt": "Eu acho que é uma boa ideia para a equipe.",
+    "nl": "Ik denk dat dit een goed idee is voor het team.",
+    "sv": "Jag tror att det är en bra idé för laget.",
+    "pl": "Myślę, że to jest dobry pomysł dla zespołu.",
+    "cs": "Myslím, že je to dobrý nápad pro tým.",
+    "tr": "Bence bu takım için çok iyi bir fikir.",
+    "vi": "Tôi nghĩ đây là một ý tưởng hay cho cả đội.",
+    "ru": "Я думаю, что это хорошая идея для команды.",
+    "uk": "Я думаю, що це гарна ідея для команди.",
+    "bg": "Мисля, че това е добра идея за екипа.",
+    "zh": "我认为这对团队来说是个好主意。",
+    "ja": "これはチームにとって良いアイデアだと思います。",
+    "ko": "저는 이것이 팀에게 좋은 생각이라고 생각합니다.",
+    "ar": "أعتقد أن هذه فكرة جيدة للفريق.",
+    "fa": "فکر می کنم این ایده خوبی برای تیم است.",
+    "hi": "मुझे लगता है कि यह टीम के लिए एक अच्छा विचार है।",
+    "th": "ฉันคิดว่านี่เป็นความคิดที่ดีสำหรับทีม",
+    "he": "אני חושב שזה רעיון טוב לצוות.",
+    "el": "Νομίζω ότι αυτή είναι μια καλή ιδέα για την ομάδα.",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(LANGUAGE_SAMPLES))
+def test_language_detector_on_short_samples(lang):
+    assert detect_language(LANGUAGE_SAMPLES[lang]) == lang
+
+
+def test_language_detector_limits_and_normalization():
+    assert detect_language("12345 !!!") is None
+    assert detect_language("OK") is None  # no stopword, no telling letter: undecided
+    assert detect_language("Das Modell ist schnell, aber the API is new.") == "de"  # majority wins
+    assert normalize_language("pt-BR") == "pt" and normalize_language("zh_Hant") == "zh"
+    assert normalize_language("German") == "de" and normalize_language("xx") is None
+    assert len(LANGUAGES) >= 30
+
+
+def test_term_matching_is_word_bounded_only_for_spaced_scripts():
+    assert contains_term("A Cat sat.", "cat") and not contains_term("category", "cat")
+    assert contains_term("我的猫很可爱", "猫")
+    assert not contains_term("नमस्ते दुनिया", "नम")
+
+
+# --- loose mode -------------------------------------------------------------------------------
+
+def test_loose_variants_follow_ifeval():
+    variants = loose_variants("Sure!\n**Body**\nBye")
+    assert variants[:4] == ["Sure!\n**Body**\nBye", "**Body**\nBye", "Sure!\n**Body**", "**Body**"]
+    assert variants[4:] == [v.replace("*", "") for v in variants[:4]]
+
+
+@pytest.mark.parametrize("response,constraint", [
+    ("Sure, here you go:\n\"All wrapped up.\"", {"type": "startend:quotation"}),
+    ("\"All wrapped up.\"\nLet me know if you need more", {"type": "startend:quotation"}),
+    ("Thanks. Any other questions?\n(generated)",
+     {"type": "startend:end_checker", "end_phrase": "Any other questions?"}),
+    ("Here it is, as asked:\nno commas at all", {"type": "punctuation:no_comma"}),
+    ("**Then** we start.", {"type": "length_constraints:nth_paragraph_first_word",
+                             "num_paragraphs": 1, "nth_paragraph": 1, "first_word": "then"}),
+])
+def test_loose_passes_what_strict_fails(response, constraint):
+    assert check_constraints(response, [constraint]) == [False]
+    assert check_constraints(response, [constraint], loose=True) == [True]
+
+
+def test_empty_response_satisfies_nothing():
+    constraint = [{"type": "keywords:forbidden_words", "forbidden_words": ["x"]}]
+    assert check_constraints("   ", constraint) == [False]
+    assert check_constraints("\n  \n", constraint, loose=True) == [False]
+
+
+# --- translation checks -----------------------------------------------------------------------
+
+SRC = 'Hello {name}, you have %d new <b>messages</b> at https://example.com/inbox. Total: 1,000.'
+TRANSLATION_CASES = [
+    ("translation:target_language", {"language": "fr"},
+     "Bonjour, vous avez de nouveaux messages.", "Hello, you have new messages."),
+    ("translation:glossary", {"glossary": {"messages": "Nachrichten", "inbox": ["Posteingang", "Eingang"]}},
+     "Hallo {name}, Sie haben %d neue <b>Nachrichten</b> im Eingang.", "Hallo, Sie haben neue Mitteilungen."),
+    ("translation:placeholders_preserved", {},
+     "Bonjour {name}, vous avez %d nouveaux <b>messages</b> sur https://example.com/inbox. Total : 1.000.",
+     "Bonjour {nom}, vous avez %d nouveaux <b>messages</b> sur https://example.com/inbox. Total : 1.000."),
+    ("translation:placeholders_preserved", {},
+     "Bonjour {name}, vous avez %d nouveaux <b>messages</b> sur https://example.com/inbox. Total : 1 000.",
+     "Bonjour {name}, vous avez %d nouveaux messages sur https://example.com/inbox. Total : 1 000."),
+    ("translation:placeholders_preserved", {},
+     "Hallo {name}, %d neue <b>Nachrichten</b> unter https://example.com/inbox. Summe: 1.000.",
+     "Hallo {name}, %d neue <b>Nachrichten</b> unter https://example.com/inbox. Summe: tausend."),
+    ("translation:markup_preserved", {},
+     'Bonjour, vous avez <b title="x">messages</b>.', "Bonjour, vous avez <i>messages</i>."),
+    ("translation:max_length_ratio", {"ratio": 1.2}, "Kurz.", SRC + " " + SRC),
+    ("translation:no_extra_text", {},
+     "Hallo {name}, Sie haben %d neue Nachrichten.",
+     "Here is the translation:\nHallo {name}, Sie haben %d neue Nachrichten."),
+    ("translation:no_extra_text", {},
+     "Hallo {name}, Sie haben %d neue Nachrichten.",
+     "Hallo {name}, Sie haben %d neue Nachrichten.\n\nNote: I kept the placeholder."),
+    ("translation:no_extra_text", {}, "Hallo, neue Nachrichten.", "\"Hallo, neue Nachrichten.\""),
+    ("translation:no_extra_text", {}, "你好，你有新消息。", "以下是翻译：\n你好，你有新消息。"),
+    ("translation:no_extra_text", {}, "Hallo, neue Nachrichten.", "```\nHallo, neue Nachrichten.\n```"),
+]
+
+
+@pytest.mark.parametrize("kind,args,good,bad", TRANSLATION_CASES, ids=[c[0] for c in TRANSLATION_CASES])
+def test_translation_checks(kind, args, good, bad):
+    constraint = [{"type": kind, **args}]
+    assert check_constraints(good, constraint, src=SRC) == [True]
+    assert check_constraints(bad, constraint, src=SRC) == [False]
+
+
+def test_translation_src_from_constraint_and_glossary_skips_absent_terms():
+    constraint = {"type": "translation:glossary", "glossary": {"cat": "Katze", "dog": "Hund"}, "src": "The cat."}
+    assert check_constraints("Die Katze.", [constraint]) == [True]
+    del constraint["src"]
+    assert check_constraints("Die Katze.", [constraint]) == [False]  # without src every pair is required
+    quoted = {"type": "translation:no_extra_text"}
+    assert check_constraints('"Bonjour."', [quoted], src='"Hello."') == [True]
+
+
+def test_placeholder_and_tag_extraction():
+    found = placeholders("{{user}} ${HOME} %(count)s %1$s {0} <br/> mail@x.org ٣٠ 3.14")
+    assert {"{{user}}", "${HOME}", "%(count)s", "%1$s", "{0}", "<br/>", "mail@x.org"} <= set(found)
+    assert found["number:30"] == 1 and found["number:314"] == 1
+    assert placeholders("1 000 and 5 10")["number:1000"] == 1 and "number:510" not in placeholders("5 10")
+    assert "number:50" in placeholders("50% sure") and "% s" not in placeholders("50% sure")
+    assert tag_multiset('<a href="x">y</a><br/>') == {("open", "a"): 1, ("close", "a"): 1, ("self", "br"): 1}
+
+
+# --- parsing and errors -----------------------------------------------------------------------
+
+def test_constraint_formats_are_equivalent():
+    typed = [{"type": "keywords:existence", "keywords": ["cat"]}]
+    ifeval = [{"id": "keywords:existence", "kwargs": {"keywords": ["cat"], "num_words": None}}]
+    as_json = json.dumps(typed)
+    converted = constraints_from_ifeval(["keywords:existence"], [{"keywords": ["cat"]}])
+    for value in (typed, ifeval, as_json, converted):
+        assert check_constraints("a cat", value) == [True]
+
+
+def test_parquet_style_values_are_accepted():
+    np = pytest.importorskip("numpy")
+    row = np.array([{"type": "length_constraints:number_words", "num_words": np.int64(2), "relation": "at least",
+                     "keywords": None},
+                    {"type": "keywords:existence", "keywords": np.array(["cat"], dtype=object)}], dtype=object)
+    assert check_constraints("a cat", row) == [True, True]
+
+
+@pytest.mark.parametrize("constraints,fragment", [
+    ([{"type": "keywords:nope"}], "constraint 0: unknown type 'keywords:nope'"),
+    ([{"keywords": ["x"]}], "constraint 0: field 'type'"),
+    ([{"type": "punctuation:no_comma"}, {"type": "keywords:existence"}],
+     "constraint 1 (keywords:existence): missing field 'keywords'"),
+    ([{"type": "keywords:existence", "keyword": ["x"]}], "unknown argument 'keyword'"),
+    ([{"type": "length_constraints:number_words", "num_words": 5, "relation": "at most"}],
+     "constraint 0 (length_constraints:number_words): field 'relation'"),
+    ([{"type": "length_constraints:number_words", "num_words": -1, "relation": "at least"}], "field 'num_words'"),
+    ([{"type": "language:response_language", "language": "klingon"}], "field 'language': unsupported"),
+    ([{"type": "keywords:letter_frequency", "letter": "ab", "let_frequency": 1, "let_relation": "at least"}],
+     "field 'letter'"),
+    ([{"id": "punctuation:no_comma", "kwargs": "x"}], "field 'kwargs'"),
+    ([{"type": "translation:markup_preserved"}], "missing field 'src' and the row has no 'src' value"),
+    ([{"type": "combination:repeat_prompt"}], "field 'prompt_to_repeat'"),
+    ("[not json", "not valid JSON"),
+    ({"type": "punctuation:no_comma"}, "got one object"),
+])
+def test_bad_constraints_raise_with_index_and_field(constraints, fragment):
+    with pytest.raises(ConstraintError, match=None) as info:
+        check_constraints("text", constraints)
+    assert fragment in str(info.value)
+
+
+# --- the registered rewards -------------------------------------------------------------------
+
+def test_reward_scores_fraction_and_statuses():
+    spec = get_reward("instructions")
+    rows = {
+        "constraints": [
+            [{"type": "punctuation:no_comma"}, {"type": "keywords:existence", "keywords": ["cat"]}],
+            json.dumps([{"type": "combination:repeat_prompt"}]),
+            [{"type": "bogus:type"}],
+            [],
+            None,
+        ],
+        "prompt": [None, [{"role": "system", "content": "x"}, {"role": "user", "content": "Say hi."}]] + [None] * 3,
+        "src": [None] * 5,
+    }
+    completions = ["A dog, not a cat.", "Say hi. Hi!", "x", "x", "x"]
+    results = score(spec, completions, rows)
+    assert results[0] == RewardResult.ok(0.5, "failed: 0 punctuation:no_comma")
+    assert results[1] == RewardResult.ok(1.0)
+    assert results[2].status == "error" and "constraint 0: unknown type 'bogus:type'" in results[2].reason
+    assert [r.status for r in results[3:]] == ["not_applicable", "not_applicable"]
+
+
+def test_loose_reward_name_and_mode_setting():
+    rows = {"constraints": [[{"type": "startend:quotation"}]]}
+    completion = ["Sure:\n\"Wrapped.\""]
+    assert score(get_reward("instructions"), completion, rows)[0].score == 0.0
+    assert score(get_reward("instructions_loose"), completion, rows)[0].score == 1.0
+    spec = get_reward("instructions")
+    assert spec.fn(completion, rows["constraints"], mode="loose")[0].score == 1.0
+    assert spec.columns == ("constraints",) and spec.optional_columns == ("prompt", "src", "tgt_lang")
+    bad = spec.fn(completion, rows["constraints"], mode="lenient")
+    assert bad[0].status == "error" and "setting 'mode'" in bad[0].reason
+
+
+def test_target_language_from_tgt_lang_column():
+    rows = {"constraints": [[{"type": "translation:target_language"}]] * 3, "tgt_lang": ["de", "German", "xx"]}
+    results = score(get_reward("instructions"), ["Das ist gut.", "That is good.", "Das ist gut."], rows)
+    assert [r.score for r in results[:2]] == [1.0, 0.0]
+    assert results[2].status == "error" and "column 'tgt_lang' used as field 'language'" in results[2].reason
