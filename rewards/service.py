@@ -1,0 +1,449 @@
+"""HTTP reward service: serve registered rewards to trainers on other machines or environments.
+
+Why: some rewards cannot live in the trainer's process (COMET needs its own environment, code
+execution wants its own host), and other trainers (OpenRLHF, TRL, ours) should be able to use
+our rewards. Scoring goes through `rewards.compose`, exactly like local scoring in the trainer.
+
+Routes (JSON in and out; errors are `{"detail": "<what is wrong>"}`):
+- `POST /v1/score`  `{"samples": [{"completion", "reward", "columns", "prompt"?}], "settings"?}`
+  -> `{"results": [{"score", "status", "reason", "rewards": {name: {score, status, reason}}}]}`,
+  one result per sample, in order. `prompt`, if given, is passed as the `prompt` column.
+- `POST /openrlhf` (alias `/get_reward`): OpenRLHF's remote reward protocol, see `_openrlhf`.
+- `GET /v1/rewards` (served names, columns, descriptions), `GET /healthz`, `GET /metrics`
+  (Prometheus: requests by route/code, latency histogram, per-reward result counts by status).
+
+Limits and the choices made:
+- Bearer token (optional): `/v1/*`, `/openrlhf`, `/get_reward` need it; `/healthz` and
+  `/metrics` do not (probes and scrapers). 401 says whether the token is missing or wrong.
+- Body larger than `max_body_bytes`: 413. More samples than `max_batch`: 413. Malformed JSON:
+  400. Wrong shape or types: 422 listing each bad field path. Unknown reward name: 422 listing
+  the served ones. Only the names given at start are served (all registered ones by default):
+  a request can never import `package.module:function` paths of its choosing.
+- Request timeout: the request still answers 200; rewards that did not finish within
+  `request_timeout_s` (counted from when the body was parsed, waiting for a slot included) give
+  their samples status `timeout`, while rewards that finished keep their results. A 504 would
+  throw away finished work and invite a retry that would time out again.
+- Concurrency: scoring runs in worker threads (never on the event loop), at most
+  `max_concurrency` reward calls at a time across all requests; the rest wait. So a reward may
+  be called from several threads at once and must be thread-safe (or hold its own lock).
+- Keep a client's timeout above `request_timeout_s` (RemoteReward's default 60 s vs 45 s here),
+  so slow rewards come back as `timeout` statuses rather than as a client timeout and a retry.
+
+Not covered: a timed-out reward's thread cannot be killed and runs to its end in the background,
+no longer counted against `max_concurrency` (rewards must bound their own work: math and code
+use subprocesses with hard limits); one process only (pure-Python rewards share one GIL; run
+several services behind a balancer to use more cores); no TLS (bind 127.0.0.1, the default, or
+put a proxy in front); OpenRLHF's client sends no Authorization header, so serve it without a
+token on a private interface.
+"""
+from __future__ import annotations
+
+import functools
+import hmac
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from rewards.base import STATUSES, RewardResult
+from rewards.compose import (
+    REWARD_FIELD,
+    Component,
+    CompositeResult,
+    combine,
+    group_rows,
+    parse_reward_field,
+    score_reward,
+)
+from rewards.registry import RewardSpec, get_reward, list_rewards
+
+DEFAULT_MAX_BODY_BYTES = 32 * 2**20
+DEFAULT_MAX_BATCH = 4096
+DEFAULT_REQUEST_TIMEOUT_S = 45.0  # below RemoteReward's default 60 s, so timeouts come back as statuses
+DEFAULT_MAX_CONCURRENCY = 8
+_INLINE_PARSE_BYTES = 2**20  # larger bodies are parsed in a thread so /healthz stays responsive
+SCORE_ROUTES = ("/v1/score", "/openrlhf", "/get_reward")
+ROUTES = (*SCORE_ROUTES, "/v1/rewards", "/healthz", "/metrics")
+
+
+class SampleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    completion: str
+    reward: Any  # checked by compose.parse_reward_field, whose messages say what a reward field may be
+    columns: dict[str, Any] = {}
+    prompt: str | list[dict[str, Any]] | None = None
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    samples: list[SampleIn]
+    settings: dict[str, dict[str, Any]] = {}
+
+
+class OpenRLHFRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # OpenRLHF versions add fields; ignore what we do not use
+    query: list[str]
+    prompts: list[str] | None = None
+    labels: list[Any] | None = None
+
+
+class ServiceMetrics:
+    """Prometheus metrics in a registry of their own (several apps may share a process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "rlsys_reward_http_requests",
+            "HTTP requests by route and status code",
+            ["route", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "rlsys_reward_http_request_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+            registry=self.registry,
+        )
+        self.results = Counter(
+            "rlsys_reward_results", "Per-reward sample results by status", ["reward", "status"], registry=self.registry
+        )
+
+    def record_results(self, group_results: Mapping[str, Sequence[RewardResult]]) -> None:
+        for name, results in group_results.items():
+            for status in STATUSES:
+                n = sum(1 for r in results if r.status == status)
+                if n:
+                    self.results.labels(name, status).inc(n)
+
+
+class MetricsMiddleware:
+    """Counts every HTTP request by route and status code and times it (pure ASGI, no buffering)."""
+
+    def __init__(self, app: Any, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = scope["path"] if scope["path"] in ROUTES else "other"
+        code = 500
+
+        async def send_and_note(message: dict) -> None:
+            nonlocal code
+            if message["type"] == "http.response.start":
+                code = message["status"]
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            self.metrics.requests.labels(route, str(code)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+
+
+class RewardService:
+    """The state behind the routes: served rewards, limits, the concurrency limiter, metrics."""
+
+    def __init__(
+        self,
+        specs: dict[str, RewardSpec],
+        *,
+        token: str | None,
+        max_body_bytes: int,
+        max_batch: int,
+        request_timeout_s: float,
+        max_concurrency: int,
+        openrlhf_reward: str | None,
+    ) -> None:
+        if max_body_bytes <= 0 or max_batch <= 0 or request_timeout_s <= 0 or max_concurrency <= 0:
+            raise ValueError("max_body_bytes, max_batch, request_timeout_s and max_concurrency must be positive")
+        self.specs = specs
+        self.token = token or None
+        self.max_body_bytes = max_body_bytes
+        self.max_batch = max_batch
+        self.request_timeout_s = request_timeout_s
+        self.limiter = anyio.CapacityLimiter(max_concurrency)
+        self.openrlhf_reward = openrlhf_reward
+        self.metrics = ServiceMetrics()
+
+    def check_token(self, request: Request) -> None:
+        if self.token is None:
+            return
+        header = request.headers.get("authorization")
+        if not header:
+            raise _auth_error("missing bearer token: send the header 'Authorization: Bearer <token>'")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _auth_error("malformed Authorization header: expected 'Bearer <token>'")
+        if not hmac.compare_digest(value.strip().encode(), self.token.encode()):
+            raise _auth_error("wrong bearer token")
+
+    async def read_json(self, request: Request, model: type[BaseModel]) -> Any:
+        body = await _read_body(request, self.max_body_bytes)
+        if len(body) > _INLINE_PARSE_BYTES:
+            return await anyio.to_thread.run_sync(_parse, body, model)
+        return _parse(body, model)
+
+    def check_batch(self, n: int) -> None:
+        if n > self.max_batch:
+            message = f"batch of {n} samples exceeds max_batch={self.max_batch}; split it into smaller requests"
+            raise HTTPException(413, message)
+
+    def check_names(self, names: Sequence[str], where: str = "") -> None:
+        unknown = sorted(set(names) - set(self.specs))
+        if unknown:
+            raise HTTPException(422, f"unknown reward(s) {unknown}{where}; this server serves: {sorted(self.specs)}")
+
+    async def score(
+        self,
+        completions: Sequence[str],
+        rows: Sequence[Mapping[str, Any]],
+        plans: Sequence[tuple[Component, ...]],
+        settings: Mapping[str, Mapping[str, Any]],
+    ) -> list[CompositeResult]:
+        """Each reward's group in its own worker thread; unfinished groups time out per sample."""
+        groups = group_rows(plans)
+        done: dict[str, list[RewardResult]] = {}
+
+        async def run(name: str, idx: list[int]) -> None:
+            batch = ([completions[i] for i in idx], [rows[i] for i in idx])
+            call = functools.partial(score_reward, self.specs[name], *batch, settings.get(name))
+            done[name] = await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=self.limiter)
+
+        with anyio.move_on_after(self.request_timeout_s):
+            async with anyio.create_task_group() as tg:
+                for name, idx in groups.items():
+                    tg.start_soon(run, name, idx)
+        for name, idx in groups.items():
+            if name not in done:
+                reason = f"reward {name!r} did not finish within the request timeout of {self.request_timeout_s:g} s"
+                done[name] = [RewardResult.timeout(reason) for _ in idx]
+        self.metrics.record_results(done)
+        return combine(plans, groups, done)
+
+
+def _auth_error(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    over = f"exceeds max_body_bytes={limit}; send smaller batches"
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPException(400, f"Content-Length header {declared!r} is not a byte count")
+        if int(declared) > limit:
+            raise HTTPException(413, f"request body of {declared} bytes {over}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"request body {over}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes, model: type[BaseModel]) -> Any:
+    """JSON syntax errors are 400; shape and type errors are 422 with each field path."""
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        bad_json = next((e for e in exc.errors(include_url=False) if e["type"] == "json_invalid"), None)
+        if bad_json is not None:
+            raise HTTPException(400, f"request body is not valid JSON: {bad_json['msg']}") from None
+        raise HTTPException(422, summarize_validation_error(exc)) from None
+
+
+def summarize_validation_error(exc: ValidationError, limit: int = 10) -> str:
+    """One line per problem, `field.path: message`, e.g. `samples.3.completion: Input should be a valid string`."""
+    errors = exc.errors(include_url=False)
+    lines = [f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in errors[:limit]]
+    more = f"; and {len(errors) - limit} more" if len(errors) > limit else ""
+    return "invalid request: " + "; ".join(lines) + more
+
+
+def _rows_from_samples(samples: Sequence[SampleIn]) -> tuple[list[dict[str, Any]], list[tuple[Component, ...]]]:
+    rows, plans = [], []
+    for i, sample in enumerate(samples):
+        if REWARD_FIELD in sample.columns:
+            message = f"samples.{i}.columns: must not contain 'reward' (name rewards in samples.{i}.reward)"
+            raise HTTPException(422, message)
+        try:
+            plans.append(parse_reward_field(sample.reward, f"samples.{i}"))
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        row = {**sample.columns, REWARD_FIELD: sample.reward}
+        if sample.prompt is not None:
+            row.setdefault("prompt", sample.prompt)
+        rows.append(row)
+    return rows, plans
+
+
+def resolve_served(reward_names: Sequence[str] | None, openrlhf_reward: str | None = None) -> dict[str, RewardSpec]:
+    """Names a request may use: the given ones (resolved now, so a typo fails at start) or all registered."""
+    specs = dict(list_rewards()) if reward_names is None else {}
+    for name in [*(reward_names or ()), *([openrlhf_reward] if openrlhf_reward else [])]:
+        spec = get_reward(name)
+        specs[name] = spec
+        specs.setdefault(spec.name, spec)  # `pkg.mod:fn` decorated with @reward("x") also answers to "x"
+    return specs
+
+
+def create_app(
+    reward_names: Sequence[str] | None = None,
+    *,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    openrlhf_reward: str | None = None,
+) -> FastAPI:
+    """Build the app; raises KeyError at once for an unknown reward name."""
+    service = RewardService(
+        resolve_served(reward_names, openrlhf_reward),
+        token=token,
+        max_body_bytes=max_body_bytes,
+        max_batch=max_batch,
+        request_timeout_s=request_timeout_s,
+        max_concurrency=max_concurrency,
+        openrlhf_reward=openrlhf_reward,
+    )
+    app = FastAPI(title="rlsys reward service", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = service
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
+
+    @app.post("/v1/score")
+    async def score(request: Request) -> Response:
+        service.check_token(request)
+        payload: ScoreRequest = await service.read_json(request, ScoreRequest)
+        service.check_batch(len(payload.samples))
+        rows, plans = _rows_from_samples(payload.samples)
+        service.check_names([p.name for parts in plans for p in parts])
+        service.check_names(list(payload.settings), " in settings")
+        completions = [s.completion for s in payload.samples]
+        results = await service.score(completions, rows, plans, payload.settings)
+        return JSONResponse({"results": [r.to_dict() for r in results]})
+
+    async def openrlhf(request: Request) -> Response:
+        service.check_token(request)
+        if service.openrlhf_reward is None:
+            raise HTTPException(404, "this server has no OpenRLHF reward; start it with --openrlhf-reward NAME")
+        payload: OpenRLHFRequest = await service.read_json(request, OpenRLHFRequest)
+        service.check_batch(len(payload.query))
+        return JSONResponse(await _openrlhf(service, payload))
+
+    app.post("/openrlhf")(openrlhf)
+    app.post("/get_reward")(openrlhf)
+
+    @app.get("/v1/rewards")
+    async def rewards(request: Request) -> Response:
+        service.check_token(request)
+        return JSONResponse({"rewards": [describe(name, spec) for name, spec in sorted(service.specs.items())]})
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return JSONResponse({"status": "ok", "rewards": sorted(service.specs)})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def describe(name: str, spec: RewardSpec) -> dict[str, Any]:
+    return {
+        "name": name,
+        "columns": list(spec.columns),
+        "optional_columns": list(spec.optional_columns),
+        "description": spec.description,
+    }
+
+
+async def _openrlhf(service: RewardService, payload: OpenRLHFRequest) -> dict[str, Any]:
+    """OpenRLHF sends `query` (prompt + response text), `prompts` and `labels`.
+
+    The reward is the one named at start (`--openrlhf-reward`); each label goes into that
+    reward's first required column, and the completion is the query minus its prompt prefix
+    (a query that does not start with its prompt is an `error` sample).
+
+    OpenRLHF needs a number for every sample, so this is the one place a failed reward becomes
+    a number: 0.0 in `rewards`/`scores`. `extra_logs` carries per-sample 0/1 indicators
+    `reward_ok`, `reward_error`, `reward_timeout`, `reward_not_applicable` (OpenRLHF averages and
+    logs them, so failure rates show up in its dashboards), and the extra key `results` carries
+    every sample's status and reason.
+    """
+    name = service.openrlhf_reward
+    assert name is not None
+    n = len(payload.query)
+    prompts = payload.prompts if payload.prompts is not None else [""] * n
+    labels = payload.labels if payload.labels is not None else [None] * n
+    if len(prompts) != n or len(labels) != n:
+        raise HTTPException(422, f"query has {n} items but prompts has {len(prompts)} and labels {len(labels)}")
+    spec = service.specs[name]
+    column = spec.columns[0] if spec.columns else "label"
+    results: list[CompositeResult | None] = [None] * n
+    keep = []
+    for i, (query, prompt) in enumerate(zip(payload.query, prompts, strict=True)):
+        if query.startswith(prompt):
+            keep.append(i)
+        else:
+            reason = f"query {i} does not start with its prompt; cannot cut out the completion"
+            results[i] = CompositeResult.error(reason)
+    completions = [payload.query[i][len(prompts[i]) :] for i in keep]
+    rows = [{REWARD_FIELD: name, column: labels[i], "prompt": prompts[i]} for i in keep]
+    scored = await service.score(completions, rows, [(Component(name),)] * len(keep), {})
+    for i, result in zip(keep, scored, strict=True):
+        results[i] = result
+    final = [r for r in results if r is not None]
+    numbers = [r.score if r.status == "ok" else 0.0 for r in final]
+    extra_logs = {f"reward_{s}": [1.0 if r.status == s else 0.0 for r in final] for s in STATUSES}
+    return {"rewards": numbers, "scores": numbers, "extra_logs": extra_logs, "results": [r.to_dict() for r in final]}
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """Prints the URL once the socket is listening (port 0 picks a free port)."""
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            print(f"rlsys reward service ready at http://{host}:{port}", flush=True)
+
+
+def serve(
+    reward_names: Sequence[str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    log_level: str = "info",
+    **app_options: Any,
+) -> None:
+    """Run the service with uvicorn until interrupted."""
+    if not token and host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {host} without a token; anyone who can reach it can score", file=sys.stderr)
+    app = create_app(reward_names, token=token, **app_options)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+    _AnnouncingServer(config).run()
+
+
+if __name__ == "__main__":
+    import typer
+
+    from rewards.cli import serve_rewards
+
+    typer.run(serve_rewards)
