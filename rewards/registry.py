@@ -85,7 +85,10 @@ def get_reward(name: str) -> RewardSpec:
         return _spec_from_object(name, obj)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
-            return _spec_from_object(name, ep.load())
+            try:
+                return _spec_from_object(name, ep.load())
+            except Exception as exc:  # name the plugin, not just the import error
+                raise KeyError(f"reward plugin {name!r} ({ep.value}) failed to load: {exc}") from exc
     known = ", ".join(sorted(list_rewards())) or "none"
     raise KeyError(f"unknown reward {name!r}; registered: {known}; or use 'package.module:function'")
 
