@@ -13,6 +13,7 @@ from pathlib import Path
 from rlsys.cluster import InlineCluster, RayCluster
 from rlsys.config import RLConfig
 from rlsys.data import PromptStream, load_prompts
+from rlsys.plots import plot_reward_curve
 from rlsys.rl_batch import build_batch, merge_learner_metrics
 from rlsys.tracking import RunLog, checkpoint_dir, latest_checkpoint, prune_checkpoints
 
@@ -94,6 +95,8 @@ def train(cfg: RLConfig) -> Path:
     finally:
         log.close()
         cluster.shutdown()
+        if log.metrics_path.exists():
+            plot_reward_curve(log.metrics_path, log.dir / "reward_curve.png")
 
 
 def cluster_resume(cluster, path: Path, stream: PromptStream) -> dict:

@@ -42,7 +42,7 @@ else
     fi
     echo "setup: installing the lock file $lock into .venv (a few minutes the first time)"
     .venv/bin/python -m pip install --disable-pip-version-check --no-input -q --no-deps -r "$lock"
-    .venv/bin/python -m pip install --disable-pip-version-check --no-input -q --no-deps --no-build-isolation -e .
+    .venv/bin/python -m pip install --disable-pip-version-check --no-input -q --no-deps -e .
     .venv/bin/python -c "import vllm, ray, deepspeed, transformers, rlsys" 2>/dev/null \
         || { echo "setup: .venv installed but imports fail:" >&2; .venv/bin/python -c "import vllm, ray, deepspeed, rlsys"; exit 1; }
     echo "$want" > "$stamp"

@@ -51,3 +51,4 @@ def test_grpo_raises_mean_reward_and_survives_a_broken_reward(tiny_llama, tmp_pa
         assert r["reward/status/ok"] + e == 32  # nothing else lost
         assert r["batch/samples_trained"] <= 32 - e  # broken samples never enter the loss
     assert (final / "hf" / "model.safetensors").exists()
+    assert (tmp_path / "run" / "reward_curve.png").stat().st_size > 1000
