@@ -173,5 +173,8 @@ class DeepSpeedStrategy:
 
     def close(self) -> None:
         if torch.distributed.is_initialized():
+            import deepspeed.comm
+
             torch.distributed.barrier()
-            torch.distributed.destroy_process_group()
+            # DeepSpeed's destroy also drops its cached groups: a later init in this process works
+            deepspeed.comm.destroy_process_group()

@@ -11,7 +11,7 @@ sampled `samples_per_prompt` times; the learner packs sequences into micro-batch
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -67,6 +67,9 @@ class RolloutConfig(Section):
     backend: Literal["vllm", "hf"] = "vllm"
     samples_per_prompt: int = Field(8, ge=1)
     max_new_tokens: int = Field(128, ge=1)
+    min_new_tokens: int = Field(0, ge=0)
+    """Stop tokens are ignored until this many tokens are generated (capped at max_new_tokens).
+    0 for training; `min_new_tokens = max_new_tokens` gives fixed-length samples (benchmarks)."""
     max_model_len: int = Field(512, ge=16)
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
@@ -171,6 +174,212 @@ class RLConfig(Section):
         for name, url in value.remote.items():
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"rewards.remote.{name}: {url!r} is not an http(s) URL")
+        return value
+
+
+# ---------------------------------------------------------------- stage pipeline (Tower+: CPT → SFT → WPO → RL)
+
+MODE_KINDS: dict[str, tuple[str, ...]] = {
+    "cpt": ("text", "parallel"),
+    "sft": ("chat", "parallel_chat"),
+    "dpo": ("preference",),
+    "wpo": ("preference",),
+}
+"""Data kinds each supervised mode trains on (see pretrain_sft/formatting.py)."""
+
+
+class SourceConfig(Section):
+    path: str
+    """JSONL, Parquet or a `datasets` save_to_disk folder."""
+    weight: float = Field(1.0, ge=0)
+    """Share of the stage's examples drawn from this source (normalized over sources; counts
+    examples, not tokens; see pretrain_sft/mixing.py). 0 leaves the source out."""
+    kind: Literal["auto", "text", "parallel", "parallel_chat", "chat", "preference"] = "auto"
+    """Row format; `auto` reads it from the columns (parallel rows become `parallel_chat` in sft)."""
+    name: str | None = None
+    """Name in metrics and errors (default: the file name without its suffix)."""
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.path).stem
+
+
+class SupervisedStage(Section):
+    """Fields shared by the cpt, sft, dpo and wpo stages (one process, torch or DeepSpeed)."""
+
+    type: Literal["cpt", "sft", "dpo", "wpo"]
+    name: str | None = None
+    """Folder name `<i>_<name>` under `<run>/stages/` (default: the stage type)."""
+    sources: list[SourceConfig] = Field(min_length=1)
+    max_tokens: int = Field(2048, ge=8)
+    """Most tokens in one example: a document, a conversation, or a prompt plus its longer completion."""
+    on_overlength: Literal["truncate", "error", "drop", "split"] | None = None
+    """What to do with a longer example (pretrain_sft/examples.py); default `split` for cpt,
+    `truncate` otherwise."""
+    examples_per_step: int = Field(64, ge=1)
+    """Examples (documents, conversations or pairs) per optimizer step; they are packed into
+    micro-batches of at most `learner.micro_batch_tokens` tokens and the loss is normalized over
+    the whole step."""
+    steps: int | None = Field(None, ge=1)
+    """Optimizer steps; default: `epochs` passes over the mixture."""
+    epochs: float = Field(1.0, gt=0)
+    validation_fraction: float = Field(0.0, ge=0, lt=1)
+    """Share of each source's examples held out for the validation loss at the end of the stage."""
+    learner: LearnerConfig = LearnerConfig()
+
+    @model_validator(mode="after")
+    def _check_supervised(self) -> SupervisedStage:
+        labels = [s.label for s in self.sources]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"sources have the same name ({labels}); give each a distinct `name`")
+        if not any(s.weight > 0 for s in self.sources):
+            raise ValueError("at least one source needs a weight > 0")
+        for s in self.sources:
+            if s.kind != "auto" and s.kind not in MODE_KINDS[self.type]:
+                expected = " or ".join(MODE_KINDS[self.type])
+                raise ValueError(
+                    f"source {s.label!r}: kind {s.kind!r} does not fit a {self.type} stage (expected {expected})"
+                )
+        if self.learner.num_workers != 1:
+            raise ValueError("cpt/sft/dpo/wpo stages run in one learner process: learner.num_workers must be 1")
+        pair = self.type in ("dpo", "wpo")
+        if pair and self.on_overlength == "split":
+            raise ValueError("on_overlength 'split' cuts documents; it does not apply to preference pairs")
+        need = 2 * self.max_tokens if pair else self.max_tokens
+        if self.learner.micro_batch_tokens < need:
+            what = "2 * max_tokens (a padded pair)" if pair else "max_tokens"
+            raise ValueError(f"learner.micro_batch_tokens ({self.learner.micro_batch_tokens}) must be at least "
+                             f"{what} ({need}) so every example fits")
+        return self
+
+
+class CPTStage(SupervisedStage):
+    """Continued pretraining: causal LM loss on every token of packed documents."""
+
+    type: Literal["cpt"]
+
+
+class SFTStage(SupervisedStage):
+    """Supervised fine-tuning: loss on the assistant tokens of packed conversations."""
+
+    type: Literal["sft"]
+
+
+class DPOStage(SupervisedStage):
+    """Preference optimization against the frozen stage-start model (DPO)."""
+
+    type: Literal["dpo"]
+    beta: float = Field(0.1, gt=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5)
+    """Conservative DPO: the assumed share of mislabeled pairs."""
+    rpo_alpha: float = Field(0.0, ge=0)
+    """Weight of an SFT (NLL) term on the chosen completions; 0: none."""
+    reference: Literal["precomputed", "model"] = "precomputed"
+    """`precomputed`: the stage-start model scores every pair once before training (no second
+    model in memory); `model`: a frozen copy scores each micro-batch on the fly."""
+
+
+class WPOStage(DPOStage):
+    """DPO with WPO pair weights (Zhou et al. 2024), as Tower+ uses."""
+
+    type: Literal["wpo"]  # type: ignore[assignment]
+    wpo_alignment: Literal["sampled", "greedy", "none"] = "sampled"
+    """Weight alignment (pretrain_sft/losses.py); `sampled` is what the authors' trainer computes."""
+    wpo_clamp_max: float | None = Field(1.0, gt=0)
+    """Clamp pair weights at this value (the authors' trainer: 1); null: no clamp."""
+
+
+class GRPOStage(Section):
+    """The RL stage: the fields of an `rlsys train` config except run and model."""
+
+    type: Literal["grpo"]
+    name: str | None = None
+    """Folder name `<i>_<name>` under `<run>/stages/` (default: grpo)."""
+    data: DataConfig
+    cluster: ClusterConfig = ClusterConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    learner: LearnerConfig = LearnerConfig()
+    algorithm: AlgorithmConfig = AlgorithmConfig()
+    rewards: RewardsConfig = RewardsConfig()
+    train: TrainConfig = TrainConfig()
+
+    def rl_config(self, model: ModelConfig, run: RunConfig) -> RLConfig:
+        keys = ("data", "cluster", "rollout", "learner", "algorithm", "rewards", "train")
+        fields = {k: getattr(self, k) for k in keys}
+        return RLConfig.model_validate({"run": run, "model": model, **fields})
+
+    @model_validator(mode="after")
+    def _check_rl(self) -> GRPOStage:
+        try:  # RLConfig's cross-field checks, at load time rather than when the stage starts
+            self.rl_config(ModelConfig(path="(previous stage)"), RunConfig())
+        except ValidationError as exc:
+            raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
+        return self
+
+
+StageConfig = Annotated[CPTStage | SFTStage | DPOStage | WPOStage | GRPOStage, Field(discriminator="type")]
+
+
+class PipelineConfig(Section):
+    """The Tower+ recipe as stages run in order (`rlsys pipeline`); each stage starts from the
+    previous stage's exported model, the first from `model.path`."""
+
+    run: RunConfig = RunConfig()
+    model: ModelConfig
+    stages: list[StageConfig] = Field(min_length=1)
+    eval: EvalConfig | None = None
+    """Evaluation of the base model and of every stage's model (rlsys/evaluate.py); null: none.
+    Each report goes to `<stage folder>/eval/` (or `<eval.output_dir>/<stage folder name>/`)."""
+    check_data_first: bool = True
+    """Read and tokenize every pending stage's data before the first stage trains, so a bad row in
+    the last stage fails in seconds rather than after the first stages (costs one extra pass)."""
+
+    def stage_name(self, index: int) -> str:
+        """`<i>_<name>` (1-based), the stage's folder under `<run>/stages/`."""
+        stage = self.stages[index - 1]
+        return f"{index}_{stage.name or stage.type}"
+
+
+# ---------------------------------------------------------------- evaluation (rlsys/evaluate.py)
+
+EVAL_TASKS = ("translation", "math", "instructions")
+"""What `EvalConfig.data` keys name: corpus chrF vs `reference`, accuracy with the `math` reward vs
+`answer`, share of `constraints` met (rewards/instructions)."""
+
+
+class EvalConfig(Section):
+    """Greedy evaluation of one model folder (`rlsys eval`, and `eval` of a pipeline)."""
+
+    data: dict[str, str] = Field(min_length=1)
+    """Eval sets as {task: path}; a task is one of EVAL_TASKS, optionally `task:label` to keep
+    several sets of one task apart (`translation:flores`). Rows use the RL row format:
+    {"prompt", "reference" | "answer" | "constraints", ...}."""
+    backend: Literal["hf", "vllm"] = "hf"
+    """`hf`: transformers generate (robust for tiny and unusual models); `vllm`: faster at scale."""
+    max_new_tokens: int = Field(256, ge=1)
+    max_model_len: int = Field(2048, ge=16)
+    """Prompt plus completion tokens; a longer prompt is an error naming its row."""
+    limit: int | None = Field(None, ge=1)
+    """Score only the first N rows of each set."""
+    batch_size: int = Field(16, ge=1)
+    """Prompts per `generate` call (hf backend)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """`auto`: bfloat16 on a GPU, float32 on CPU."""
+    tensor_parallel_size: int = Field(1, ge=1)
+    """GPUs per vLLM engine (vllm backend)."""
+    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
+    instructions_mode: Literal["strict", "loose"] = "strict"
+    """IFEval's strict or loose checking of instruction constraints."""
+    output_dir: str | None = None
+    """Write eval.json, eval.md and samples.jsonl here; null: return the metrics only."""
+    seed: int = 0
+
+    @field_validator("data")
+    @classmethod
+    def _tasks(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key.partition(":")[0] not in EVAL_TASKS:
+                raise ValueError(f"eval set {key!r}: the task must be one of {', '.join(EVAL_TASKS)} (optionally 'task:label')")
         return value
 
 

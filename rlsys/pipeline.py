@@ -1,0 +1,234 @@
+"""The Tower+ recipe as one job: stages in order, each from the previous stage's model.
+
+`rlsys pipeline CONFIG.yaml` runs `PipelineConfig.stages` (cpt, sft, dpo, wpo, grpo in any order):
+the first stage starts from `model.path`, every later one from the model its predecessor
+exported. cpt / sft / dpo / wpo run in this process (pretrain_sft/trainer.py); grpo calls the RL
+driver (`rlsys.driver.train`) with an RLConfig built from the stage. With `eval` set, the base
+model and every stage's model are evaluated (`rlsys.evaluate.evaluate(model_dir, eval_cfg)`).
+
+Run folder:
+    config.yaml                   the resolved pipeline config
+    stages/0_base/                eval/ and eval_scores.json: the base model's evaluation
+    stages/<i>_<name>/            config.yaml, metrics.jsonl, tensorboard/ of the stage, and
+        final/hf/                 its model (cpt/sft/dpo/wpo; grpo: checkpoints/step_N/hf/)
+        DONE                      json: input model, model dir, stage config, last metrics; written last
+        eval/, eval_scores.json   the stage model's evaluation (report; scores the summary uses)
+    pipeline_summary.json / .md   per stage: model, last train / validation metrics, evaluation
+
+Resume is per stage: the stages before the first one without DONE are skipped (the stage config
+and input model recorded in DONE must match the current ones, else the run stops and says which
+folder to delete); from that stage on, every stage runs again in a clean folder, except that a
+grpo stage that was interrupted continues from its newest RL checkpoint (the driver's own
+resume). An evaluation runs again when its eval_scores.json is missing or was made for another
+model folder or eval config.
+
+Not covered: stages on different machines (the grpo stage alone uses Ray), choosing which
+intermediate model to continue from (always the previous stage's).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from rlsys.config import (
+    ConfigError,
+    GRPOStage,
+    ModelConfig,
+    PipelineConfig,
+    RunConfig,
+    apply_overrides,
+    dump_config,
+    parse_override,
+    read_yaml,
+    validate,
+)
+
+SUMMARY_KEYS = ("loss", "val/loss", "rewards/accuracy", "val/rewards/accuracy", "reward/mean")
+"""Last-step metrics shown next to the evaluation in the summary, where a stage has them."""
+
+
+# ---------------------------------------------------------------- config
+
+
+def load_pipeline_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    """YAML + overrides; `stages.<index or name>.key=value` reaches into one stage (index from 0,
+    as in error messages; name = the stage's `name`, or its type when that is unique)."""
+    data = read_yaml(path)
+    for item in overrides or []:
+        keys, _ = parse_override(item)
+        if keys[0] == "stages" and len(keys) > 2:
+            apply_overrides(find_stage(data.get("stages"), keys[1], item), [item.split(".", 2)[2]])
+        else:
+            apply_overrides(data, [item])
+    return validate(PipelineConfig, data, str(path))
+
+
+def find_stage(stages: Any, key: str, item: str) -> dict:
+    if not isinstance(stages, list):
+        raise ConfigError(f"override {item!r}: the config has no list of stages")
+    if key.isdigit() and int(key) < len(stages):
+        return stages[int(key)]
+    named = [s for s in stages if isinstance(s, dict) and s.get("name") == key]
+    typed = [s for s in stages if isinstance(s, dict) and s.get("type") == key]
+    if len(named) == 1 or (not named and len(typed) == 1):
+        return (named or typed)[0]
+    raise ConfigError(f"override {item!r}: no single stage with index, name or type {key!r}")
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[str, Any]:
+    """Run every stage not yet done, evaluate, write the summary; returns the summary."""
+    console = console or Console(stderr=True)
+    run_dir = Path(cfg.run.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_config(cfg))
+    if not Path(cfg.model.path).is_dir():
+        raise FileNotFoundError(f"model.path {cfg.model.path!r} does not exist or is not a folder")
+    count = len(cfg.stages)
+    first = next((i for i in range(1, count + 1) if read_done(stage_dir(cfg, i)) is None), count + 1)
+    if cfg.check_data_first and first <= count:
+        check_data(cfg, list(range(first, count + 1)), console)
+    model_dir = cfg.model.path
+    rows = [{"stage": "0_base", "type": "base", "model_dir": model_dir, "metrics": {},
+             "eval": evaluate_once(cfg, model_dir, run_dir / "stages" / "0_base")}]
+    for index, stage in enumerate(cfg.stages, start=1):
+        folder = stage_dir(cfg, index)
+        if index < first:
+            done = read_done(folder)
+            check_unchanged(folder, done, stage.model_dump(mode="json"), model_dir)
+            console.print(f"stage {folder.name}: already done, model {done['model_dir']}")
+        else:
+            # an interrupted attempt, or a stage after a retrained one, starts clean; the first
+            # pending grpo stage keeps its RL checkpoints and resumes from them
+            if folder.exists() and (index > first or not isinstance(stage, GRPOStage)):
+                shutil.rmtree(folder)
+            console.rule(f"stage {folder.name} ({stage.type}) from {model_dir}")
+            done = run_one(cfg, index, model_dir, folder, console)
+        model_dir = done["model_dir"]
+        rows.append({"stage": folder.name, "type": stage.type, "model_dir": model_dir,
+                     "metrics": {k: done["metrics"][k] for k in SUMMARY_KEYS if k in done["metrics"]},
+                     "eval": evaluate_once(cfg, model_dir, folder)})
+    return write_summary(cfg, rows, console)
+
+
+def stage_dir(cfg: PipelineConfig, index: int) -> Path:
+    return Path(cfg.run.output_dir) / "stages" / cfg.stage_name(index)
+
+
+def read_done(folder: Path) -> dict[str, Any] | None:
+    path = folder / "DONE"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def check_unchanged(folder: Path, done: dict[str, Any], stage_cfg: dict[str, Any], input_model: str) -> None:
+    changed = sorted(k for k in stage_cfg.keys() | done["config"].keys() if stage_cfg.get(k) != done["config"].get(k))
+    if done["input_model"] != input_model:
+        changed.append(f"input model (was {done['input_model']}, now {input_model})")
+    if changed:
+        raise ValueError(f"{folder} was completed with a different setup ({', '.join(changed)}); "
+                         "restore the config, or delete that folder (and the later stages') to rerun it")
+
+
+def run_one(cfg: PipelineConfig, index: int, model_dir: str, folder: Path, console: Console) -> dict[str, Any]:
+    """Train stage `index` from `model_dir`; writes and returns its DONE record."""
+    stage = cfg.stages[index - 1]
+    start = time.perf_counter()
+    if isinstance(stage, GRPOStage):
+        result = run_grpo(cfg, stage, model_dir, folder)
+    else:
+        from pretrain_sft.trainer import run_stage
+
+        result = run_stage(stage, model_dir, folder, dtype=cfg.model.dtype, seed=cfg.run.seed, console=console)
+    done = {"stage": folder.name, "type": stage.type, "input_model": model_dir,
+            "config": stage.model_dump(mode="json"), **result, "time_s": time.perf_counter() - start}
+    tmp = folder / "DONE.tmp"
+    tmp.write_text(json.dumps(done, indent=2))
+    tmp.replace(folder / "DONE")
+    return done
+
+
+def run_grpo(cfg: PipelineConfig, stage: GRPOStage, model_dir: str, folder: Path) -> dict[str, Any]:
+    from rlsys.driver import train
+
+    run = RunConfig(name=f"{cfg.run.name}-{folder.name}", output_dir=str(folder), seed=cfg.run.seed)
+    final = train(stage.rl_config(ModelConfig(path=model_dir, dtype=cfg.model.dtype), run))
+    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    metrics = json.loads(lines[-1]) if lines else {}
+    return {"model_dir": str(final / "hf"), "steps": stage.train.steps, "metrics": metrics}
+
+
+def check_data(cfg: PipelineConfig, pending: list[int], console: Console) -> None:
+    """Format every pending stage's data with the base tokenizer (later stages keep it), so a bad
+    row fails now with its file, row and field."""
+    from transformers import AutoTokenizer
+
+    from pretrain_sft.trainer import load_stage_data
+    from rlsys.data import load_prompts
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model.path)
+    for index in pending:
+        stage = cfg.stages[index - 1]
+        if isinstance(stage, GRPOStage):
+            load_prompts(stage.data.path, stage.data.prompt_key, stage.rewards.default)
+        else:
+            load_stage_data(stage, tokenizer, cfg.run.seed)
+        console.print(f"data of stage {cfg.stage_name(index)}: ok")
+
+
+def evaluate_once(cfg: PipelineConfig, model_dir: str, folder: Path) -> dict[str, float]:
+    """`rlsys.evaluate.evaluate(model_dir, eval_cfg)` with the report in the stage's folder; the
+    scores are kept in folder/eval_scores.json with the model and eval config they came from
+    (either changed: evaluated again). {} without eval."""
+    if cfg.eval is None:
+        return {}
+    report = Path(cfg.eval.output_dir) / folder.name if cfg.eval.output_dir else folder / "eval"
+    eval_cfg = cfg.eval.model_copy(update={"output_dir": str(report)})
+    path = folder / "eval_scores.json"
+    record = {"model_dir": model_dir, "config": eval_cfg.model_dump(mode="json")}
+    cached = json.loads(path.read_text()) if path.is_file() else {}
+    if {k: cached.get(k) for k in record} == record:
+        return cached["scores"]
+    from rlsys.evaluate import evaluate
+
+    scores = {k: float(v) for k, v in evaluate(model_dir, eval_cfg).items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**record, "scores": scores}, indent=2))
+    return scores
+
+
+# ---------------------------------------------------------------- summary
+
+
+def write_summary(cfg: PipelineConfig, rows: list[dict[str, Any]], console: Console) -> dict[str, Any]:
+    """pipeline_summary.json and .md in the run folder, and the same table on the console."""
+    train_keys = [k for k in SUMMARY_KEYS if any(k in r["metrics"] for r in rows)]
+    eval_keys = sorted({k for r in rows for k in r["eval"]})
+    header = ["stage", "type", *train_keys, *(f"eval/{k}" for k in eval_keys)]
+    table_rows = [[r["stage"], r["type"], *(cell(r["metrics"].get(k)) for k in train_keys),
+                   *(cell(r["eval"].get(k)) for k in eval_keys)] for r in rows]
+    summary = {"run": cfg.run.name, "stages": rows}
+    run_dir = Path(cfg.run.output_dir)
+    (run_dir / "pipeline_summary.json").write_text(json.dumps(summary, indent=2))
+    lines = [f"# Pipeline {cfg.run.name}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows]
+    lines += ["", "Models:", ""] + [f"- {r['stage']}: `{r['model_dir']}`" for r in rows]
+    (run_dir / "pipeline_summary.md").write_text("\n".join(lines) + "\n")
+    table = Table(title=f"pipeline {cfg.run.name}")
+    for name in header:
+        table.add_column(name, justify="left" if name in ("stage", "type") else "right")
+    for row in table_rows:
+        table.add_row(*row)
+    console.print(table)
+    return summary
+
+
+def cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"

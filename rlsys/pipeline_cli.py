@@ -1,0 +1,36 @@
+"""`rlsys pipeline CONFIG.yaml [key=value ...]`: the Tower+ stages in order (rlsys/pipeline.py).
+
+`register(app)` adds the command to the main Typer app (rlsys/cli.py calls it). The config is
+validated before torch is imported; `stages.<index or name>.key=value` overrides one stage.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def pipeline(
+    config: Path = typer.Argument(..., help="pipeline config YAML"),
+    overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides; stages.<i|name>.key=value"),
+) -> None:
+    """Run the Tower+ stages (cpt, sft, dpo/wpo, grpo) in order; completed stages are skipped."""
+    from rlsys.cli import console, fail, quiet_libraries
+    from rlsys.config import ConfigError
+    from rlsys.pipeline import load_pipeline_config, run_pipeline
+
+    try:
+        cfg = load_pipeline_config(config, list(overrides or []))
+    except ConfigError as exc:
+        fail(str(exc))
+    quiet_libraries()
+    try:
+        run_pipeline(cfg, console)
+    except (FileNotFoundError, ValueError) as exc:  # bad data (DataError), a changed completed stage
+        fail(str(exc))
+    console.print(f"[green]done[/]: {Path(cfg.run.output_dir) / 'pipeline_summary.md'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pipeline")(pipeline)
