@@ -103,7 +103,7 @@ def _register_optional() -> None:
     """Commands owned by other packages (reward server, pipeline, eval)."""
     import importlib
 
-    for module in ("rewards.cli", "rlsys.pipeline_cli"):
+    for module in ("rewards.cli", "rlsys.pipeline_cli", "rlsys.eval_cli"):
         try:
             importlib.import_module(module).register(app)
         except ModuleNotFoundError as exc:
