@@ -1,0 +1,289 @@
+"""Code-execution reward: run the completion's last code block against the row's tests.
+
+Every program runs in `rewards.sandbox` (bubblewrap, one unprivileged uid per slot, rlimits,
+wall-clock kill); read that module for the threat model. If the sandbox is unavailable the
+reward fails closed: every sample gets status `error` with the reason and how to fix it.
+
+Row columns:
+- `tests`: `{"inputs": [...], "outputs": [...]}` (stdin -> expected stdout), a list of
+  `{"input", "output"}` dicts (the same), a list of assert-style Python strings
+  (`["assert add(1, 2) == 3"]`), or a JSON string of any of these. Bad data is status `error`
+  naming the row and the problem.
+- `language` (optional): "python" (default) or "cpp" (compiled with g++ -std=c++17 -O2 inside
+  the sandbox, stdin/stdout tests only).
+
+Choices:
+- The code is the last fenced block tagged for the language (```python / ```py / ```cpp ...)
+  or untagged. A completion without one scores 0.0 with status ok and reason "no code block":
+  not writing code is the policy's failure, not the reward's. A compile error scores 0.0 too.
+- Each test is its own sandboxed run, so a test that hangs fails alone. Score is the fraction
+  of tests passed, or 1/0 with `all_or_nothing=True`. If every test timed out (or the compile
+  did), the status is `timeout`.
+- stdin/stdout: the run must exit 0 and its stdout must equal the expected text after
+  stripping trailing whitespace from each line and trailing blank lines.
+- Asserts: the solution is executed as module `solution` (so an `if __name__ == "__main__"`
+  block does not run), then the test code in the same namespace. A run passes only if it
+  reaches a per-run random marker written after the test, so `sys.exit(0)` or `os._exit(0)`
+  inside the solution fails instead of passing. Not covered: a solution that reads the marker
+  out of the harness by introspection (frames, gc) or patches builtins the test relies on.
+- Programs use /usr/bin/python3 and its standard library, not the trainer's virtualenv.
+
+Settings (keyword-only; `rewards.settings.code.<key>`): timeout_s, memory_mb, max_output_bytes,
+concurrency, all_or_nothing, compile_timeout_s, unsafe_no_sandbox.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rewards.base import RewardResult
+from rewards.registry import reward
+from rewards.sandbox import BOX, Job, Limits, RunResult, Sandbox, SandboxUnavailable
+
+PYTHON = "/usr/bin/python3"
+GXX = "/usr/bin/g++"
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_TAGS = {"python": {"python", "py", "python3", ""}, "cpp": {"cpp", "c++", "cc", "cxx", ""}}
+_LANGUAGES = {"python": "python", "py": "python", "python3": "python", "cpp": "cpp", "c++": "cpp"}
+_HARNESS = """\
+import os as _os, sys as _sys
+_write, _exit = _os.write, _os._exit
+def _run():
+    with open(_sys.argv[1], encoding="utf-8") as f:
+        source = f.read()
+    ns = {"__name__": "solution", "__builtins__": __builtins__}
+    exec(compile(source, "solution.py", "exec"), ns)
+    exec(compile(%(test)r, "<test>", "exec"), ns)
+try:
+    _run()
+    _sys.stdout.flush()
+except BaseException:
+    import traceback
+    traceback.print_exc()
+    _sys.stderr.flush()
+    _exit(1)
+_write(1, %(marker)r)
+_exit(0)
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test: stdin + expected stdout, or (check is set) Python code run after the solution."""
+
+    stdin: str = ""
+    expected: str = ""
+    check: str | None = None
+
+
+@dataclass
+class _Sample:
+    row: int
+    language: str
+    source: str
+    cases: list[Case]
+    binary: bytes | None = None
+
+
+@reward(
+    "code",
+    columns=("tests",),
+    optional=("language",),
+    description="Fraction of tests the completion's last code block passes in a bubblewrap sandbox.",
+)
+def code(
+    completions: list[str],
+    tests: Sequence[Any],
+    language: Sequence[Any] | None = None,
+    *,
+    timeout_s: float = 5.0,
+    memory_mb: int = 512,
+    max_output_bytes: int = 1 << 20,
+    concurrency: int = 4,
+    all_or_nothing: bool = False,
+    compile_timeout_s: float = 30.0,
+    unsafe_no_sandbox: bool | None = None,
+    **_: Any,
+) -> list[RewardResult]:
+    """Score each completion by running its code block against its row's tests.
+
+    >>> code(["```python\\nprint(int(input()) * 2)\\n```"], [{"inputs": ["2"], "outputs": ["4"]}])  # doctest: +SKIP
+    [RewardResult(score=1.0, status='ok', reason='1/1 tests passed')]
+    """
+    sandbox = Sandbox(concurrency=concurrency, unsafe_no_sandbox=unsafe_no_sandbox)
+    try:
+        sandbox.check()
+    except SandboxUnavailable as exc:
+        return [RewardResult.error(str(exc)) for _ in completions]
+    languages = list(language) if language is not None else [None] * len(completions)
+    results: list[RewardResult | None] = [None] * len(completions)
+    samples: list[_Sample] = []
+    for row, (completion, raw, lang) in enumerate(zip(completions, tests, languages, strict=True)):
+        planned = _plan(row, completion, raw, lang)
+        if isinstance(planned, RewardResult):
+            results[row] = planned
+        else:
+            samples.append(planned)
+    limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes)
+    compile_limits = Limits(timeout_s=compile_timeout_s, memory_mb=max(memory_mb, 1024),
+                            max_output_bytes=64 << 20, file_mb=64)
+    for sample, failed in zip(samples, _compile_cpp(sandbox, samples, compile_limits), strict=True):
+        if failed is not None:
+            results[sample.row] = failed
+    runnable = [s for s in samples if results[s.row] is None]
+    jobs, markers = [], []
+    for sample in runnable:
+        for case in sample.cases:
+            job, marker = _job(sample, case, limits)
+            jobs.append(job)
+            markers.append(marker)
+    runs = iter(zip(sandbox.map(jobs), markers, strict=True))
+    for sample in runnable:
+        verdicts = [_verdict(case, *next(runs)) for case in sample.cases]
+        results[sample.row] = _aggregate(verdicts, all_or_nothing, timeout_s)
+    return [r if r is not None else RewardResult.error("internal: no result") for r in results]
+
+
+def _plan(row: int, completion: str, raw: Any, lang: Any) -> _Sample | RewardResult:
+    language = _LANGUAGES.get(str(lang or "python").strip().lower())
+    if language is None:
+        return RewardResult.error(f"row {row}: language {lang!r} is not supported (python, cpp)")
+    try:
+        cases = parse_tests(raw)
+    except ValueError as exc:
+        return RewardResult.error(f"row {row}: {exc}")
+    if language == "cpp":
+        if any(c.check is not None for c in cases):
+            return RewardResult.error(f"row {row}: assert-style tests need language python, not cpp")
+        if not os.path.exists(GXX):
+            return RewardResult.error(f"row {row}: language cpp needs {GXX} (apt-get install g++)")
+    source = extract_code(completion, language)
+    if source is None:
+        return RewardResult.ok(0.0, "no code block")
+    return _Sample(row, language, source, cases)
+
+
+def extract_code(completion: str, language: str = "python") -> str | None:
+    """The last closed fenced block tagged for `language` or untagged; None if there is none."""
+    blocks = [body for tag, body in _FENCE.findall(completion) if tag.lower() in _TAGS[language]]
+    return blocks[-1] if blocks else None
+
+
+def parse_tests(raw: Any) -> list[Case]:
+    """Turn a row's `tests` value into cases; ValueError says what is wrong with it."""
+    if isinstance(raw, str | bytes):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"tests is a string but not valid JSON ({exc})") from None
+    if isinstance(raw, dict):
+        cases = _io_cases(raw)
+    elif isinstance(raw, list | tuple) and all(isinstance(t, str) for t in raw):
+        cases = [Case(check=t) for t in raw if t.strip()]
+    elif isinstance(raw, list | tuple) and all(isinstance(t, dict) for t in raw):
+        for i, t in enumerate(raw):
+            if "input" not in t or "output" not in t:
+                raise ValueError(f"tests[{i}] needs keys 'input' and 'output', has {sorted(t)}")
+        cases = _io_cases({"inputs": [t["input"] for t in raw], "outputs": [t["output"] for t in raw]})
+    else:
+        raise ValueError(
+            "tests must be {'inputs': [...], 'outputs': [...]}, a list of {'input', 'output'}, "
+            f"a list of assert strings, or JSON of one of these; got {type(raw).__name__}")
+    if not cases:
+        raise ValueError("tests is empty")
+    return cases
+
+
+def _io_cases(raw: dict) -> list[Case]:
+    if "fn_name" in raw:
+        raise ValueError("call-based tests (fn_name) are not supported; use assert strings")
+    inputs, outputs = raw.get("inputs"), raw.get("outputs")
+    if not isinstance(inputs, list) or not isinstance(outputs, list):
+        raise ValueError("tests needs lists 'inputs' and 'outputs'")
+    if len(inputs) != len(outputs):
+        raise ValueError(f"tests has {len(inputs)} inputs but {len(outputs)} outputs")
+    for name, values in (("inputs", inputs), ("outputs", outputs)):
+        for i, v in enumerate(values):
+            if not isinstance(v, str | int | float) or isinstance(v, bool):
+                raise ValueError(f"tests {name}[{i}] must be a string, got {type(v).__name__}")
+    return [Case(str(i), str(o)) for i, o in zip(inputs, outputs, strict=True)]
+
+
+def _compile_cpp(sandbox: Sandbox, samples: list[_Sample], limits: Limits) -> list[RewardResult | None]:
+    """Compile the C++ samples in the sandbox; the binary comes back on stdout."""
+    todo = [s for s in samples if s.language == "cpp"]
+    script = f'{GXX} -std=c++17 -O2 -pipe -o "$TMPDIR/a.out" "$1" && cat "$TMPDIR/a.out"'
+    jobs = [Job(["/bin/sh", "-c", script, "sh", f"{BOX}/main.cpp"], files={f"{BOX}/main.cpp": s.source.encode()},
+                limits=limits) for s in todo]
+    outcome: dict[int, RewardResult | None] = {}
+    for sample, run in zip(todo, sandbox.map(jobs), strict=True):
+        if run.timed_out:
+            outcome[sample.row] = RewardResult.timeout(f"compile timed out ({run.killed}, {limits.timeout_s}s)")
+        elif run.exit_code != 0 or run.truncated:
+            outcome[sample.row] = RewardResult.ok(0.0, f"compile error: {_first_error(run.stderr)}")
+        else:
+            sample.binary = run.stdout
+            outcome[sample.row] = None
+    return [outcome.get(s.row) for s in samples]
+
+
+def _job(sample: _Sample, case: Case, limits: Limits) -> tuple[Job, bytes | None]:
+    if sample.language == "cpp":
+        assert sample.binary is not None
+        return Job([f"{BOX}/main"], case.stdin.encode(), {f"{BOX}/main": sample.binary}, limits), None
+    files = {f"{BOX}/main.py": sample.source.encode()}
+    if case.check is None:
+        return Job([PYTHON, "-I", f"{BOX}/main.py"], case.stdin.encode(), files, limits), None
+    marker = f"\n<rlsys-pass {secrets.token_hex(16)}>".encode()
+    harness = _HARNESS % {"test": case.check, "marker": marker}
+    return Job([PYTHON, "-I", "-", f"{BOX}/main.py"], harness.encode(), files, limits), marker
+
+
+def _verdict(case: Case, run: RunResult, marker: bytes | None) -> tuple[bool, bool, str]:
+    """(passed, timed_out, why it failed)."""
+    if run.timed_out:
+        return False, True, run.killed.replace("_", " ")
+    if run.killed:
+        return False, False, run.killed.replace("_", " ")
+    if run.exit_code != 0:
+        return False, False, f"exit code {run.exit_code}: {_last_line(run.stderr)}"
+    if marker is not None:
+        return (True, False, "") if run.stdout.endswith(marker) else (False, False, "exited before the test ran")
+    if _normalise(run.stdout.decode(errors="replace")) == _normalise(case.expected):
+        return True, False, ""
+    return False, False, "wrong output"
+
+
+def _aggregate(verdicts: list[tuple[bool, bool, str]], all_or_nothing: bool, timeout_s: float) -> RewardResult:
+    n = len(verdicts)
+    if all(timed_out for _, timed_out, _ in verdicts):
+        return RewardResult.timeout(f"all {n} tests timed out ({timeout_s}s each)")
+    passed = sum(ok for ok, _, _ in verdicts)
+    reason = f"{passed}/{n} tests passed"
+    first = next((i for i, (ok, _, _) in enumerate(verdicts) if not ok), None)
+    if first is not None:
+        reason += f"; test {first}: {verdicts[first][2]}"
+    score = float(passed == n) if all_or_nothing else passed / n
+    return RewardResult.ok(score, reason)
+
+
+def _normalise(text: str) -> list[str]:
+    lines = [line.rstrip() for line in text.splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _first_error(stderr: bytes) -> str:
+    lines = stderr.decode(errors="replace").splitlines()
+    return next((ln[:200] for ln in lines if "error" in ln), _last_line(stderr))
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [ln for ln in stderr.decode(errors="replace").splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else "(no stderr)"
