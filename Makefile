@@ -10,7 +10,7 @@ quickstart: setup
 	bash scripts/quickstart.sh
 
 test: setup
-	RLSYS_REQUIRE_QE=1 .venv/bin/python -m pytest -q --timeout=900
+	RLSYS_REQUIRE_QE=1 RLSYS_REQUIRE_SANDBOX=1 .venv/bin/python -m pytest -q --timeout=900
 
 bench: setup
 	.venv/bin/python benchmarks/grpo_vs_trl.py

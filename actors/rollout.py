@@ -125,17 +125,24 @@ class VLLMBackend:
         self.cfg = cfg
         self.stop_ids = stop_ids
         self.llm = LLM(**kwargs)
+        # every weight reload warns "RotaryEmbedding: Failed to load weights": rotary caches are
+        # not in a state dict and vLLM restores them itself (greedy parity is tested after sync)
+        import logging
+
+        logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
 
     def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
         from vllm import SamplingParams
 
         requests = []
         for ids in prompt_ids:
+            max_tokens = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
             params = SamplingParams(
                 n=n,
                 temperature=self.cfg.temperature,
                 top_p=self.cfg.top_p,
-                max_tokens=min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids)),
+                max_tokens=max_tokens,
+                min_tokens=min(self.cfg.min_new_tokens, max_tokens),
                 logprobs=0,
                 stop_token_ids=self.stop_ids,
             )
@@ -191,6 +198,7 @@ class HFBackend:
                     top_p=self.cfg.top_p,
                     top_k=0,
                     max_new_tokens=max_new,
+                    min_new_tokens=min(self.cfg.min_new_tokens, max_new),
                     num_return_sequences=n,
                     eos_token_id=self.stop_ids,
                     pad_token_id=self.stop_ids[0],

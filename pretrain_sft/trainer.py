@@ -83,7 +83,7 @@ def load_stage_data(stage: SupervisedStage, tokenizer, seed: int) -> StageData:
     for source in stage.sources:
         records = load_records(source.path)
         kind = source_kind(stage.type, source, records)
-        options = {"seed": seed} if kind in ("parallel", "parallel_chat") else {}
+        options = {"seed": seed, "names": source.language_names or None} if kind in ("parallel", "parallel_chat") else {}
         stats[source.label] = DataStats()
         examples = build_examples(records, make_formatter(kind, tokenizer, **options), max_tokens=stage.max_tokens,
                                   on_overlength=on_overlength, stats=stats[source.label])

@@ -24,6 +24,9 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also transformers' weight-loading bars
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 
 
 def fail(message: str) -> None:
@@ -84,14 +87,18 @@ def tiny_model(
     heads: int = typer.Option(4),
     head_dim: int = typer.Option(32, help="vLLM on CPU needs 32, 64, 80, 96, 112, 128, ..."),
     seed: int = typer.Option(0),
+    corpus: Optional[Path] = typer.Option(None, help="extra tokenizer training text, one text per line"),
 ) -> None:
     """Write a tiny random model + offline-trained tokenizer with a chat template."""
     from rlsys.tiny import ARCHS, build_tiny_model, check_vllm_support
 
     if arch not in ARCHS:
         fail(f"--arch {arch!r}: expected one of {', '.join(ARCHS)}")
+    if corpus is not None and not corpus.is_file():
+        fail(f"--corpus {corpus}: file not found")
+    texts = corpus.read_text(encoding="utf-8").splitlines() if corpus else None
     path = build_tiny_model(out, arch, hidden_size=hidden_size, num_layers=layers, num_heads=heads,
-                            head_dim=head_dim, seed=seed)
+                            head_dim=head_dim, seed=seed, corpus=texts)
     console.print(f"[green]wrote[/] {path}")
     support = check_vllm_support(arch)
     if not support.supported:

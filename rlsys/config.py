@@ -198,6 +198,9 @@ class SourceConfig(Section):
     """Row format; `auto` reads it from the columns (parallel rows become `parallel_chat` in sft)."""
     name: str | None = None
     """Name in metrics and errors (default: the file name without its suffix)."""
+    language_names: dict[str, str] = {}
+    """Extra language names for parallel rows' codes, e.g. {qaa: Toyish} (codes beyond the
+    built-in table in pretrain_sft/templates.py)."""
 
     @property
     def label(self) -> str:
