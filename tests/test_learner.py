@@ -25,19 +25,67 @@ def test_plan_micro_batches_respects_budget_and_keeps_everything():
         plan_micro_batches([11], 10)
 
 
-def test_packed_logprobs_equal_each_sequence_alone(tiny_llama):
+def logprobs_alone(model, s: TrainSample) -> torch.Tensor:
+    ids = torch.tensor([s.prompt_ids + s.completion_ids])
+    with torch.no_grad():
+        logits = model(ids).logits[0].float()
+    p = len(s.prompt_ids)
+    return torch.log_softmax(logits[p - 1 : -1], -1).gather(-1, torch.tensor(s.completion_ids)[:, None])[:, 0]
+
+
+@pytest.fixture(scope="module")
+def eager_model(tiny_llama):
+    """The same weights with transformers' eager attention: the reference for packed attention."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(tiny_llama, attn_implementation="eager").eval()
+
+
+def test_packed_logprobs_equal_each_sequence_alone(tiny_llama, eager_model):
     """Would fail if packed sequences attended to each other or positions leaked."""
     learner = Learner(tiny_llama, LearnerConfig(micro_batch_tokens=4096, logprob_chunk_tokens=3))
     batch = samples()
-    packed_lp = learner.compute_logprobs(batch)
-    model = learner.strategy.module
-    for s, lp in zip(batch, packed_lp):
-        ids = torch.tensor([s.prompt_ids + s.completion_ids])
-        with torch.no_grad():
-            logits = model(ids).logits[0].float()
-        p = len(s.prompt_ids)
-        alone = torch.log_softmax(logits[p - 1 : -1], -1).gather(-1, torch.tensor(s.completion_ids)[:, None])[:, 0]
-        torch.testing.assert_close(torch.tensor(lp), alone, atol=1e-4, rtol=1e-4)
+    for s, lp in zip(batch, learner.compute_logprobs(batch)):
+        torch.testing.assert_close(torch.tensor(lp), logprobs_alone(eager_model, s), atol=1e-4, rtol=1e-4)
+
+
+def test_shared_prompts_give_the_same_logprobs_from_a_shorter_row(tiny_llama, eager_model):
+    """Two GRPO groups of 3: each prompt is in the packed row once, each completion sees only it."""
+    g = torch.Generator().manual_seed(1)
+    batch = []
+    for j, n in enumerate((6, 4)):
+        prompt = torch.randint(5, 900, (n,), generator=g).tolist()
+        for k in range(3):
+            c = torch.randint(5, 900, (2 + k + j,), generator=g).tolist()
+            batch.append(TrainSample(prompt, c, 1.0, [0.0] * len(c)))
+    learner = Learner(tiny_llama, LearnerConfig(micro_batch_tokens=4096))
+    assert learner.share_prompts  # llama: every layer is plain causal attention
+    assert pack(batch, share_prompts=True).input_ids.shape[1] == sum(len(s) for s in batch) - 2 * (6 + 4)
+    for s, lp in zip(batch, learner.compute_logprobs(batch)):
+        torch.testing.assert_close(torch.tensor(lp), logprobs_alone(eager_model, s), atol=1e-4, rtol=1e-4)
+
+
+def test_shared_prompt_pack_layout():
+    a, b, t = TrainSample([1, 2], [3, 4], 1.0, [0.0] * 2), TrainSample([1, 2], [5], 1.0, [0.0]), TrainSample([6], [7], 1.0, [0.0])
+    p = pack([a, b, t], share_prompts=True)
+    assert p.input_ids.tolist() == [[1, 2, 3, 4, 5, 6, 7]]
+    assert p.position_ids.tolist() == [[0, 1, 2, 3, 2, 0, 1]]
+    assert p.predict_at.tolist() == [1, 2, 1, 5] and p.targets.tolist() == [3, 4, 5, 7]
+
+
+def test_deepspeed_export_holds_each_tensor_alone(tiny_llama):
+    """ZeRO-2 parameters are views of one flat buffer; exporting them as views would ship the whole
+    buffer once per tensor through Ray's object store."""
+    from rlsys.cluster import free_port
+
+    learner = Learner(tiny_llama, LearnerConfig(strategy="deepspeed", zero_stage=2), master_port=free_port())
+    payload = learner.export_weights(version=3)
+    assert payload.version == 3
+    model_bytes = sum(p.numel() * p.element_size() for p in learner.strategy.module.parameters())
+    sent = {v.untyped_storage().data_ptr(): v.untyped_storage().nbytes() for v in payload.data.values()}
+    assert sum(sent.values()) <= model_bytes
+    for name, v in payload.data.items():
+        assert v.untyped_storage().nbytes() == v.numel() * v.element_size(), name
 
 
 @pytest.mark.parametrize("agg", ["token_mean", "seq_mean_token_mean"])

@@ -94,3 +94,16 @@ def test_hf_backend_generates_the_same_shapes(tiny_llama):
                                                      max_model_len=128))
     samples = worker.generate(PROMPTS[:2])
     assert len(samples) == 4 and all(len(s.logprobs) == len(s.completion_ids) <= 6 for s in samples)
+    worker.cfg = worker.cfg.model_copy(update={"min_new_tokens": 6})
+    assert all(len(s.completion_ids) == 6 for s in worker.generate(PROMPTS[:2]))
+
+
+def test_min_new_tokens_gives_fixed_length_samples(rollout):
+    """The benchmarks' fixed-length mode: stop tokens are suppressed until min_new_tokens."""
+    cfg = rollout.cfg
+    rollout.cfg = cfg.model_copy(update={"min_new_tokens": 12})
+    try:
+        samples = rollout.generate(PROMPTS)
+    finally:
+        rollout.cfg = cfg
+    assert all(len(s.completion_ids) == 12 and s.finish_reason == "length" for s in samples)
