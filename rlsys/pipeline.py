@@ -221,12 +221,13 @@ def write_summary(cfg: PipelineConfig, rows: list[dict[str, Any]], console: Cons
     lines += ["| " + " | ".join(row) + " |" for row in table_rows]
     lines += ["", "Models:", ""] + [f"- {r['stage']}: `{r['model_dir']}`" for r in rows]
     (run_dir / "pipeline_summary.md").write_text("\n".join(lines) + "\n")
-    # the console gets the headline numbers (the .md file has every column)
-    shown = [i for i, name in enumerate(header) if i < 2 or name == "loss" or (
+    # the console gets the evaluation's headline numbers, 80 columns wide (the .md has every column)
+    shown = [i for i, name in enumerate(header) if i < 2 or (
         name.startswith("eval/") and name.count("/") == 2 and not name.endswith(("/rows", "/unscored")))]
-    table = Table(title=f"pipeline {cfg.run.name}")
+    table = Table(title=f"pipeline {cfg.run.name}: evaluation after each stage")
     for i in shown:
-        table.add_column(header[i].removeprefix("eval/"), justify="left" if i < 2 else "right")
+        title = header[i].removeprefix("eval/").replace("_accuracy", " acc").replace("/", "\n")
+        table.add_column(title, justify="left" if i < 2 else "right")
     for row in table_rows:
         table.add_row(*(row[i] for i in shown))
     console.print(table)
