@@ -79,9 +79,12 @@ def test_deepspeed_export_holds_each_tensor_alone(tiny_llama):
     from rlsys.cluster import free_port
 
     learner = Learner(tiny_llama, LearnerConfig(strategy="deepspeed", zero_stage=2), master_port=free_port())
-    payload = learner.export_weights(version=3)
+    try:
+        payload = learner.export_weights(version=3)
+        model_bytes = sum(p.numel() * p.element_size() for p in learner.strategy.module.parameters())
+    finally:
+        learner.close()  # the process group: later tests in this process start their own
     assert payload.version == 3
-    model_bytes = sum(p.numel() * p.element_size() for p in learner.strategy.module.parameters())
     sent = {v.untyped_storage().data_ptr(): v.untyped_storage().nbytes() for v in payload.data.values()}
     assert sum(sent.values()) <= model_bytes
     for name, v in payload.data.items():
