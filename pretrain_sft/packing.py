@@ -20,7 +20,10 @@ and Qwen2 share the code path; see tests/test_packing.py):
   2-D `attention_mask` is None AND there is no KV cache. `use_cache=False` is required:
   with the default `use_cache=True` the model builds a DynamicCache, the packed detection is
   skipped, and documents silently attend to each other (tests/test_packing.py shows it).
-  Alternatively, for sdpa/eager, pass the 4-D mask yourself:
+  rlsys's learner loads plain-causal models (llama, qwen2) with `actors.packed_attention`, which
+  takes the same position-id route but runs attention per document instead of building the
+  dense [T, T] mask (3x faster on packed rows). Alternatively, for sdpa/eager, pass the 4-D mask
+  yourself:
 
     mask = block_causal_mask(batch["document_ids"], dtype=model.dtype)   # additive float [B,1,T,T]
     out = model(input_ids=..., position_ids=..., attention_mask=mask)
