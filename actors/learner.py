@@ -16,6 +16,7 @@ What makes it fast on small machines:
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import time
@@ -161,20 +162,29 @@ class Learner:
         self.rank, self.world_size = rank, world_size
         self.step_count = 0
 
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision for forward passes (`learner.autocast`); nothing when it is off."""
+        if self.cfg.autocast is None:
+            return contextlib.nullcontext()
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.autocast(device, dtype=getattr(torch, self.cfg.autocast))
+
     # ------------------------------------------------------------ log-probabilities
 
     def _logprobs(self, model: torch.nn.Module, packed: Packed, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities (and entropies) of the completion tokens only, chunked."""
-        hidden = model.get_decoder()(
-            input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False
-        ).last_hidden_state[0]
+        with self.autocast():
+            hidden = model.get_decoder()(
+                input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False
+            ).last_hidden_state[0]
         head = model.get_output_embeddings()
         cap = getattr(model.config, "final_logit_softcapping", None)
         logps, ents = [], []
         for idx, tgt in zip(
             packed.predict_at.split(self.cfg.logprob_chunk_tokens), packed.targets.split(self.cfg.logprob_chunk_tokens)
         ):
-            logits = head(hidden[idx]).float()
+            with self.autocast():
+                logits = head(hidden[idx]).float()
             if cap:
                 logits = torch.tanh(logits / cap) * cap
             logits = logits / self.temperature

@@ -75,9 +75,10 @@ class PreferenceLearner(SupervisedLearner):
         plan = plan_pair_batches([len(p.example) for p in pairs], self.cfg.micro_batch_tokens)
         return [[pairs[i] for i in group] for group in plan]
 
-    @staticmethod
-    def _logits(model, batch: dict) -> torch.Tensor:
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    def _logits(self, model, batch: dict) -> torch.Tensor:
+        with self.base.autocast():
+            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
+        return out.logits
 
     @torch.no_grad()
     def _reference_logps(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

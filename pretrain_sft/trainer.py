@@ -151,8 +151,9 @@ class SupervisedLearner:
         batches = [collate_packed([row], self.pad_id) for row in rows]
         total = max(1, sum(b["num_loss_tokens"] for b in batches))
         for batch in batches:
-            out = self.strategy.module(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
-                                       attention_mask=None, use_cache=False)
+            with self.base.autocast():
+                out = self.strategy.module(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+                                           attention_mask=None, use_cache=False)
             loss_sum, count = masked_ce(out.logits, batch["labels"], reduction="sum")
             part = {"loss": float(loss_sum.detach()) / total, "loss_tokens": float(count),
                     "tokens": float(batch["input_ids"].numel()), "micro_batches": 1.0}

@@ -40,7 +40,7 @@ class InlineCluster:
         if cfg.learner.num_workers != 1 or cfg.rollout.num_workers != 1:
             raise ValueError("cluster.type inline runs one learner and one rollout worker; use cluster.type ray")
         self.learner = Learner(**learner_kwargs(cfg, 0, free_port()))
-        self.rollout = RolloutWorker(cfg.model.path, cfg.rollout, seed=cfg.run.seed, dtype=cfg.model.dtype)
+        self.rollout = RolloutWorker(cfg.model.path, cfg.rollout, seed=cfg.run.seed, dtype=cfg.rollout_dtype)
         self.rewards = RewardWorker(cfg.rewards)
 
     def generate(self, prompts: list[Any]) -> list[Sample]:
@@ -84,7 +84,7 @@ class RayCluster:
         )
         self.rollouts = ActorGroup(
             RolloutWorker, cfg.rollout.num_workers, num_cpus=c.rollout_cpus, num_gpus=c.gpus_per_rollout,
-            init=lambda rank: ((cfg.model.path, cfg.rollout), dict(seed=cfg.run.seed + rank, dtype=cfg.model.dtype)),
+            init=lambda rank: ((cfg.model.path, cfg.rollout), dict(seed=cfg.run.seed + rank, dtype=cfg.rollout_dtype)),
             name="rollout",
         )
         self.rewards = ActorGroup(RewardWorker, 1, num_cpus=c.reward_cpus, init=lambda _: ((cfg.rewards,), {}), name="reward")

@@ -60,3 +60,12 @@ def test_config_imports_without_heavy_libraries():
     code = "import sys, rlsys.config; print(any(m in sys.modules for m in ('torch', 'vllm', 'ray')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_mixed_precision_settings(tmp_path):
+    cfg = load_config(write(tmp_path, BASE))
+    assert cfg.rollout_dtype == "float32" and cfg.learner.autocast is None
+    cfg = load_config(write(tmp_path, BASE), ["rollout.dtype=bfloat16", "learner.autocast=bfloat16"])
+    assert cfg.rollout_dtype == "bfloat16" and cfg.model.dtype == "float32" and cfg.learner.autocast == "bfloat16"
+    with pytest.raises(ConfigError, match="learner.autocast"):
+        load_config(write(tmp_path, BASE), ["learner.autocast=int8"])

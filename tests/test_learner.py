@@ -127,6 +127,20 @@ def test_train_step_moves_logprobs_in_the_direction_of_the_advantage(tiny_llama)
     assert metrics["clip_fraction"] == 0.0  # on-policy: ratio is exactly 1
 
 
+def test_bfloat16_autocast_trains_fp32_weights_with_close_logprobs(tiny_llama):
+    batch = [s for s in samples() if s.advantage != 0]
+    fp32 = Learner(tiny_llama, LearnerConfig()).compute_logprobs(batch)
+    learner = Learner(tiny_llama, LearnerConfig(lr=1e-3, autocast="bfloat16"))
+    before = learner.compute_logprobs(batch)
+    diff = max(abs(a - b) for x, y in zip(fp32, before) for a, b in zip(x, y))
+    assert 1e-4 < diff < 0.1, diff  # the matmuls ran in bfloat16, and stayed close to float32
+    learner.train_step(batch, sum(len(s.completion_ids) for s in batch), len(batch))
+    after = learner.compute_logprobs(batch)
+    for s, b, a in zip(batch, before, after):
+        assert (sum(a) - sum(b)) * s.advantage > 0
+    assert {p.dtype for p in learner.strategy.module.parameters()} == {torch.float32}
+
+
 def test_learner_uses_every_core_and_rejects_missing_model(tiny_llama, tmp_path):
     import os
 

@@ -107,3 +107,22 @@ def test_min_new_tokens_gives_fixed_length_samples(rollout):
     finally:
         rollout.cfg = cfg
     assert all(len(s.completion_ids) == 12 and s.finish_reason == "length" for s in samples)
+
+
+def test_fp32_learner_syncs_into_a_bfloat16_engine(tiny_llama):
+    """rollout.dtype bfloat16 with an fp32 learner: weights are cast at each sync."""
+    worker = RolloutWorker(tiny_llama, RolloutConfig(samples_per_prompt=2, max_new_tokens=8, max_model_len=128),
+                           dtype="bfloat16")
+    try:
+        learner = Learner(tiny_llama, LearnerConfig())
+        with torch.no_grad():
+            for p in learner.strategy.module.parameters():
+                p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.05)
+        worker.update_weights(learner.export_weights(1))
+        samples = worker.generate(PROMPTS[:2])
+    finally:
+        worker.shutdown()
+    assert {s.weight_version for s in samples} == {1}
+    ours = learner.compute_logprobs([TrainSample(s.prompt_ids, s.completion_ids, 0.0, s.logprobs) for s in samples])
+    diff = [abs(a - b) for s, lp in zip(samples, ours) for a, b in zip(s.logprobs, lp)]
+    assert 1e-4 < max(diff) < 0.2, max(diff)  # bfloat16 rounding of the new weights, not the old weights

@@ -182,3 +182,18 @@ def test_bad_rows_fail_with_file_line_and_field_before_training(data, tiny_llama
     with pytest.raises(DataError, match=r"chat\.jsonl.*chat rows do not fit a cpt stage"):
         run_stage(wrong_kind, tiny_llama, tmp_path / "stage2")
     assert not (tmp_path / "stage").exists() and not (tmp_path / "stage2").exists()  # no run folder, no step
+
+
+@pytest.mark.parametrize("mode", ["sft", "wpo"])
+def test_bfloat16_autocast_runs_each_learner_mode(mode, data, tiny_llama, tmp_path):
+    """`learner.autocast` reaches the supervised and preference forward passes; weights stay fp32."""
+    from safetensors.torch import load_file
+
+    run_stage(parse_stage(stage_config(mode, data, autocast="bfloat16")), tiny_llama, tmp_path / "bf16")
+    run_stage(parse_stage(stage_config(mode, data)), tiny_llama, tmp_path / "fp32")
+    rows = {k: [json.loads(line) for line in (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
+            for k in ("bf16", "fp32")}
+    first = rows["bf16"][0]["loss"], rows["fp32"][0]["loss"]
+    assert math.isfinite(first[0]) and first[0] != first[1] and first[0] == pytest.approx(first[1], rel=0.05)
+    weights = load_file(tmp_path / "bf16" / "final" / "hf" / "model.safetensors")
+    assert {t.dtype for t in weights.values()} == {torch.float32}
