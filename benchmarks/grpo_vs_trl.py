@@ -23,7 +23,7 @@ Mixed precision, a pair of its own (CPUs with AVX512-BF16/AMX): `trl-bf16` is `t
 `rlsys-torch` with `learner.autocast: bfloat16` (fp32 weights) and `rollout.dtype: bfloat16`
 (the vLLM engine in bfloat16, weights cast at each sync). Compare each pair within its precision.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py            # ~10 min on 2 cores
+    PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py            # ~14 min on 2 cores
     PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py --quick    # ~3 min
     PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py --docs     # also rewrite docs/
 

@@ -107,7 +107,8 @@ class LearnerConfig(Section):
     """Mixed precision: forward passes under `torch.autocast` in this dtype (matmuls in it),
     while weights, gradients and optimizer state stay in `model.dtype`. On CPUs with
     AVX512-BF16 or AMX, bfloat16 makes the learner step ~1.3x faster (docs/benchmarks.md);
-    log-probabilities then differ from an fp32 rollout by ~1e-2 (`logprob_diff_rollout`)."""
+    with a bfloat16 rollout, rollout and learner log-probabilities differ by ~3e-3 per token
+    (`logprob_diff_rollout`; 0 in float32)."""
 
 
 class AlgorithmConfig(Section):
