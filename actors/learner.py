@@ -86,8 +86,9 @@ def pack(samples: list[TrainSample], share_prompts: bool = False) -> Packed:
         prompt = samples[members[0]].prompt_ids
         ids += prompt
         pos += range(len(prompt))
+        last_prompt = len(ids) - 1
         for i in members:
-            where[i] = (where[members[0]][0] if i != members[0] else len(ids) - 1, len(ids))
+            where[i] = (last_prompt, len(ids))
             ids += samples[i].completion_ids
             pos += range(len(prompt), len(prompt) + len(samples[i].completion_ids))
     predict_at, targets, seq_lens = [], [], []
