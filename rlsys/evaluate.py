@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlsys.config import EvalConfig
-from rlsys.data import DataError, check_prompt, read_rows
+from rlsys.core.config import EvalConfig
+from rlsys.core.data import DataError, check_prompt, read_rows
 
 TASK_COLUMNS = {"translation": "reference", "math": "answer", "instructions": "constraints"}
 

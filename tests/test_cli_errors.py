@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlsys.data import DataError, PromptStream, load_prompts
+from rlsys.core.data import DataError, PromptStream, load_prompts
 
 
 def run_cli(*args, cwd):

@@ -11,10 +11,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from rlsys.config import ConfigError, EvalConfig, validate
-from rlsys.data import DataError
+from rlsys.core.config import ConfigError, EvalConfig, validate
+from rlsys.core.data import DataError
 from rlsys.evaluate import evaluate, generate, load_sets, markdown_table, score
-from rlsys.toy_world import write_toy_world
+from rlsys.toy.world import write_toy_world
 
 CHRF_EPS = 1e-6
 
