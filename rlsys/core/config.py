@@ -210,8 +210,9 @@ class SourceConfig(Section):
     path: str
     """JSONL, Parquet or a `datasets` save_to_disk folder."""
     weight: float = Field(1.0, ge=0)
-    """Share of the stage's examples drawn from this source (normalized over sources; counts
-    examples, not tokens; see pretrain_sft/mixing.py). 0 leaves the source out."""
+    """This source's share of the stage's data, normalized over sources: a share of the TOKENS
+    with the stage's `mix_by: tokens` (the default for cpt), of the EXAMPLES with `mix_by:
+    examples` (the default for sft, dpo, wpo); see pretrain_sft/mixing.py. 0 leaves it out."""
     kind: Literal["auto", "text", "parallel", "parallel_chat", "chat", "preference"] = "auto"
     """Row format; `auto` reads it from the columns (parallel rows become `parallel_chat` in sft)."""
     name: str | None = None
@@ -246,7 +247,16 @@ class SupervisedStage(Section):
     epochs: float = Field(1.0, gt=0)
     validation_fraction: float = Field(0.0, ge=0, lt=1)
     """Share of each source's examples held out for the validation loss at the end of the stage."""
+    mix_by: Literal["tokens", "examples"] | None = None
+    """What source weights share out: `tokens` (a weight of 0.33 gives the source 33 % of the
+    epoch's tokens, however long its rows are: the Tower+ CPT split is a token split) or
+    `examples` (33 % of the rows). Default: tokens for cpt, examples for the other stages."""
     learner: LearnerConfig = LearnerConfig()
+
+    @property
+    def mixing(self) -> str:
+        """`mix_by` with its default filled in."""
+        return self.mix_by or ("tokens" if self.type == "cpt" else "examples")
 
     @model_validator(mode="after")
     def _check_supervised(self) -> SupervisedStage:
