@@ -65,7 +65,10 @@ class RolloutWorker:
         backend_cls = VLLMBackend if cfg.backend == "vllm" else HFBackend
         self.backend = backend_cls(model_path, cfg, seed=seed, dtype=dtype, stop_ids=self.stop_ids)
 
-    def generate(self, prompts: list[Any], samples_per_prompt: int | None = None) -> list[Sample]:
+    def generate(self, prompts: list[Any], samples_per_prompt: int | None = None, *,
+                 temperature: float | None = None) -> list[Sample]:
+        """`samples_per_prompt` samples of each prompt; `temperature` overrides the config's for
+        this call (evaluation: 0 for greedy answers, > 0 for pass@k samples from one engine)."""
         n = samples_per_prompt or self.cfg.samples_per_prompt
         prompt_ids = []
         for i, prompt in enumerate(prompts):
@@ -76,7 +79,7 @@ class RolloutWorker:
                     f"({self.cfg.max_model_len}); shorten it or raise max_model_len"
                 )
             prompt_ids.append(ids)
-        outputs = self.backend.generate(prompt_ids, n)
+        outputs = self.backend.generate(prompt_ids, n, temperature=temperature)
         samples = []
         for i, (ids, group) in enumerate(zip(prompt_ids, outputs, strict=True)):
             for completion_ids, logprobs, finish in group:
@@ -125,7 +128,8 @@ class VLLMBackend:
 
         logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
 
-    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(self, prompt_ids: list[list[int]], n: int, temperature: float | None = None,
+                 ) -> list[list[tuple[list[int], list[float], str]]]:
         from vllm import SamplingParams
 
         requests = []
@@ -133,7 +137,7 @@ class VLLMBackend:
             max_tokens = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
             params = SamplingParams(
                 n=n,
-                temperature=self.cfg.temperature,
+                temperature=self.cfg.temperature if temperature is None else temperature,
                 top_p=self.cfg.top_p,
                 max_tokens=max_tokens,
                 min_tokens=min(self.cfg.min_new_tokens, max_tokens),
@@ -176,17 +180,21 @@ class HFBackend:
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
         self.model.eval()
 
-    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(self, prompt_ids: list[list[int]], n: int, temperature: float | None = None,
+                 ) -> list[list[tuple[list[int], list[float], str]]]:
         """Batches of `hf_batch_size` prompts of similar length, left-padded; n samples each."""
+        temperature = self.cfg.temperature if temperature is None else temperature
         order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
         groups: list[list[tuple[list[int], list[float], str]]] = [[] for _ in prompt_ids]
         for start in range(0, len(order), self.cfg.hf_batch_size):
             batch = order[start : start + self.cfg.hf_batch_size]
-            for i, group in zip(batch, self._generate_batch([prompt_ids[i] for i in batch], n), strict=True):
+            outputs = self._generate_batch([prompt_ids[i] for i in batch], n, temperature)
+            for i, group in zip(batch, outputs, strict=True):
                 groups[i] = group
         return groups
 
-    def _generate_batch(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
+    def _generate_batch(self, prompt_ids: list[list[int]], n: int, temperature: float,
+                        ) -> list[list[tuple[list[int], list[float], str]]]:
         import torch
 
         width = max(len(ids) for ids in prompt_ids)
@@ -194,12 +202,12 @@ class HFBackend:
         inputs = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids])
         mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids])
         max_new = min(self.cfg.max_new_tokens, self.cfg.max_model_len - width)
-        sampling = dict(do_sample=True, temperature=self.cfg.temperature, top_p=self.cfg.top_p, top_k=0)
+        sampling = dict(do_sample=True, temperature=temperature, top_p=self.cfg.top_p, top_k=0)
         with torch.no_grad():
             out = self.model.generate(
                 inputs.to(self.model.device),
                 attention_mask=mask.to(self.model.device),
-                **(sampling if self.cfg.temperature > 0 else {"do_sample": False}),
+                **(sampling if temperature > 0 else {"do_sample": False}),
                 max_new_tokens=max_new,
                 min_new_tokens=min(self.cfg.min_new_tokens, max_new),
                 num_return_sequences=n,

@@ -93,8 +93,8 @@ class Strategy(Protocol):
 class RolloutBackend(Protocol):
     """An inference engine that samples completions for token-id prompts."""
 
-    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[Completion]]:
-        """`n` completions per prompt, in prompt order."""
+    def generate(self, prompt_ids: list[list[int]], n: int, temperature: float | None = None) -> list[list[Completion]]:
+        """`n` completions per prompt, in prompt order; `temperature` (0: greedy) overrides the config's."""
         ...
 
     def load_weights(self, payload: WeightPayload) -> None:
