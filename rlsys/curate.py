@@ -279,7 +279,12 @@ def run_curation(cfg: CurateSections, out_dir: str | Path, model_path: str, *, d
         if any(todo.values()):
             _generate(cfg, rewards, seed, models, todo, shards, out, n, rollout_dtype, console)
     candidates = read_shards(out, names, len(shards))
-    return _assemble(cfg, prompts, candidates, counts, out, seed, guard, names)
+    result = _assemble(cfg, prompts, candidates, counts, out, seed, guard, names)
+    for what, key in (("SFT rows", "curate/sft_rows"), ("pairs", "curate/pairs")):
+        if not result["metrics"][key]:
+            console.print(f"[bold yellow]warning[/]: curation kept no {what} (thresholds, margin, filters: "
+                          f"see {result['report']}); a stage reading that file will stop")
+    return result
 
 
 def _generate(cfg: CurateSections, rewards: RewardsConfig, seed: int, models: dict[str, str], todo: dict[str, list[int]],

@@ -122,4 +122,5 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def _mix(mix: dict[str, int]) -> str:
-    return ", ".join(f"{d} {n}" for d, n in sorted(mix.items())) or "none"
+    return ", ".join(f"{d} {n}" + (" (none kept: left out of the quota)" if n == 0 else "")
+                     for d, n in sorted(mix.items())) or "none"

@@ -22,7 +22,9 @@ Pure functions over plain dicts (no model, no Ray), so every rule is unit-tested
 - Quota (`quota: {domain: share}`): the output mix is set, not what the prompts happened to give.
   The largest total that holds each domain's share exactly within what was kept is taken (capped
   by `max_rows`), each domain's rows are its best-scored ones (ties in a seeded order); domains
-  without a share are dropped. Empty quota: every kept row, no cap but `max_rows`.
+  without a share are dropped. A domain with a share but no kept row at all is left out of the
+  split (the others keep their relative shares; `apply_quota` names it, the report shows it),
+  rather than emptying the whole output. Empty quota: every kept row, no cap but `max_rows`.
 
 Domains: a row's `domain` column, else its source's `domain`, else its reward's (math, code,
 instructions; chrf / bleu / comet / comet_qe -> translation), else "other".
@@ -186,7 +188,8 @@ def select(prompt: dict[str, Any], candidates: Sequence[dict[str, Any]], cfg: An
 
 def apply_quota(rows: Sequence[dict[str, Any]], quota: dict[str, float], max_rows: int | None, *, seed: int,
                 score_key: str = "score") -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Rows in the quota's mix (see module docstring), in a seeded shuffled order; and the count per domain."""
+    """Rows in the quota's mix (see module docstring), in a seeded shuffled order; and the count per
+    domain (0 for a domain of the quota that had no row)."""
     by_domain: dict[str, list[dict[str, Any]]] = {}
     rng = random.Random(f"{seed}:quota")
     for row in rows:
@@ -200,14 +203,15 @@ def apply_quota(rows: Sequence[dict[str, Any]], quota: dict[str, float], max_row
             share = {d: n / sum(counts.values()) for d, n in counts.items()}
             counts = _shares(share, max_rows)
     else:
-        shares = {d: s / sum(quota.values()) for d, s in quota.items() if s > 0}
-        total = min((len(by_domain.get(d, [])) / s for d, s in shares.items()), default=0)
+        present = {d: s for d, s in quota.items() if s > 0 and by_domain.get(d)}
+        shares = {d: s / sum(present.values()) for d, s in present.items()}
+        total = min((len(by_domain[d]) / s for d, s in shares.items()), default=0)
         total = int(min(total, max_rows) if max_rows is not None else total)
-        counts = _shares(shares, total)
-        counts = {d: min(n, len(by_domain.get(d, []))) for d, n in counts.items()}
+        counts = {d: min(n, len(by_domain[d])) for d, n in _shares(shares, total).items()}
+        counts.update({d: 0 for d, s in quota.items() if s > 0 and d not in present})
     picked = [row for d, n in counts.items() for row in by_domain.get(d, [])[:n]]
     rng.shuffle(picked)
-    return picked, {d: n for d, n in counts.items() if n}
+    return picked, counts
 
 
 def _shares(shares: dict[str, float], total: int) -> dict[str, int]:

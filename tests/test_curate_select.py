@@ -118,7 +118,10 @@ def test_quota_sets_the_mix_from_the_best_rows_of_each_domain():
     capped, mix = apply_quota(rows, {}, 21, seed=0)
     assert len(capped) == 21 and mix == {"translation": 12, "math": 2, "instructions": 6, "code": 1}
     assert apply_quota(rows, {"translation": 1.0}, None, seed=1)[0] != apply_quota(rows, {"translation": 1.0}, None, seed=2)[0]
-    assert apply_quota(rows, {"poetry": 1.0}, None, seed=0) == ([], {})
+    assert apply_quota(rows, {"poetry": 1.0}, None, seed=0) == ([], {"poetry": 0})
+    # a domain of the quota without a single row does not empty the output: it is named with 0
+    picked, mix = apply_quota(rows, {"translation": 0.5, "math": 0.25, "poetry": 0.25}, None, seed=0)
+    assert mix == {"translation": 20, "math": 10, "poetry": 0} and len(picked) == 30
 
 
 def test_curate_config_refuses_what_cannot_work():
