@@ -207,7 +207,7 @@ def _score_and_report(model_dir: str, cfg: EvalConfig, sets: list[EvalSet], outp
         start += len(s.rows)
         result = score(s.task, s.rows, chunk, where=places, samples=samples.get(s.key), cfg=cfg, qe=qe)
         metrics.update({f"{s.key}/{name}": value for name, value in result.metrics.items()})
-        notes += [f"{s.key}: {note}" for note in result.notes if f"{s.key}: {note}" not in notes]
+        notes += [note for note in result.notes if note not in notes]  # e.g. the QE note once, not per set
         groups = samples.get(s.key) or [None] * len(s.rows)
         for row, out, w, detail, group in zip(s.rows, chunk, places, result.per_row, groups, strict=True):
             record = {"set": s.key, "where": w, "prompt": row["prompt"], "output": out, **detail}
