@@ -25,7 +25,7 @@ from rlsys.toy.world import (
     write_toy_world,
 )
 
-KINDS = {"cpt_text": "text", "cpt_parallel": "parallel", "sft": "chat", "preference": "preference"}
+KINDS = {"cpt_text": "text", "cpt_parallel": "parallel", "sft": "chat", "sft_ifmt": "chat", "preference": "preference"}
 EVAL_FILES = ("eval_translation", "eval_math", "eval_instructions", "eval_ifmt", "curate")
 
 
@@ -87,7 +87,7 @@ def test_rl_and_eval_rows_load_as_rl_prompts(world_dir):
 
 def _training_text(world) -> str:
     parts = []
-    for name in ("cpt_text", "cpt_parallel", "sft", "preference", "rl", "curate"):
+    for name in ("cpt_text", "cpt_parallel", "sft", "sft_ifmt", "preference", "rl", "curate"):
         parts += [json.dumps(row, ensure_ascii=False) for row in world.files[name]]
     return "\n".join(parts)
 
@@ -164,8 +164,12 @@ def test_ifmt_items_have_two_to_four_checkable_rules_that_gold_answers_meet():
     assert copied["prompt_accuracy"] < 0.2 and copied["chrf"] < 40
     plain = [r["reference"].strip('"').replace("<b>", "").replace("</b>", "") for r in rows]  # rules dropped
     assert score("ifmt", rows, plain).metrics["prompt_accuracy"] < 0.2
-    sft_ifmt = [r for r in world.files["sft"] if "\nRules:\n" in r["messages"][0]["content"]]
-    assert len(sft_ifmt) == 120
+    assert not any("\nRules:\n" in r["messages"][0]["content"] for r in world.files["sft"])
+    sft_ifmt = world.files["sft_ifmt"]
+    assert len(sft_ifmt) == 120 and all("\nRules:\n" in r["messages"][0]["content"] for r in sft_ifmt)
+    for row in sft_ifmt:  # the SFT answers meet their own rules
+        *prompt, answer = row["messages"]
+        assert answer["role"] == "assistant" and answer["content"].strip()
 
 
 def test_ifmt_multi_turn_items_and_the_ifmt_schema():

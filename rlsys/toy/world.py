@@ -33,8 +33,9 @@ What `write_toy_world(out_dir, seed)` writes (JSONL, one row per line; sizes in 
   with `chrf`, math, instructions, IF-MT with instructions + chrF), for `rlsys curate`: answered
   n times by a model, ranked by those rewards.
 - IF-MT-style items (rlsys/toy/ifmt.py: translation with 2-4 checkable rules, a quarter of them
-  multi-turn): some as SFT conversations, the held-out ones as `eval_ifmt.jsonl` (eval rows) and
-  `ifmt.jsonl` (the same items in the IF-MT JSONL schema of rewards/instructions/ifmt.py).
+  multi-turn): `sft_ifmt.jsonl` {"messages"} for SFT, the held-out ones as `eval_ifmt.jsonl`
+  (eval rows) and `ifmt.jsonl` (the same items in the IF-MT JSONL schema of
+  rewards/instructions/ifmt.py).
 - `eval_translation.jsonl`, `eval_math.jsonl`, `eval_instructions.jsonl`, `eval_ifmt.jsonl`:
   held-out rows in the same format as RL rows. Their sentences, arithmetic facts and instruction
   prompts never occur in any training file (the vocabulary does: every word is seen in training).
@@ -410,8 +411,6 @@ class _Builder:
         s, rng = self.sizes, self.rng("sft_if")
         requests = self.translation_requests(self.train_sentences, s.sft_translation, "sft_tr")
         rows = [_chat(r["prompt"], r["reference"]) for r in requests]
-        for _, row in self.ifmt(self.train_sentences, s.sft_ifmt, "sft"):
-            rows.append({"messages": row["prompt"] + [{"role": "assistant", "content": row["reference"]}]})
         rows += [_chat(q, f"\\boxed{{{a}}}") for q, a in self.math_items(self.train_facts, s.sft_math, "sft_math")]
         tasks = [rng.choice(self.train_tasks) for _ in range(s.sft_instructions)]
         rows += [_chat(t.prompt(), t.answer(rng, self.held_out)) for t in tasks]
@@ -446,6 +445,12 @@ class _Builder:
             rows.append({"prompt": _user(task.prompt()), "reward": "instructions", "constraints": task.constraints()})
         return rows
 
+    def sft_ifmt(self) -> list[dict[str, Any]]:
+        """IF-MT conversations (the reference as the last assistant turn), a file of their own so a
+        config sets their share of an SFT mix."""
+        items = self.ifmt(self.train_sentences, self.sizes.sft_ifmt, "sft")
+        return [{"messages": row["prompt"] + [{"role": "assistant", "content": row["reference"]}]} for _, row in items]
+
     def curate(self) -> list[dict[str, Any]]:
         """Training-pool prompts with reward columns; IF-MT rows are scored on rules and chrF."""
         quarter = self.sizes.curate // 4
@@ -466,6 +471,7 @@ class _Builder:
             "cpt_text": self.cpt_text(),
             "cpt_parallel": self.cpt_parallel(),
             "sft": self.sft(),
+            "sft_ifmt": self.sft_ifmt(),
             "preference": self.preference(),
             "rl": rl,
             "curate": self.curate(),
@@ -481,7 +487,7 @@ class _Builder:
 def corpus_of(files: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Distinct training texts (no eval rows), in first-seen order."""
     texts: dict[str, None] = {}
-    for name in ("cpt_text", "cpt_parallel", "sft", "preference"):
+    for name in ("cpt_text", "cpt_parallel", "sft", "sft_ifmt", "preference"):
         for row in files[name]:
             for value in (row.get("text"), row.get("src"), row.get("tgt"), row.get("chosen"), row.get("rejected")):
                 if isinstance(value, str):
