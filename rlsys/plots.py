@@ -55,6 +55,7 @@ def plot_pareto(points: list[dict], out_png: str | Path) -> Path | None:
     if len(front) > 1:
         ax.plot(*zip(*front), color="tab:blue", linestyle="--", linewidth=1, label="Pareto front", zorder=1)
         ax.legend(fontsize=8, loc="lower right")
+    ax.margins(0.12)
     ax.set_xlabel("general score (instructions, math, code, judge)")
     ax.set_ylabel("translation score (chrF / 100)")
     ax.grid(alpha=0.3)
