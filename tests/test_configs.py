@@ -1,4 +1,5 @@
-"""Every YAML under configs/ validates: RLConfig, or PipelineConfig when the file has `stages:`.
+"""Every YAML under configs/ validates: RLConfig, PipelineConfig when the file has `stages:`,
+CurateConfig when it has `sources:` (an `rlsys curate` config).
 
 A shipped config that fails to load is a bug users meet first; this test finds it in a second.
 Paths inside the configs are not checked for existence (the Tower+ recipes name placeholders).
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rlsys.core.config import PipelineConfig, RLConfig, load_config, read_yaml
+from rlsys.core.config import CurateConfig, PipelineConfig, RLConfig, load_config, read_yaml
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FILES = sorted(CONFIGS.rglob("*.yaml")) + sorted(CONFIGS.rglob("*.yml"))
@@ -22,7 +23,8 @@ def test_configs_folder_has_configs():
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_config_validates(path):
-    model = PipelineConfig if "stages" in read_yaml(path) else RLConfig
+    data = read_yaml(path)
+    model = PipelineConfig if "stages" in data else CurateConfig if "sources" in data else RLConfig
     load_config(path, model=model)  # raises ConfigError naming the file and every bad key
 
 
