@@ -4,6 +4,11 @@
 stack are imported only when `serve-rewards` runs, so `rlsys --help` stays fast.
 
     rlsys serve-rewards --rewards math,exact_match --port 8000 --token-env RLSYS_REWARD_TOKEN
+    rlsys serve-rewards --rewards code --settings operator.yaml --set code.timeout_s=10
+
+Reward settings given here (`--settings FILE`, `--set REWARD.KEY=VALUE`; `--set` wins) are the
+operator's: the only way to set a reward's safety and resource limits on a server. A request may
+change only the settings a reward declares request-safe (`rlsys rewards list` shows them).
     rlsys rewards list
 
 Not covered: multiple server processes (run several behind a load balancer).
@@ -40,9 +45,17 @@ def serve_rewards(
         str, typer.Option(help="Reward used by the OpenRLHF-compatible route POST /openrlhf (and /get_reward).")
     ] = "",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    settings: Annotated[
+        str, typer.Option(help="YAML/JSON file of the operator's reward settings: {reward: {key: value}}.")
+    ] = "",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Operator setting REWARD.KEY=VALUE (YAML value), repeatable; wins over --settings."),
+    ] = None,
 ) -> None:
     """Serve reward functions over HTTP (POST /v1/score, OpenRLHF route, /metrics)."""
     from rewards.service import serve
+    from rewards.settings import SettingError, load_settings_file, parse_assignments
 
     token = None
     if token_env:
@@ -50,6 +63,12 @@ def serve_rewards(
         if not token:
             raise typer.BadParameter(f"environment variable {token_env!r} is unset or empty", param_hint="--token-env")
     names = [n.strip() for n in rewards.split(",") if n.strip()] or None
+    try:
+        operator = load_settings_file(settings) if settings else {}
+        for name, values in parse_assignments(set_ or []).items():
+            operator.setdefault(name, {}).update(values)
+    except SettingError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--settings/--set") from None
     try:
         serve(
             names,
@@ -62,6 +81,7 @@ def serve_rewards(
             request_timeout_s=request_timeout_s,
             max_concurrency=max_concurrency,
             openrlhf_reward=openrlhf_reward or None,
+            settings=operator,
         )
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc).strip("'\"")) from None
@@ -72,12 +92,14 @@ def list_cmd() -> None:
     table = Table(title="rewards")
     table.add_column("name", style="bold")
     table.add_column("columns")
+    table.add_column("request settings")
     table.add_column("description")
     for name, spec in sorted(list_rewards().items()):
         columns = ", ".join(spec.columns)
         if spec.optional_columns:
             columns += (", " if columns else "") + ", ".join(f"{c} (optional)" for c in spec.optional_columns)
-        table.add_row(escape(name), escape(columns) or "-", escape(spec.description) or "-")
+        safe = ", ".join(spec.request_settings)
+        table.add_row(escape(name), escape(columns) or "-", escape(safe) or "-", escape(spec.description) or "-")
     Console(width=max(120, Console().width)).print(table)
 
 

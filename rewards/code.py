@@ -43,6 +43,7 @@ from typing import Any
 
 from rewards.base import RewardResult
 from rewards.registry import reward
+from rewards.settings import Setting
 from rewards.sandbox import BOX, Job, Limits, RunResult, Sandbox, SandboxUnavailable
 
 PYTHON = "/usr/bin/python3"
@@ -95,6 +96,7 @@ class _Sample:
     columns=("tests",),
     optional=("language",),
     description="Fraction of tests the completion's last code block passes in a bubblewrap sandbox.",
+    request_settings={"all_or_nothing": Setting(bool)},
 )
 def code(
     completions: list[str],

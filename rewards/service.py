@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -64,6 +65,8 @@ from rewards.compose import (
     score_reward,
 )
 from rewards.registry import RewardSpec, get_reward, list_rewards
+from rewards.sandbox import UNSAFE_ENV
+from rewards.settings import SettingError, check_operator, check_request, describe_settings
 
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 DEFAULT_MAX_BATCH = 4096
@@ -166,10 +169,12 @@ class RewardService:
         request_timeout_s: float,
         max_concurrency: int,
         openrlhf_reward: str | None,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if max_body_bytes <= 0 or max_batch <= 0 or request_timeout_s <= 0 or max_concurrency <= 0:
             raise ValueError("max_body_bytes, max_batch, request_timeout_s and max_concurrency must be positive")
         self.specs = specs
+        self.settings = operator_settings(specs, settings or {})
         self.token = token or None
         self.max_body_bytes = max_body_bytes
         self.max_batch = max_batch
@@ -206,6 +211,14 @@ class RewardService:
         if unknown:
             raise HTTPException(422, f"unknown reward(s) {unknown}{where}; this server serves: {sorted(self.specs)}")
 
+    def check_settings(self, settings: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        """A request's settings: only request-safe keys within bounds, else 422 naming the key."""
+        self.check_names(list(settings), " in settings")
+        try:
+            return {name: check_request(self.specs[name], values) for name, values in settings.items()}
+        except SettingError as exc:
+            raise HTTPException(422, str(exc)) from None
+
     async def score(
         self,
         completions: Sequence[str],
@@ -213,13 +226,17 @@ class RewardService:
         plans: Sequence[tuple[Component, ...]],
         settings: Mapping[str, Mapping[str, Any]],
     ) -> list[CompositeResult]:
-        """Each reward's group in its own worker thread; unfinished groups time out per sample."""
+        """Each reward's group in its own worker thread; unfinished groups time out per sample.
+
+        `settings` are a request's, already checked; the operator's settings are the defaults under them.
+        """
         groups = group_rows(plans)
         done: dict[str, list[RewardResult]] = {}
 
         async def run(name: str, idx: list[int]) -> None:
             batch = ([completions[i] for i in idx], [rows[i] for i in idx])
-            call = functools.partial(score_reward, self.specs[name], *batch, settings.get(name))
+            merged = {**self.settings.get(name, {}), **settings.get(name, {})}
+            call = functools.partial(score_reward, self.specs[name], *batch, merged)
             done[name] = await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=self.limiter)
 
         with anyio.move_on_after(self.request_timeout_s):
@@ -291,6 +308,25 @@ def _rows_from_samples(samples: Sequence[SampleIn]) -> tuple[list[dict[str, Any]
     return rows, plans
 
 
+def operator_settings(
+    specs: Mapping[str, RewardSpec], settings: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The operator's settings, checked at start: served rewards, known keys, bounds (ValueError)."""
+    unknown = sorted(set(settings) - set(specs))
+    if unknown:
+        raise ValueError(f"settings for reward(s) {unknown}, which this server does not serve: {sorted(specs)}")
+    return {name: check_operator(specs[name], values) for name, values in settings.items()}
+
+
+def sandbox_state(settings: Mapping[str, Mapping[str, Any]]) -> str:
+    """'on', or why the code sandbox is off (the operator's RLSYS_UNSAFE_NO_SANDBOX or setting)."""
+    if any(values.get("unsafe_no_sandbox") for values in settings.values()):
+        return "OFF (operator setting unsafe_no_sandbox)"
+    if os.environ.get(UNSAFE_ENV, "") not in ("", "0", "false", "False"):
+        return f"OFF ({UNSAFE_ENV}={os.environ[UNSAFE_ENV]})"
+    return "on"
+
+
 def resolve_served(reward_names: Sequence[str] | None, openrlhf_reward: str | None = None) -> dict[str, RewardSpec]:
     """Names a request may use: the given ones (resolved now, so a typo fails at start) or all registered."""
     specs = dict(list_rewards()) if reward_names is None else {}
@@ -310,8 +346,13 @@ def create_app(
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     openrlhf_reward: str | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FastAPI:
-    """Build the app; raises KeyError at once for an unknown reward name."""
+    """Build the app; raises KeyError at once for an unknown reward name, ValueError for bad settings.
+
+    `settings` are the operator's `{reward: {key: value}}`: the only way to set a reward's
+    limits on this server; a request may change only the keys a reward declares request-safe.
+    """
     service = RewardService(
         resolve_served(reward_names, openrlhf_reward),
         token=token,
@@ -320,6 +361,7 @@ def create_app(
         request_timeout_s=request_timeout_s,
         max_concurrency=max_concurrency,
         openrlhf_reward=openrlhf_reward,
+        settings=settings,
     )
     app = FastAPI(title="rlsys reward service", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.service = service
@@ -332,9 +374,9 @@ def create_app(
         service.check_batch(len(payload.samples))
         rows, plans = _rows_from_samples(payload.samples)
         service.check_names([p.name for parts in plans for p in parts])
-        service.check_names(list(payload.settings), " in settings")
+        settings = service.check_settings(payload.settings)
         completions = [s.completion for s in payload.samples]
-        results = await service.score(completions, rows, plans, payload.settings)
+        results = await service.score(completions, rows, plans, settings)
         return JSONResponse({"results": [r.to_dict() for r in results]})
 
     async def openrlhf(request: Request) -> Response:
@@ -355,7 +397,7 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> Response:
-        return JSONResponse({"status": "ok", "rewards": sorted(service.specs)})
+        return JSONResponse({"status": "ok", "rewards": sorted(service.specs), "sandbox": sandbox_state(service.settings)})
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -370,6 +412,7 @@ def describe(name: str, spec: RewardSpec) -> dict[str, Any]:
         "columns": list(spec.columns),
         "optional_columns": list(spec.optional_columns),
         "description": spec.description,
+        **describe_settings(spec),
     }
 
 
@@ -437,6 +480,10 @@ def serve(
     if not token and host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {host} without a token; anyone who can reach it can score", file=sys.stderr)
     app = create_app(reward_names, token=token, **app_options)
+    state = sandbox_state(app.state.service.settings)
+    if state != "on":
+        print(f"WARNING: the code sandbox is {state}: programs sent by clients run WITHOUT a sandbox "
+              "and can read and change this host", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
     _AnnouncingServer(config).run()
 

@@ -27,12 +27,14 @@ TEST_REWARDS = '''
 import time
 from rewards.base import RewardResult
 from rewards.registry import reward
+from rewards.settings import Setting
 
 @reward("echo_id", columns=("id",), description="Scores each sample with its id column (tests).")
 def echo_id(completions, id, **_):
     return [RewardResult.ok(float(i)) for i in id]
 
-@reward("sleepy", description="Sleeps delay_s seconds, then scores 1 (tests).")
+@reward("sleepy", description="Sleeps delay_s seconds, then scores 1 (tests).",
+        request_settings={"delay_s": Setting(float, ge=0, le=10)})
 def sleepy(completions, *, delay_s=0.0, **_):
     time.sleep(delay_s)
     return [1.0 for _ in completions]
