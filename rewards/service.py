@@ -52,7 +52,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rewards.base import STATUSES, RewardResult
 from rewards.compose import (
@@ -64,38 +64,31 @@ from rewards.compose import (
     parse_reward_field,
     score_reward,
 )
+from rewards.http_models import (
+    ERRORS,
+    HealthResponse,
+    OpenRLHFRequest,
+    OpenRLHFResponse,
+    RewardsResponse,
+    SampleIn,
+    ScoreRequest,
+    ScoreResponse,
+    openapi,
+    request_body,
+)
+from rewards.idempotency import KeyReused, ResultCache, check_key
 from rewards.registry import RewardSpec, get_reward, list_rewards
 from rewards.sandbox import UNSAFE_ENV
 from rewards.settings import SettingError, check_operator, check_request, describe_settings
 
+SERVICE_VERSION = "1"
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 DEFAULT_MAX_BATCH = 4096
 DEFAULT_REQUEST_TIMEOUT_S = 45.0  # below RemoteReward's default 60 s, so timeouts come back as statuses
 DEFAULT_MAX_CONCURRENCY = 8
 _INLINE_PARSE_BYTES = 2**20  # larger bodies are parsed in a thread so /healthz stays responsive
 SCORE_ROUTES = ("/v1/score", "/openrlhf", "/get_reward")
-ROUTES = (*SCORE_ROUTES, "/v1/rewards", "/healthz", "/metrics")
-
-
-class SampleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    completion: str
-    reward: Any  # checked by compose.parse_reward_field, whose messages say what a reward field may be
-    columns: dict[str, Any] = {}
-    prompt: str | list[dict[str, Any]] | None = None
-
-
-class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    samples: list[SampleIn]
-    settings: dict[str, dict[str, Any]] = {}
-
-
-class OpenRLHFRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # OpenRLHF versions add fields; ignore what we do not use
-    query: list[str]
-    prompts: list[str] | None = None
-    labels: list[Any] | None = None
+ROUTES = (*SCORE_ROUTES, "/v1/rewards", "/healthz", "/metrics", "/openapi.json")
 
 
 class ServiceMetrics:
@@ -182,6 +175,7 @@ class RewardService:
         self.limiter = anyio.CapacityLimiter(max_concurrency)
         self.openrlhf_reward = openrlhf_reward
         self.metrics = ServiceMetrics()
+        self.results = ResultCache()
 
     def check_token(self, request: Request) -> None:
         if self.token is None:
@@ -195,11 +189,22 @@ class RewardService:
         if not hmac.compare_digest(value.strip().encode(), self.token.encode()):
             raise _auth_error("wrong bearer token")
 
-    async def read_json(self, request: Request, model: type[BaseModel]) -> Any:
-        body = await _read_body(request, self.max_body_bytes)
-        if len(body) > _INLINE_PARSE_BYTES:
-            return await anyio.to_thread.run_sync(_parse, body, model)
-        return _parse(body, model)
+    async def read_body(self, request: Request) -> bytes:
+        return await _read_body(request, self.max_body_bytes)
+
+    async def answer_once(self, request: Request, body: bytes, compute: Any) -> Response:
+        """`await compute()` (JSON bytes), once per Idempotency-Key if the request has one."""
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            return Response(await compute(), media_type="application/json")
+        try:
+            check_key(key)
+            data = await self.results.run(key, request.url.path.encode() + b"\0" + body, compute)
+        except KeyReused as exc:
+            raise HTTPException(422, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return Response(data, media_type="application/json")
 
     def check_batch(self, n: int) -> None:
         if n > self.max_batch:
@@ -270,6 +275,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise HTTPException(413, f"request body {over}")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def parse(body: bytes, model: type[BaseModel]) -> Any:
+    """Large bodies are parsed in a thread so that /healthz stays responsive."""
+    if len(body) > _INLINE_PARSE_BYTES:
+        return await anyio.to_thread.run_sync(_parse, body, model)
+    return _parse(body, model)
 
 
 def _parse(body: bytes, model: type[BaseModel]) -> Any:
@@ -363,39 +375,38 @@ def create_app(
         openrlhf_reward=openrlhf_reward,
         settings=settings,
     )
-    app = FastAPI(title="rlsys reward service", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="rlsys reward service", version=SERVICE_VERSION, description=__doc__.split("\n\n")[0],
+                  docs_url=None, redoc_url=None)
+    app.openapi = lambda: openapi(app, secured=service.token is not None)  # type: ignore[method-assign]
     app.state.service = service
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
 
-    @app.post("/v1/score")
+    @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, openapi_extra=request_body(ScoreRequest))
     async def score(request: Request) -> Response:
+        """Score samples, each with the reward(s) it names; one result per sample, in order."""
         service.check_token(request)
-        payload: ScoreRequest = await service.read_json(request, ScoreRequest)
-        service.check_batch(len(payload.samples))
-        rows, plans = _rows_from_samples(payload.samples)
-        service.check_names([p.name for parts in plans for p in parts])
-        settings = service.check_settings(payload.settings)
-        completions = [s.completion for s in payload.samples]
-        results = await service.score(completions, rows, plans, settings)
-        return JSONResponse({"results": [r.to_dict() for r in results]})
+        body = await service.read_body(request)
+        return await service.answer_once(request, body, lambda: _score(service, body))
 
     async def openrlhf(request: Request) -> Response:
+        """OpenRLHF's remote reward protocol, scored by the reward named at start (--openrlhf-reward)."""
         service.check_token(request)
         if service.openrlhf_reward is None:
             raise HTTPException(404, "this server has no OpenRLHF reward; start it with --openrlhf-reward NAME")
-        payload: OpenRLHFRequest = await service.read_json(request, OpenRLHFRequest)
-        service.check_batch(len(payload.query))
-        return JSONResponse(await _openrlhf(service, payload))
+        body = await service.read_body(request)
+        return await service.answer_once(request, body, lambda: _openrlhf_json(service, body))
 
-    app.post("/openrlhf")(openrlhf)
-    app.post("/get_reward")(openrlhf)
+    for path in ("/openrlhf", "/get_reward"):
+        app.post(path, response_model=OpenRLHFResponse, responses=ERRORS,
+                 openapi_extra=request_body(OpenRLHFRequest))(openrlhf)
 
-    @app.get("/v1/rewards")
+    @app.get("/v1/rewards", response_model=RewardsResponse, responses=ERRORS)
     async def rewards(request: Request) -> Response:
+        """The served rewards: columns, description, and which settings a request may set."""
         service.check_token(request)
         return JSONResponse({"rewards": [describe(name, spec) for name, spec in sorted(service.specs.items())]})
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthResponse)
     async def healthz() -> Response:
         return JSONResponse({"status": "ok", "rewards": sorted(service.specs), "sandbox": sandbox_state(service.settings)})
 
@@ -404,6 +415,23 @@ def create_app(
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _score(service: RewardService, body: bytes) -> bytes:
+    payload: ScoreRequest = await parse(body, ScoreRequest)
+    service.check_batch(len(payload.samples))
+    rows, plans = _rows_from_samples(payload.samples)
+    service.check_names([p.name for parts in plans for p in parts])
+    settings = service.check_settings(payload.settings)
+    completions = [s.completion for s in payload.samples]
+    results = await service.score(completions, rows, plans, settings)
+    return JSONResponse({"results": [r.to_dict() for r in results]}).body
+
+
+async def _openrlhf_json(service: RewardService, body: bytes) -> bytes:
+    payload: OpenRLHFRequest = await parse(body, OpenRLHFRequest)
+    service.check_batch(len(payload.query))
+    return JSONResponse(await _openrlhf(service, payload)).body
 
 
 def describe(name: str, spec: RewardSpec) -> dict[str, Any]:
