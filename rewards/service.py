@@ -51,6 +51,7 @@ import anyio.to_thread
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ValidationError
 
@@ -82,6 +83,7 @@ from rewards.sandbox import UNSAFE_ENV
 from rewards.settings import SettingError, check_operator, check_request, describe_settings
 
 SERVICE_VERSION = "1"
+CLIENT_CLOSED = 499
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 DEFAULT_MAX_BATCH = 4096
 DEFAULT_REQUEST_TIMEOUT_S = 45.0  # below RemoteReward's default 60 s, so timeouts come back as statuses
@@ -269,11 +271,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if int(declared) > limit:
             raise HTTPException(413, f"request body of {declared} bytes {over}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"request body {over}")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"request body {over}")
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody to answer; counted as 499 (nginx's "client closed request"), not a 500
+        raise HTTPException(CLIENT_CLOSED, "client closed the connection before sending the whole body") from None
     return b"".join(chunks)
 
 
