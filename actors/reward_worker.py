@@ -5,7 +5,8 @@ service in `rewards/service.py`); every other name runs here. Both go through
 `rewards.compose.score_rows`, so composition and failure statuses are the same either way.
 
 Who sets what: for local rewards the job config is the operator, so `rewards.settings` may set
-any setting (sandbox, time and memory limits included). For a remote reward the server's
+any setting (sandbox, time and memory limits included); a key the reward does not take is a
+ValueError at start (a typo would otherwise be swallowed by the reward's `**_`). For a remote reward the server's
 operator owns the limits: the job may send only the settings the server says a request may set
 (`GET /v1/rewards` -> `request_settings`), checked when the worker starts; anything else is a
 ValueError naming the key. If the server cannot be reached at start, the server itself refuses
@@ -21,6 +22,7 @@ from typing import Any
 
 from rewards.compose import CompositeResult, score_rows
 from rewards.registry import RewardSpec, get_reward
+from rewards.settings import check_operator
 from rlsys.config import RewardsConfig
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 class RewardWorker:
     def __init__(self, cfg: RewardsConfig):
         self.cfg = cfg
+        for name, values in cfg.settings.items():
+            if name not in cfg.remote:
+                check_operator(get_reward(name), values, "rewards.settings")
         self.remote: dict[str, Any] = {}
         if cfg.remote:
             from rewards.client import RemoteReward

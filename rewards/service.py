@@ -9,8 +9,15 @@ Routes (JSON in and out; errors are `{"detail": "<what is wrong>"}`):
   -> `{"results": [{"score", "status", "reason", "rewards": {name: {score, status, reason}}}]}`,
   one result per sample, in order. `prompt`, if given, is passed as the `prompt` column.
 - `POST /openrlhf` (alias `/get_reward`): OpenRLHF's remote reward protocol, see `_openrlhf`.
-- `GET /v1/rewards` (served names, columns, descriptions), `GET /healthz`, `GET /metrics`
-  (Prometheus: requests by route/code, latency histogram, per-reward result counts by status).
+- `GET /v1/rewards` (served names, columns, descriptions, request-safe and operator settings),
+  `GET /healthz` (also says whether the code sandbox is on), `GET /metrics` (Prometheus:
+  requests by route/code, latency histogram, per-reward result counts by status),
+  `GET /openapi.json` (the models in rewards/http_models.py).
+
+Who sets what (threat model in the README): callers are untrusted, token or not. Reward settings
+are the operator's (`create_app(settings=...)`, `rlsys serve-rewards --settings/--set`), checked
+at start and applied to every route; a request's `settings` may only change what each reward
+declares request-safe, within bounds (rewards/settings.py), else 422 naming the key.
 
 Limits and the choices made:
 - Bearer token (optional): `/v1/*`, `/openrlhf`, `/get_reward` need it; `/healthz` and
@@ -28,6 +35,9 @@ Limits and the choices made:
   be called from several threads at once and must be thread-safe (or hold its own lock).
 - Keep a client's timeout above `request_timeout_s` (RemoteReward's default 60 s vs 45 s here),
   so slow rewards come back as `timeout` statuses rather than as a client timeout and a retry.
+- `Idempotency-Key` header (sent by RemoteReward): a repeated key gets the first answer, a
+  duplicate in flight waits for it (rewards/idempotency.py; bounded). A client that hangs up
+  before its body is complete is counted as 499, never as a server error.
 
 Not covered: a timed-out reward's thread cannot be killed and runs to its end in the background,
 no longer counted against `max_concurrency` (rewards must bound their own work: math and code

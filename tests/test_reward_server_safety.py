@@ -242,3 +242,12 @@ def test_rl_job_sends_only_request_safe_settings_to_a_remote_reward(server: str)
     half = fenced("import sys\nprint(3 if sys.stdin.read().strip() == '' else 0)")
     results, _ = ok.score([half], [{"reward": "code", "tests": {"inputs": ["", "1"], "outputs": ["3", "3"]}}])
     assert results[0].status == "ok" and results[0].score == 0.0
+
+
+def test_local_settings_are_the_jobs_and_typos_are_caught() -> None:
+    from actors.reward_worker import RewardWorker
+    from rlsys.config import RewardsConfig
+
+    RewardWorker(RewardsConfig(settings={"code": {"timeout_s": 2, "unsafe_no_sandbox": False}}))  # the operator's
+    with pytest.raises(ValueError, match=r"rewards.settings.code.timeot_s: reward 'code' has no such setting"):
+        RewardWorker(RewardsConfig(settings={"code": {"timeot_s": 2}}))
