@@ -133,7 +133,9 @@ class RewardsConfig(Section):
     default: str | list[dict[str, Any]] | None = None
     """Reward for rows without a `reward` column: a name or [{name, weight}]."""
     settings: dict[str, dict[str, Any]] = {}
-    """Per-reward keyword settings, e.g. {math: {timeout_s: 5}}."""
+    """Per-reward keyword settings, e.g. {math: {timeout_s: 5}}. For local rewards this job is the
+    operator (sandbox, time and memory limits included); for a reward in `remote`, only the
+    settings its server lets a request set (`rlsys rewards list`: request settings)."""
     remote: dict[str, str] = {}
     """Rewards scored by a reward server: {reward_name: URL}."""
     remote_token_env: str | None = None
