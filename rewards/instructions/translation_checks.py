@@ -42,7 +42,9 @@ from rewards.languages import LANGUAGE_NAMES
 _SRC = Arg("src", "str", column="src")
 _OPTIONAL_SRC = Arg("src", "str", required=False, column="src")
 
-_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# The look-behind makes an e-mail match start only at the start of a run of address characters:
+# without it, a long run with no "@" is rescanned from every position (quadratic time).
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]]+|(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _TAG = re.compile(r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>")
 _PLACEHOLDER = re.compile(
     r"\{\{[^{}]*\}\}"  # {{var}}
@@ -220,8 +222,13 @@ def no_extra_text(response: str, *, src: str | None = None) -> bool:
     return extra_text_reason(response, src) is None
 
 
-def strip_protected(text: str) -> str:
-    """`text` without URLs, e-mail addresses, tags, placeholders and numbers (kept as is by translators)."""
-    for pattern in (_URL, _TAG, _PLACEHOLDER, _NUMBER):
+def strip_markup(text: str) -> str:
+    """`text` without URLs, e-mail addresses, tags and placeholders (numbers stay)."""
+    for pattern in (_URL, _TAG, _PLACEHOLDER):
         text = pattern.sub(" ", text)
     return text
+
+
+def strip_protected(text: str) -> str:
+    """`text` without URLs, e-mail addresses, tags, placeholders and numbers (kept as is by translators)."""
+    return _NUMBER.sub(" ", strip_markup(text))
