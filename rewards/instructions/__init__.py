@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rewards.base import RewardResult
-from rewards.instructions import checks, translation_checks  # noqa: F401  (registers the checks)
+from rewards.instructions import checks, translation_checks, translation_rules  # noqa: F401  (registers the checks)
 from rewards.instructions.checks import IFEVAL_TYPES
 from rewards.instructions.language import detect_language
 from rewards.instructions.spec import (
