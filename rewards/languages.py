@@ -29,6 +29,7 @@ missing from `SCRIPTS` (their script check is skipped by callers).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 LANGUAGE_NAMES: dict[str, str] = {
     "am": "Amharic", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "bo": "Tibetan",
@@ -109,7 +110,11 @@ def base_code(value: object) -> str | None:
     """
     if not isinstance(value, str) or not value.strip():
         return None
-    text = value.strip()
+    return _base_code(value.strip())
+
+
+@lru_cache(maxsize=4096)
+def _base_code(text: str) -> str | None:
     base, _ = split_tag(text)
     base = ALIASES.get(base, base)
     if base in LANGUAGE_NAMES:

@@ -13,8 +13,13 @@ Guards (the names of the `guards` setting), each giving a `GuardCheck` with stat
 - `language`: the output is in the row's `tgt_lang`. First by script: more than half of its
   letters must be in a script of that language (`rewards.languages.SCRIPTS`). Then, for the
   languages the project's detector can return, the detector (called through `detect`, the one
-  place guards use it) must not name another language; an undecided detector passes.
-  Skipped without `tgt_lang`, for tags not in `rewards.languages`, and for output without letters.
+  place guards use it) reads the output without URLs, numbers and the names it shares with the
+  source: from 5 words on, it must not name the source language (`src_lang`, else the source's
+  detected language); from 12 words on, it must not name any other language. Short same-script
+  sentences are where the offline detector errs (e.g. "Wir treffen uns morgen um zwölf Uhr." ->
+  pt), so a short answer in a third language of the same script is not caught. An undecided
+  detector passes. Skipped without `tgt_lang`, for tags not in `rewards.languages`, and for
+  output without letters.
 - `copy`: the output is not (mostly) the source. Both texts are normalised (lowercase, URLs,
   placeholders, tags and numbers removed, title-case words common to both removed: names are
   kept by translators) and cut into character 5-grams; the guard fails when the share of the
@@ -31,7 +36,8 @@ Guards (the names of the `guards` setting), each giving a `GuardCheck` with stat
 - `translation_only`: no preamble, language label, trailing note or wrapper (see
   `rewards.instructions.translation_checks.extra_text_reason`), no repeated sentence or looping
   n-gram that the source lacks, and no answer in place of a question: a source with a question
-  mark must give an output with one (`?`, `？`, `؟`, Greek `;`, `՞`, `፧`). An empty output fails.
+  mark must give an output with one (`?`, `？`, `؟`, Greek `;`, `՞`, `፧`, or a Japanese / Chinese
+  question particle before a full stop: `か。`, `吗`, `呢`). An empty output fails.
 
 Penalty (used by the rewards): when any enabled guard fails, the sample's score is 0.0 with
 status `ok` (a real verdict, not a failure of the reward) and the reason lists every failed guard
@@ -86,6 +92,7 @@ COPY_MIN_NGRAMS = 8
 QUESTION_MARKS = "?？؟՞፧"  # plus ";" (and U+037E) for Greek output
 MAX_LENGTH_PAIRS = 64
 DETECT_MIN_WORDS = 5  # fewer words (after removing names) and the detector is not asked
+DETECT_MIN_WORDS_ANY = 12  # below this, only "the source language" is trusted from the detector
 _PUNCT = ".,;:!?¿¡()[]{}\"'“”‘’«»„…-–—"
 
 
@@ -190,12 +197,15 @@ def language_check(output: str, tgt_lang: Any, src_lang: Any = None, src: Any = 
     if mismatch:
         return GuardCheck("language", "fail", mismatch)
     text = _detector_text(output, src)
-    if detectable(code) and len(words(text)) >= DETECT_MIN_WORDS:
+    n_words = len(words(text))
+    if detectable(code) and n_words >= DETECT_MIN_WORDS:
         found = detect(text)
         if found is not None and found != code:
-            same_as_src = found == base_code(src_lang)
-            detail = f"wrong language: expected {tgt_lang}, detected {found}"
-            return GuardCheck("language", "fail", detail + (" (the source language)" if same_as_src else ""))
+            src_code = base_code(src_lang) or (detect(src) if isinstance(src, str) else None)
+            if found == src_code:
+                return GuardCheck("language", "fail", f"wrong language: expected {tgt_lang}, detected {found} (the source language)")
+            if n_words >= DETECT_MIN_WORDS_ANY:
+                return GuardCheck("language", "fail", f"wrong language: expected {tgt_lang}, detected {found}")
     return GuardCheck("language", "pass")
 
 
@@ -315,9 +325,13 @@ def repetition_reason(output: str, src: str | None) -> str | None:
     return None
 
 
+# Japanese and Chinese questions often end with a particle and a full stop instead of "?".
+_QUESTION_PARTICLE = re.compile(r"[かの][。．]|[吗嗎呢][。．]?|[かの]$")
+
+
 def _questions(text: str, lang: Any = None) -> int:
     marks = QUESTION_MARKS + (";\u037e" if base_code(lang) == "el" else "")
-    return sum(text.count(mark) for mark in marks)
+    return sum(text.count(mark) for mark in marks) + len(_QUESTION_PARTICLE.findall(text.strip()))
 
 
 def translation_only_check(output: str, src: Any = None, tgt_lang: Any = None) -> GuardCheck:

@@ -79,11 +79,18 @@ def test_genuine_translations_pass_every_guard(src_lang: str, tgt_lang: str, src
     assert [c.guard for c in report.checks] == list(GUARDS)
 
 
-@pytest.mark.xfail(reason="the offline detector calls this French sentence Portuguese (issue 13: detector comparison)", strict=False)
-def test_detector_weakness_on_a_name_heavy_french_sentence() -> None:
-    report = TranslationGuards().check("Veuillez appeler Marie Dupont à l'Hôtel Lutetia à Paris.",
-                                       src="Please call Marie Dupont at the Hotel Lutetia in Paris.", tgt_lang="fr", src_lang="en")
-    assert report.passed, report.reason
+def test_short_sentences_are_only_checked_against_the_source_language() -> None:
+    """The offline detector calls short French and German sentences Portuguese; below 12 words
+    only "the output is in the source language" is trusted from it."""
+    guards = TranslationGuards(GuardConfig(guards=("language",)))
+    for out, src, tgt in [("Veuillez appeler Marie Dupont à l'Hôtel Lutetia à Paris.",
+                           "Please call Marie Dupont at the Hotel Lutetia in Paris.", "fr"),
+                          ("Wir treffen uns morgen um zwölf Uhr.", "We are meeting at noon tomorrow.", "de")]:
+        report = guards.check(out, src=src, tgt_lang=tgt, src_lang="en")
+        assert report.passed, report.reason
+    # The source language is found by detecting the source when src_lang is not given.
+    english = guards.check("We will all meet tomorrow at noon.", src="We are meeting at noon tomorrow.", tgt_lang="fr")
+    assert english.reason == "guard language: wrong language: expected fr, detected en (the source language)"
 
 
 SRC = "The meeting with the board of directors was postponed until next Tuesday because the chairman is ill."
@@ -156,10 +163,14 @@ def test_guards_skip_what_they_cannot_judge() -> None:
 def test_language_guard_uses_script_then_detector() -> None:
     assert language_check("今日はいい天気ですね。", "zh").status == "fail"  # kana for Chinese: script
     assert language_check("東京駅", "ja").status == "pass"  # Han is Japanese too; too short for the detector
-    assert language_check("今天天气很好。", "ja").detail == "wrong language: expected ja, detected zh"  # no kana: Chinese
+    chinese = "今天天气很好，我们下午一起去公园散步吧。"  # no kana: Chinese
+    assert language_check(chinese, "ja").detail == "wrong language: expected ja, detected zh"
     assert language_check("안녕하세요, 제 iPhone입니다", "ko_KR").status == "pass"
-    assert language_check("Das ist ein schöner Tag, und wir gehen heute in den Park.", "fr").detail.endswith("detected de")
-    assert language_check("Das ist ein schöner Tag, und wir gehen heute in den Park.", "no").status == "pass"  # script only
+    german = "Das ist ein schöner Tag, und wir gehen heute mit den Kindern in den großen Park."
+    assert language_check(german, "fr").detail == "wrong language: expected fr, detected de"
+    assert language_check(german, "no").status == "pass"  # Norwegian: not in the detector's set, script only
+    assert language_check("Das ist ein schöner Tag heute.", "fr").status == "pass"  # short, and not the source
+    assert language_check("Das ist ein schöner Tag heute.", "fr", src_lang="de").status == "fail"  # the source
 
 
 def test_length_band_per_pair_and_overrides() -> None:
