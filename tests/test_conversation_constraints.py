@@ -129,3 +129,19 @@ def test_the_evaluator_scores_multi_turn_rows() -> None:
     assert result.metrics["constraint_accuracy"] == pytest.approx(9 / 10)
     assert result.metrics["prompt_accuracy"] == pytest.approx(0.5)
     assert result.per_row[1]["passed"] == [True, False, True, True, True]
+
+
+def test_parquet_round_trip_of_turn_constraints(tmp_path) -> None:
+    """Parquet unifies the keys of nested objects (absent ones become null): rows still score."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rlsys.data import read_rows
+
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.Table.from_pylist([ROW]), path)
+    (row,) = read_rows(path)
+    assert row["turn_constraints"][1][0]["persist"] is None  # filled in by Parquet
+    passed = check_constraints(GOOD, row["constraints"], row["prompt"], row["src"], tgt_lang=row["tgt_lang"],
+                               turn_constraints=row["turn_constraints"])
+    assert passed == [True] * 5

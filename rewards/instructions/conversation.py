@@ -104,7 +104,9 @@ def parse_turn_constraints(value: Any, n_turns: int) -> list[list[tuple[Constrai
 def _parse_turn_item(turn: int, index: int, item: Any) -> tuple[Constraint, bool]:
     persist = True
     if isinstance(item, Mapping) and "persist" in item:
-        persist = item["persist"]
+        persist = True if item["persist"] is None else item["persist"]  # None: Parquet fills absent keys
+        if hasattr(persist, "item"):
+            persist = persist.item()  # numpy bool from a Parquet/pandas row
         if not isinstance(persist, bool):
             raise ConstraintError(f"turn_constraints[{turn}]: constraint {index}: field 'persist' must be true or false")
         item = {k: v for k, v in item.items() if k != "persist"}
