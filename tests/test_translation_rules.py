@@ -30,6 +30,8 @@ RULES = [
          ("not zero-padded", "O evento é a 5/3/2024 e termina a 07/03/2024; as inscrições fecharam a 28/02/2024."),
          ("a date dropped", "O evento é a 05/03/2024 e termina a 07/03/2024; as inscrições já fecharam."),
          ("Chinese date", "活动于2024年3月5日举行，07/03/2024结束，报名已于28/02/2024截止。"),
+         ("candidate dates listed", "O evento é a " + " ou ".join(f"{d:02d}/03/2024" for d in range(1, 10))
+          + " e termina a 07/03/2024; as inscrições fecharam a 28/02/2024."),
      ]),
     ("translation:time_24h", {}, TIME_SRC,
      "A loja abre às 09:30 e fecha às 18h; às sextas fecha às 23:00 e aos domingos às 12h00.", [
@@ -37,6 +39,7 @@ RULES = [
          ("marker left", "A loja abre às 9:30 da manhã e fecha às 18h; às sextas fecha às 23:00 e aos domingos às 12h00."),
          ("AM/PM left", "A loja abre às 9:30 AM e fecha às 18h; às sextas fecha às 23:00 e aos domingos às 12h00."),
          ("12 PM read as midnight", "A loja abre às 09:30 e fecha às 18h; às sextas fecha às 23:00 e aos domingos às 00:00."),
+         ("candidate times listed", "Abre às 09:30, fecha às " + ", ".join(f"{h}:00" for h in range(12, 24)) + "."),
          ("Chinese 12-hour marker", "商店上午9:30开门，18:00关门；周五23点关门，周日12点关门。"),
      ]),
     ("translation:metric_units", {}, UNIT_SRC,
@@ -46,6 +49,8 @@ RULES = [
          ("original left", "O trilho tem 5 milhas (8 km), a tenda pesa 1,8 kg, o rio tem 9,1 m e ele mede 1,88 m."),
          ("quantity dropped", "O trilho tem 8 km, a tenda é leve, o rio tem 9,1 metros de profundidade e ele mede 1,88 m."),
          ("wrong dimension", "O trilho tem 8 kg, a tenda pesa 1,8 kg, o rio tem 9,1 metros de profundidade e ele mede 1,88 m."),
+         ("candidate values listed", "O trilho tem " + " ou ".join(f"{k} km" for k in range(1, 10)) + ", a tenda pesa 1,8 kg, "
+          "o rio tem 9,1 m e ele mede 1,88 m."),
          ("imperial words translated", "O trilho tem 8 km, a tenda pesa 1,8 kg, o rio tem 9,1 metros e ele mede 6 pés e 2 polegadas."),
      ]),
     ("translation:celsius", {}, TEMP_SRC,
@@ -54,6 +59,7 @@ RULES = [
          ("wrong arithmetic (no -32)", "Estavam 38,9 °C de manhã e 52,8 °C ao meio-dia; a água congela a 17,8 graus Celsius."),
          ("Fahrenheit left", "Estavam 70 °F (21 °C) de manhã e 35 °C ao meio-dia; a água congela a 0 graus Celsius."),
          ("one dropped", "Estavam 21 °C de manhã e estava calor ao meio-dia; a água congela a 0 graus Celsius."),
+         ("candidate values listed", " ".join(f"{t} °C" for t in range(-5, 40, 2)) + "."),
      ]),
     ("translation:currency", {"rate": 0.92, "target": "EUR"}, PRICE_SRC,
      "O bilhete custa 11,50 € e o passe VIP custa 1.104,00 €.", [
@@ -62,6 +68,8 @@ RULES = [
          ("source currency left", "O bilhete custa $12.50 (11,50 €) e o passe VIP custa 1.104,00 €."),
          ("amount dropped", "O bilhete custa 11,50 € e o passe VIP é caro."),
          ("right number, wrong currency", "O bilhete custa 11,50 £ e o passe VIP custa 1.104,00 £."),
+         ("candidate amounts listed", "O bilhete custa " + ", ".join(f"{c / 2:.2f} €".replace(".", ",") for c in range(20, 26))
+          + " e o passe VIP custa 1.104,00 €."),
      ]),
     ("translation:proper_nouns", {"names": ["Barack Obama", "iPhone", "Lisbon Marathon"]},
      "Barack Obama used an iPhone at the Lisbon Marathon.",

@@ -6,7 +6,9 @@ LLM. Most of its rule catalogue can be verified exactly; these checks are usable
 curation filters and eval checks. Each compares the output with the source (`src` argument or
 the row's `src` column, English as in IF-MT), so a rule is checked on values as well as on
 format: a date in the right format but the wrong day fails, and so does a converted value with
-wrong arithmetic. A source without anything the rule applies to passes (nothing to convert).
+wrong arithmetic. A source without anything the rule applies to passes (nothing to convert). An output with more
+dates, times, measurements, temperatures or amounts than the source has (+2) fails: listing many
+candidate values must not hit the expected ones by chance.
 
 - translation:date_format {format="DD/MM/YYYY", source_order="mdy"}: every full date of the
   source ("March 5, 2024", "5th of March 2024", "2024-03-05", "03/05/2024" read as
@@ -136,10 +138,17 @@ def _quote_style(value: Any) -> str:
 
 
 _SRC = Arg("src", "str", column="src")
+PADDING_SLACK = 2
 
 
 def _tolerance(name: str) -> Arg:
     return Arg(name, "positive_number", required=False)
+
+
+def _padded(found: int, allowed: int) -> bool:
+    """More values of a kind than the source has (+2, for a kept original or a split range): an
+    output that lists many candidate values to hit the expected ones by chance."""
+    return found > allowed + PADDING_SLACK
 
 
 # ---------------------------------------------------------------- dates
@@ -227,7 +236,8 @@ def date_format(response: str, *, src: str, format: str = "DD/MM/YYYY", source_o
     if len(_WORD_DATE.findall(text)) > len(_YEARLESS.findall(src)):
         return False
     expected = Counter(format_date(d, format) for d in source_dates(src, source_order))
-    return not (expected - Counter(written))
+    allowed = len(_NUMERIC_DATE.findall(src)) + len(_SRC_DATES.findall(src))
+    return not (expected - Counter(written)) and not _padded(len(written), allowed)
 
 
 # ---------------------------------------------------------------- times
@@ -262,7 +272,8 @@ def time_24h(response: str, *, src: str) -> bool:
         hour, minute = int(m.group(1)), int(m.group(2) or m.group(3) or 0)
         if hour < 24 and minute < 60:
             written[(hour, minute)] += 1
-    return not (Counter(source_times(src)) - written)
+    allowed = len(_OUT_TIME.findall(src)) + len(_SRC_TIME.findall(src))
+    return not (Counter(source_times(src)) - written) and not _padded(sum(written.values()), allowed)
 
 
 # ---------------------------------------------------------------- measurements, temperature, money
@@ -290,7 +301,10 @@ def metric_units(response: str, *, src: str, tolerance: float = 0.05, keep_origi
     text = strip_markup(response)
     if not keep_original and _IMPERIAL_LEFT.search(text):
         return False
-    return _quantities_match(q.imperial_lengths(src), q.quantities(text, q.METRIC), _relative(tolerance))
+    found = q.quantities(text, q.METRIC)
+    if _padded(len(found), len(q.imperial_lengths(src)) + len(q.quantities(src, q.METRIC))):
+        return False
+    return _quantities_match(q.imperial_lengths(src), found, _relative(tolerance))
 
 
 @check("translation:celsius", _SRC, _tolerance("tolerance"), Arg("keep_original", "bool", required=False))
@@ -300,6 +314,8 @@ def celsius(response: str, *, src: str, tolerance: float = 1.0, keep_original: b
         return False
     expected = q.temperatures(src, q.FAHRENHEIT_UNITS, fahrenheit=True)
     found = q.temperatures(text, q.CELSIUS_UNITS, fahrenheit=False)
+    if _padded(len(found), len(expected) + len(q.temperatures(src, q.CELSIUS_UNITS, fahrenheit=False))):
+        return False
     return _quantities_match(expected, found, lambda a, b: abs(a - b) <= tolerance + 1e-9)
 
 
@@ -315,7 +331,10 @@ def currency(
         return False
     expected = [q.Quantity(tuple(v * rate for v in a.values), target, a.span) for a in q.money(src, source)]
     close = lambda a, b: abs(a - b) <= max(tolerance * abs(b), 0.01) + 1e-9  # noqa: E731
-    return _quantities_match(expected, q.money(text, target), close)
+    found = q.money(text, target)
+    if _padded(len(found), len(expected) + len(q.money(src, target))):
+        return False
+    return _quantities_match(expected, found, close)
 
 
 # ---------------------------------------------------------------- names, quotes, decimals, tags, length
