@@ -92,6 +92,7 @@ RULES = [
          ("comma dropped", "A média subiu para 35 pontos, de 2,25, e o trilho tem 2,4 km."),
          ("wrong value", "A média subiu para 3,6 pontos, de 2,25, e o trilho tem 2,4 km."),
          ("mixed marks", "A média subiu para 3,5 pontos, de 2,25, e o trilho tem 2,414.5 metros."),
+         ("candidate values listed", "A média subiu para " + " ou ".join(f"3,{d}" for d in range(10)) + " pontos, de 2,25, e 2,4 km."),
      ]),
     ("translation:html_tags_kept", {}, HTML_SRC,
      'Clique em <a href="/save" title="Save">Guardar</a> ou <b>cancelar</b>.<br/>', [
