@@ -136,11 +136,11 @@ def test_parquet_round_trip_of_turn_constraints(tmp_path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from rlsys.data import read_rows
+    from rlsys.core.data import load_records
 
     path = tmp_path / "rows.parquet"
     pq.write_table(pa.Table.from_pylist([ROW]), path)
-    (row,) = read_rows(path)
+    (row,) = load_records(path, cache_dir=str(tmp_path / "cache"))
     assert row["turn_constraints"][1][0]["persist"] is None  # filled in by Parquet
     passed = check_constraints(GOOD, row["constraints"], row["prompt"], row["src"], tgt_lang=row["tgt_lang"],
                                turn_constraints=row["turn_constraints"])

@@ -9,7 +9,7 @@ import pytest
 
 from rewards.compose import score_rows
 from rewards.instructions.ifmt import IFMTError, ifmt_prompt, load_ifmt, main
-from rlsys.data import load_prompts
+from rlsys.core.data import load_prompts
 from rlsys.evaluate import score as eval_score
 
 SAMPLE = Path(__file__).parent / "data" / "ifmt_sample.jsonl"
@@ -62,22 +62,22 @@ GOOD = {"src_lang": "en", "tgt_lang": "pt-PT", "source": "On May 2, 2025 it cost
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"source": ""}, "field 'source' must be a non-empty string"),
+        ({"source": ""}, "field 'source': must be a non-empty string"),
         ({"tgt_lang": "xx"}, "field 'tgt_lang': unknown language code 'xx'"),
-        ({"tgt_lang": None}, "field 'tgt_lang' must be a non-empty string"),
-        ({"rules": GOOD["rules"][:1]}, "field 'rules' has 1 rules; IF-MT rows have 2 to 4"),
-        ({"rules": GOOD["rules"] * 3}, "field 'rules' has 6 rules"),
-        ({"rules": "dates"}, "field 'rules' must be a list"),
+        ({"tgt_lang": None}, "field 'tgt_lang': must be a non-empty string"),
+        ({"rules": GOOD["rules"][:1]}, "field 'rules': 1 rules; IF-MT rows have 2 to 4"),
+        ({"rules": GOOD["rules"] * 3}, "field 'rules': 6 rules"),
+        ({"rules": "dates"}, "field 'rules': must be a list"),
         ({"rules": [GOOD["rules"][0], {"type": "translation:currency", "rate": -1, "target": "EUR"}]},
          "field 'rules': constraint 1 (translation:currency): field 'rate': expected a positive number"),
         ({"rules": [GOOD["rules"][0], {"type": "translation:nope"}]}, "field 'rules': constraint 1: unknown type 'translation:nope'"),
         ({"rules": [GOOD["rules"][0], {"type": "punctuation:no_comma"}]}, "rule 1 (punctuation:no_comma) needs a 'text'"),
         ({"rules": [GOOD["rules"][0], 7]}, "field 'rules': rule 1 must be an object"),
-        ({"refernce": "x"}, "unknown field 'refernce'"),
-        ({"turns": [{"user": "Shorter."}]}, "field 'turns[0]' follows a turn without a reply: give 'reference'"),
+        ({"refernce": "x"}, "field 'refernce': unknown field"),
+        ({"turns": [{"user": "Shorter."}]}, "field 'turns[0]': follows a turn without a reply: give 'reference'"),
         ({"reference": "x", "turns": [{"user": "Shorter.", "reply": "y"}]}, "field 'turns[0]': unknown field 'reply'"),
-        ({"reference": "x", "turns": [{"user": ""}]}, "field 'turns[0]': field 'user' must be a non-empty string"),
-        ({"reference": "x", "turns": [{"user": "a"}, {"user": "b"}]}, "field 'turns[1]' follows a turn without a reply: give 'turns[0].reference'"),
+        ({"reference": "x", "turns": [{"user": ""}]}, "field 'turns[0].user': must be a non-empty string"),
+        ({"reference": "x", "turns": [{"user": "a"}, {"user": "b"}]}, "field 'turns[1]': follows a turn without a reply: give 'turns[0].reference'"),
         ({"reference": "x", "turns": [{"user": "a", "rules": [{"type": "translation:max_characters"}]}]},
          "field 'turns[0].rules': constraint 0 (translation:max_characters): missing field 'max_chars'"),
     ],
@@ -87,16 +87,16 @@ def test_bad_rows_name_file_line_and_field(tmp_path: Path, change: dict, message
     path.write_text(json.dumps(GOOD) + "\n\n" + json.dumps({**GOOD, **change}) + "\n", encoding="utf-8")
     with pytest.raises(IFMTError) as info:
         load_ifmt(path)
-    assert str(info.value).startswith(f"{path}:3: "), str(info.value)
+    assert str(info.value).startswith(f"{path} line 3, "), str(info.value)
     assert message in str(info.value)
 
 
 def test_bad_files(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text(json.dumps(GOOD) + "\n{not json\n", encoding="utf-8")
-    with pytest.raises(IFMTError, match=r"bad.jsonl:2: not valid JSON"):
+    with pytest.raises(IFMTError, match=r"bad.jsonl line 2: not valid JSON"):
         load_ifmt(tmp_path / "bad.jsonl")
     (tmp_path / "list.jsonl").write_text("[1]\n", encoding="utf-8")
-    with pytest.raises(IFMTError, match=r"list.jsonl:1: each line must be a JSON object"):
+    with pytest.raises(IFMTError, match=r"list.jsonl line 1: each line must be a JSON object"):
         load_ifmt(tmp_path / "list.jsonl")
     (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
     with pytest.raises(IFMTError, match="no rows"):

@@ -16,7 +16,7 @@ Input schema (one JSON object per line; blank lines are skipped):
 | `reference` | no | a translation that follows the rules (eval chrF/COMET; the assistant turn before a follow-up) |
 | `instruction` | no | the whole user request; default: the Tower+ request with a "Rules:" list (`ifmt_prompt`) |
 | `turns` | no | follow-up user turns: `[{"user": "Now keep it under 30 words.", "rules": [...], "reference": "..."}]` |
-| `id` | no | a row id (default: `<file>:<line>`) |
+| `id` | no | a row id (default: `<file> line <n>`) |
 | `meta` | no | anything, copied as is |
 
 Output row: `{"id", "prompt": [chat messages], "src", "src_lang", "tgt_lang", "reference",
@@ -27,9 +27,9 @@ persist into later turns unless `"persist": false`; see `conversation`). `extra_
 reply in the wrong language cannot earn the rule reward (pass `()` to score the rules alone, as
 IF-MT's judge does).
 
-Errors (`IFMTError`) name the file, the line and the field, e.g.
-`data.jsonl:3: field 'rules': constraint 1 (translation:currency): field 'rate': expected a
-positive number, got -1`.
+Errors (`IFMTError`) name the file, the line and the field, as rlsys.core.data's do, e.g.
+`data.jsonl line 3, field 'rules': constraint 1 (translation:currency): field 'rate': expected
+a positive number, got -1`.
 
 Not covered: converting IF-MT's free-text rules into typed ones (a rule without a matching
 constraint type, e.g. "use formal register", needs a judge), document-level sources.
@@ -88,39 +88,39 @@ def ifmt_prompt(source: str, src_lang: str, tgt_lang: str, rules: Sequence[str])
     return f"{head}\nRules:\n{listed}\n{rest}" if rules else f"{head}\n{rest}"
 
 
-def _text(record: Mapping[str, Any], key: str, where: str, required: bool = True) -> str | None:
+def _text(record: Mapping[str, Any], key: str, where: str, required: bool = True, prefix: str = "") -> str | None:
     value = record.get(key)
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise IFMTError(f"{where}: field {key!r} must be a non-empty string, got {value!r}")
+        raise IFMTError(f"{where}, field {prefix + key!r}: must be a non-empty string, got {value!r}")
     return value
 
 
 def _rules(value: Any, where: str, field: str, tgt_lang: str, count: tuple[int, int | None]) -> tuple[list[dict], list[str]]:
     """(constraints, rule texts) of a `rules` list; each rule validated as a constraint."""
     if not isinstance(value, list):
-        raise IFMTError(f"{where}: field {field!r} must be a list of rule objects, got {type(value).__name__}")
+        raise IFMTError(f"{where}, field {field!r}: must be a list of rule objects, got {type(value).__name__}")
     low, high = count
     if len(value) < low or (high is not None and len(value) > high):
         bound = f"{low} to {high}" if high is not None else f"at least {low}"
-        raise IFMTError(f"{where}: field {field!r} has {len(value)} rules; IF-MT rows have {bound} (see min_rules/max_rules)")
+        raise IFMTError(f"{where}, field {field!r}: {len(value)} rules; IF-MT rows have {bound} (see min_rules/max_rules)")
     constraints, texts = [], []
     for i, rule in enumerate(value):
         if not isinstance(rule, Mapping):
-            raise IFMTError(f"{where}: field {field!r}: rule {i} must be an object, got {type(rule).__name__}")
+            raise IFMTError(f"{where}, field {field!r}: rule {i} must be an object, got {type(rule).__name__}")
         constraint = {k: v for k, v in rule.items() if k not in RULE_KEYS}
         try:
             parsed = parse_constraint(i, constraint)
         except ConstraintError as exc:
-            raise IFMTError(f"{where}: field {field!r}: {exc}") from None
+            raise IFMTError(f"{where}, field {field!r}: {exc}") from None
         text = rule.get("text")
         if text is None:
             if parsed.type not in RULE_TEXT:
-                raise IFMTError(f"{where}: field {field!r}: rule {i} ({parsed.type}) needs a 'text': no default wording for this type")
+                raise IFMTError(f"{where}, field {field!r}: rule {i} ({parsed.type}) needs a 'text': no default wording for this type")
             text = RULE_TEXT[parsed.type](parsed.args, tgt_lang)
         elif not isinstance(text, str) or not text.strip():
-            raise IFMTError(f"{where}: field {field!r}: rule {i}: 'text' must be a non-empty string")
+            raise IFMTError(f"{where}, field {field!r}: rule {i}: 'text' must be a non-empty string")
         constraints.append({k: v for k, v in rule.items() if k != "text"})
         texts.append(text)
     return constraints, texts
@@ -131,23 +131,23 @@ def _turns(
 ) -> tuple[list[dict[str, str]], list[list[dict]], str | None]:
     """Messages after the first user turn, the rules of each follow-up, and the last reference."""
     if not isinstance(value, list) or not value:
-        raise IFMTError(f"{where}: field 'turns' must be a non-empty list of {{user, rules?, reference?}} objects")
+        raise IFMTError(f"{where}, field 'turns': must be a non-empty list of {{user, rules?, reference?}} objects")
     messages, rules = [], []
     for k, turn in enumerate(value):
         field = f"turns[{k}]"
         if not isinstance(turn, Mapping):
-            raise IFMTError(f"{where}: field {field!r} must be an object")
+            raise IFMTError(f"{where}, field {field!r}: must be an object")
         unknown = sorted(set(turn) - TURN_FIELDS)
         if unknown:
-            raise IFMTError(f"{where}: field {field!r}: unknown field {unknown[0]!r}; expected {sorted(TURN_FIELDS)}")
+            raise IFMTError(f"{where}, field {field!r}: unknown field {unknown[0]!r}; expected {sorted(TURN_FIELDS)}")
         if previous is None:
             where_ref = "'reference'" if k == 0 else f"'turns[{k - 1}].reference'"
-            raise IFMTError(f"{where}: field {field!r} follows a turn without a reply: give {where_ref}")
-        user = _text(turn, "user", f"{where}: field {field!r}")
+            raise IFMTError(f"{where}, field {field!r}: follows a turn without a reply: give {where_ref}")
+        user = _text(turn, "user", where, prefix=f"{field}.")
         constraints, _ = _rules(turn.get("rules", []), where, f"{field}.rules", tgt_lang, (0, None))
         messages += [{"role": "assistant", "content": previous}, {"role": "user", "content": user}]
         rules.append(constraints)
-        previous = _text(turn, "reference", f"{where}: field {field!r}", required=False)
+        previous = _text(turn, "reference", where, required=False, prefix=f"{field}.")
     return messages, rules, previous
 
 
@@ -165,14 +165,14 @@ def ifmt_row(
         raise IFMTError(f"{where}: each line must be a JSON object, got {type(record).__name__}")
     unknown = sorted(set(record) - FIELDS)
     if unknown:
-        raise IFMTError(f"{where}: unknown field {unknown[0]!r}; expected {', '.join(sorted(FIELDS))}")
+        raise IFMTError(f"{where}, field {unknown[0]!r}: unknown field; expected {', '.join(sorted(FIELDS))}")
     source = _text(record, "source" if "source" in record else "src", where)
     langs = {key: _text(record, key, where) for key in ("src_lang", "tgt_lang")}
     for key, tag in langs.items():
         try:
             language_name(tag)  # type: ignore[arg-type]
         except ValueError as exc:
-            raise IFMTError(f"{where}: field {key!r}: {exc}") from None
+            raise IFMTError(f"{where}, field {key!r}: {exc}") from None
     src_lang, tgt_lang = langs["src_lang"], langs["tgt_lang"]
     constraints, texts = _rules(record.get("rules"), where, "rules", tgt_lang, (min_rules, max_rules))  # type: ignore[arg-type]
     reference = _text(record, "reference", where, required=False)
@@ -203,7 +203,7 @@ def load_ifmt(path: str | Path, **options: Any) -> list[dict[str, Any]]:
         for line_no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            where = f"{path}:{line_no}"
+            where = f"{path} line {line_no}"
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
