@@ -110,3 +110,16 @@ def test_rule_count_and_reward_are_options(tmp_path: Path) -> None:
     path.write_text(json.dumps({**GOOD, "rules": GOOD["rules"][:1]}) + "\n", encoding="utf-8")
     (row,) = load_ifmt(path, min_rules=1, reward=[{"name": "instructions", "weight": 1.0}, {"name": "chrf", "weight": 0.5}])
     assert row["reward"][1]["name"] == "chrf" and row["reference"] is None
+
+
+def test_converted_file_loads_as_an_eval_set(tmp_path: Path) -> None:
+    """Through rlsys eval's reader (datasets/Arrow unifies the rule objects' keys with nulls)."""
+    from rlsys.core.config import EvalConfig
+    from rlsys.evaluate import load_sets
+
+    out = tmp_path / "rows.jsonl"
+    main([str(SAMPLE), str(out)])
+    (eval_set,) = load_sets(EvalConfig(data={"instructions:ifmt": str(out)}))
+    refs = [row["reference"] for row in eval_set.rows]
+    assert eval_score("instructions", eval_set.rows, refs).metrics["prompt_accuracy"] == 1.0
+    assert eval_score("instructions", eval_set.rows, [r["src"] for r in eval_set.rows]).metrics["prompt_accuracy"] == 0.0
