@@ -29,6 +29,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 # The atomic group (?>...) keeps the engine from retrying shorter prefixes of a number when the
 # unit after it does not match: linear time on text full of numbers.
@@ -172,15 +173,21 @@ def _unit_key(found: str, table: Mapping[str, object]) -> str:
     return found if found in table else next((k for k in table if k.lower() == found.lower()), found)
 
 
+@lru_cache(maxsize=64)
+def _quantity_pattern(unit_words: tuple[str, ...], joiner: str) -> re.Pattern[str]:
+    return re.compile(
+        NUMBER + r"(?:\s*(?:-|–|to|a|até|hasta)\s*" + NUMBER + r")?"
+        + rf"(?:\s*({_SCALE}))?{joiner}{_UNIT_START}({_alternation(unit_words)})",
+        re.IGNORECASE,
+    )
+
+
 def quantities(text: str, units: Mapping[str, tuple[str, float]], *, joiner: str = r"[\s-]?") -> list[Quantity]:
     """Numbers followed by one of `units` (unit -> (dimension, factor)); values in the base unit.
 
     Ranges ("5-10 miles", "5 to 10 miles") give one quantity per number.
     """
-    pattern = re.compile(
-        NUMBER + r"(?:\s*(?:-|–|to|a|até|hasta)\s*" + NUMBER + r")?" + rf"(?:\s*({_SCALE}))?{joiner}{_UNIT_START}({_alternation(units)})",
-        re.IGNORECASE,
-    )
+    pattern = _quantity_pattern(tuple(units), joiner)
     found = []
     for m in pattern.finditer(text):
         unit = _unit_key(m.group(4), units)
@@ -192,11 +199,13 @@ def quantities(text: str, units: Mapping[str, tuple[str, float]], *, joiner: str
     return found
 
 
+_FEET_AND_INCHES = re.compile(NUMBER + r"\s*(?:feet|foot|ft|')\s*(?:and\s+)?" + NUMBER + r"\s*(?:inches|inch|in\b|\"|″)", re.IGNORECASE)
+
+
 def imperial_lengths(text: str) -> list[Quantity]:
     """English imperial quantities in metric base units, "6 ft 2 in" / "5 feet 11 inches" as one."""
-    compound = re.compile(NUMBER + r"\s*(?:feet|foot|ft|')\s*(?:and\s+)?" + NUMBER + r"\s*(?:inches|inch|in\b|\"|″)", re.IGNORECASE)
     found, taken = [], []
-    for m in compound.finditer(text):
+    for m in _FEET_AND_INCHES.finditer(text):
         values = tuple(f * 0.3048 + i * 0.0254 for f in number_values(m.group(1)) for i in number_values(m.group(2)))
         found.append(Quantity(values, "length", m.span()))
         taken.append(m.span())
@@ -206,12 +215,15 @@ def imperial_lengths(text: str) -> list[Quantity]:
     return found
 
 
+@lru_cache(maxsize=16)
+def _temperature_pattern(units: tuple[str, ...], fahrenheit: bool) -> re.Pattern[str]:
+    prefix = "华氏|華氏" if fahrenheit else "摄氏|攝氏"
+    return re.compile(rf"(?:(?:{prefix})\s*{NUMBER}\s*度)|(?:{NUMBER}\s*(?:{_alternation(units)}))", re.IGNORECASE)
+
+
 def temperatures(text: str, units: Iterable[str], *, fahrenheit: bool) -> list[Quantity]:
     """Temperatures in °C (Fahrenheit values converted): "70°F", "21 °C", "摄氏21度", "华氏70度"."""
-    prefix = "华氏|華氏" if fahrenheit else "摄氏|攝氏"
-    pattern = re.compile(
-        rf"(?:(?:{prefix})\s*{NUMBER}\s*度)|(?:{NUMBER}\s*(?:{_alternation(units)}))", re.IGNORECASE
-    )
+    pattern = _temperature_pattern(tuple(units), fahrenheit)
     found = []
     for m in pattern.finditer(text):
         if not fahrenheit and re.match(r"\s?F", text[m.end():]):
@@ -224,16 +236,19 @@ def temperatures(text: str, units: Iterable[str], *, fahrenheit: bool) -> list[Q
     return found
 
 
-def money(text: str, code: str) -> list[Quantity]:
-    """Amounts in currency `code`, one per number ("$12.50", "12,50 €", "1,2 milhões de euros")."""
+@lru_cache(maxsize=32)
+def _money_pattern(code: str) -> re.Pattern[str]:
     symbols, words = CURRENCIES[code]
-    marks = _alternation(symbols + words)
-    before = _alternation(symbols)
-    pattern = re.compile(
-        rf"(?:(?<![A-Za-z])(?:{before})\s?{NUMBER}(?:\s*({_SCALE}))?)"
-        rf"|(?:{NUMBER}(?:\s*({_SCALE}))?\s?(?:de\s+)?(?:{marks}))",
+    return re.compile(
+        rf"(?:(?<![A-Za-z])(?:{_alternation(symbols)})\s?{NUMBER}(?:\s*({_SCALE}))?)"
+        rf"|(?:{NUMBER}(?:\s*({_SCALE}))?\s?(?:de\s+)?(?:{_alternation(symbols + words)}))",
         re.IGNORECASE,
     )
+
+
+def money(text: str, code: str) -> list[Quantity]:
+    """Amounts in currency `code`, one per number ("$12.50", "12,50 €", "1,2 milhões de euros")."""
+    pattern = _money_pattern(code)
     by_span: dict[tuple[int, int], Quantity] = {}
     for m in pattern.finditer(text):
         number, scale = (1, 2) if m.group(1) else (3, 4)
