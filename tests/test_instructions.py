@@ -362,7 +362,7 @@ def test_loose_reward_name_and_mode_setting():
     assert score(get_reward("instructions_loose"), completion, rows)[0].score == 1.0
     spec = get_reward("instructions")
     assert spec.fn(completion, rows["constraints"], mode="loose")[0].score == 1.0
-    assert spec.columns == ("constraints",) and spec.optional_columns == ("prompt", "src", "tgt_lang")
+    assert spec.columns == ("constraints",) and spec.optional_columns == ("prompt", "src", "tgt_lang", "turn_constraints")
     bad = spec.fn(completion, rows["constraints"], mode="lenient")
     assert bad[0].status == "error" and "setting 'mode'" in bad[0].reason
 

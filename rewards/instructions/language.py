@@ -38,18 +38,15 @@ from rewards.instructions.segmentation import (
     script_of,
     words,
 )
+from rewards.languages import LANGUAGE_NAMES, base_code
 
+# The codes this detector can return; names from the shared table in rewards.languages.
 LANGUAGES: dict[str, str] = {
-    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
-    "pt": "Portuguese", "nl": "Dutch", "sv": "Swedish", "da": "Danish", "pl": "Polish",
-    "cs": "Czech", "tr": "Turkish", "fi": "Finnish", "hu": "Hungarian", "ro": "Romanian",
-    "vi": "Vietnamese", "id": "Indonesian", "sw": "Swahili", "ru": "Russian", "uk": "Ukrainian",
-    "bg": "Bulgarian", "ar": "Arabic", "fa": "Persian", "ur": "Urdu", "hi": "Hindi",
-    "mr": "Marathi", "ne": "Nepali", "zh": "Chinese", "ja": "Japanese", "ko": "Korean",
-    "th": "Thai", "he": "Hebrew", "el": "Greek", "bn": "Bengali", "pa": "Punjabi",
-    "gu": "Gujarati", "or": "Odia", "ta": "Tamil", "te": "Telugu", "kn": "Kannada",
-    "ml": "Malayalam", "si": "Sinhala", "lo": "Lao", "my": "Burmese", "ka": "Georgian",
-    "hy": "Armenian", "am": "Amharic", "km": "Khmer", "bo": "Tibetan",
+    code: LANGUAGE_NAMES[code]
+    for code in (
+        "en de fr es it pt nl sv da pl cs tr fi hu ro vi id sw ru uk bg ar fa ur hi mr ne zh ja ko "
+        "th he el bn pa gu or ta te kn ml si lo my ka hy am km bo"
+    ).split()
 }
 
 SINGLE_LANGUAGE_SCRIPTS: dict[str, str] = {
@@ -184,13 +181,9 @@ _STOPWORDS = _stopword_weights()
 
 
 def normalize_language(value: str) -> str | None:
-    """'de', 'DE', 'de-AT', 'zh_Hant', 'German' -> a supported code; None if unsupported."""
-    text = value.strip()
-    code = text.replace("_", "-").split("-")[0].lower()
-    if code in LANGUAGES:
-        return code
-    by_name = {name.lower(): c for c, name in LANGUAGES.items()}
-    return by_name.get(text.lower())
+    """'de', 'DE', 'de-AT', 'zh_Hant', 'deu', 'German' -> a supported code; None if unsupported."""
+    code = base_code(value)
+    return code if code in LANGUAGES else None
 
 
 def script_units(text: str, tokens: list[str] | None = None) -> Counter[str]:

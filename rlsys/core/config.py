@@ -220,7 +220,7 @@ class SourceConfig(Section):
     """Name in metrics and errors (default: the file name without its suffix)."""
     language_names: dict[str, str] = {}
     """Extra language names for parallel rows' codes, e.g. {qaa: Toyish} (codes beyond the
-    built-in table in pretrain_sft/templates.py)."""
+    built-in table in rewards/languages.py)."""
 
     @property
     def label(self) -> str:
