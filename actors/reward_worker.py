@@ -3,6 +3,8 @@
 Rewards listed under `rewards.remote` in the config are sent to that server (the HTTP reward
 service in `rewards/service.py`); every other name runs here. Both go through
 `rewards.compose.score_rows`, so composition and failure statuses are the same either way.
+With `rewards.batch_timeout_s` set (the default), a batch gets that wall-clock budget
+(`rewards.deadline`): rewards still running then give their samples status `timeout`.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rewards.compose import CompositeResult, score_rows
+from rewards.deadline import score_rows_with_deadline
 from rewards.registry import RewardSpec, get_reward
 from rlsys.config import RewardsConfig
 
@@ -43,7 +46,11 @@ class RewardWorker:
         """One composite result per completion, and the seconds it took."""
         start = time.perf_counter()
         clean = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
-        results = score_rows(completions, clean, self.cfg.settings, resolve=self._resolve)
+        if self.cfg.batch_timeout_s is None:
+            results = score_rows(completions, clean, self.cfg.settings, resolve=self._resolve)
+        else:
+            results = score_rows_with_deadline(completions, clean, self.cfg.settings, resolve=self._resolve,
+                                               timeout_s=self.cfg.batch_timeout_s)
         return results, time.perf_counter() - start
 
 

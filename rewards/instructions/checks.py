@@ -193,9 +193,23 @@ def nth_paragraph_first_word(response: str, *, num_paragraphs: int, nth_paragrap
 
 # --- detectable content and format ----------------------------------------------------------
 
+def count_placeholders(text: str) -> int:
+    """IFEval's `len(re.findall(r"\\[.*?\\]", text))` in linear time (that regex is quadratic on "[[[[")."""
+    count = 0
+    for line in text.split("\n"):
+        start = line.find("[")
+        while start >= 0:
+            end = line.find("]", start + 1)
+            if end < 0:
+                break  # no "]" after this "[" on the line, so none after a later "[" either
+            count += 1
+            start = line.find("[", end + 1)
+    return count
+
+
 @check("detectable_content:number_placeholders", Arg("num_placeholders", "int"))
 def number_placeholders(response: str, *, num_placeholders: int) -> bool:
-    return len(re.findall(r"\[.*?\]", response)) >= num_placeholders
+    return count_placeholders(response) >= num_placeholders
 
 
 @check("detectable_content:postscript", Arg("postscript_marker", "str"))
@@ -248,16 +262,30 @@ def json_format(response: str) -> bool:
     text = text.removesuffix("```").strip()
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[[..." nests past the parser's recursion limit
         return False
     return True
+
+
+def angle_titles(text: str) -> list[str]:
+    """IFEval's `re.findall(r"<<[^\\n]+>>", text)` in linear time (that regex is quadratic on "<<<<").
+
+    Its greedy match runs from a line's first `<<` to the line's last `>>`, so a line holds at
+    most one title.
+    """
+    titles = []
+    for line in text.split("\n"):
+        start, end = line.find("<<"), line.rfind(">>")
+        if start >= 0 and end >= start + 3:
+            titles.append(line[start: end + 2])
+    return titles
 
 
 @check("detectable_format:title")
 def title(response: str) -> bool:
     """A non-empty title in double angular brackets: <<title>> (or the Chinese 《title》)."""
-    titles = re.findall(r"<<([^\n]+)>>", response) + re.findall(r"《([^\n》]+)》", response)
-    return any(t.strip("<>").strip() for t in titles)
+    titles = angle_titles(response) + re.findall(r"《([^\n《》]+)》", response)
+    return any(t.lstrip("<").rstrip(">").strip() for t in titles)
 
 
 # --- combination, start/end, punctuation ----------------------------------------------------
