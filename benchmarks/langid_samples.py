@@ -2,7 +2,7 @@
 
 Written for this benchmark (not taken from any corpus), so no detector was trained on them.
 Per language: five sentences (8-25 words, everyday topics, some with numbers, names or
-markdown) and three short texts (one to three words). `langid_compare.py` derives the all-caps
+markdown) and three short texts (one to three words); Bulgarian as an extra language. `langid_compare.py` derives the all-caps
 and lowercase variants. Norwegian is Bokmål; Chinese is simplified; Portuguese is European.
 """
 from __future__ import annotations
@@ -163,6 +163,18 @@ SENTENCES: dict[str, list[str]] = {
         "지난봄에 그녀는 정원에 토마토와 콩과 작은 사과나무를 심었습니다.",
     ],
 }
+
+# Bulgarian is not a Tower+ language; it is here because the home-made detector read it as Russian.
+EXTRA_SENTENCES: dict[str, list[str]] = {
+    "bg": [
+        "Срещата беше преместена за четвъртък следобед, защото директорът е в командировка.",
+        "Можете ли да ми изпратите окончателния вариант на доклада до края на седмицата?",
+        "Нашият отбор спечели регионалното първенство след много труден сезон.",
+        "Децата играят в парка след училище.",
+        "Вчера валя сняг в планината.",
+    ],
+}
+EXTRA_SHORT: dict[str, list[str]] = {"bg": ["Много благодаря", "Добро утро", "Прогноза за времето"]}
 
 # One to three words: greetings, answers, labels. The hard case for every detector.
 SHORT: dict[str, list[str]] = {
