@@ -10,8 +10,9 @@ matter outside plain English text):
   (see `segmentation`): CJK full stops end sentences, Han/kana characters count as words, and a
   text detected as one of 19 European languages is split with that language's Punkt model
   (English text gets IFEval's English model).
-- language:response_language, change_case:english_*: the offline detector in `language`; an
-  undecided language (too little text) fails the check, where IFEval passes it.
+- language:response_language, change_case:english_*: the offline detector in `language`
+  (fastText + lingua) instead of langdetect, which misreads all-caps text; a text without any
+  letter (undecided) fails the check, where IFEval passes it.
 - keywords:* treat keywords literally (IFEval passes them to `re` unescaped); forbidden_words
   uses word boundaries only at edges written in a spaced script, so it works for Chinese terms.
 - keywords:letter_frequency accepts any single character ("ä", "я"), case-insensitive.

@@ -32,8 +32,7 @@ import itertools
 import math
 import re
 import unicodedata
-
-import punkt
+from typing import Any
 
 # (first code point, last code point, script), sorted by first code point.
 _SCRIPT_BLOCKS: tuple[tuple[int, int, str], ...] = (
@@ -128,7 +127,9 @@ _ALWAYS_END_RUN = re.compile(rf"[{_ALWAYS_END}]+[」』”’\"'）)\]]*")
 
 
 @functools.lru_cache(maxsize=None)
-def _punkt_tokenizer(model: str) -> punkt.PunktSentenceTokenizer:
+def _punkt_tokenizer(model: str) -> Any:
+    import punkt  # imported on first use: the QE environment imports this package without it
+
     return punkt.PunktSentenceTokenizer(punkt.load_model(model))
 
 
