@@ -27,22 +27,13 @@ from typing import Any
 import torch
 
 from actors.packed_attention import PACKED_ATTENTION, attention_for
-from actors.weight_sync import Transport, WeightPayload
+from actors.weight_sync import Transport
 from actors.weight_sync import pack as pack_weights
-from actors.strategy import DeepSpeedStrategy, TorchStrategy, init_process_group
-from rlsys import algorithms
-from rlsys.config import AlgorithmConfig, LearnerConfig
-
-
-@dataclass
-class TrainSample:
-    prompt_ids: list[int]
-    completion_ids: list[int]
-    advantage: float
-    rollout_logprobs: list[float]
-
-    def __len__(self) -> int:
-        return len(self.prompt_ids) + len(self.completion_ids)
+from actors.distributed import init_process_group
+from actors.strategy import DeepSpeedStrategy, TorchStrategy
+from rlsys.core import algorithms
+from rlsys.core.config import AlgorithmConfig, LearnerConfig
+from rlsys.core.types import TrainSample, WeightPayload
 
 
 def plan_micro_batches(lengths: list[int], budget: int) -> list[list[int]]:

@@ -16,7 +16,7 @@ from typing import Any
 from rewards.compose import CompositeResult, score_rows
 from rewards.deadline import score_rows_with_deadline
 from rewards.registry import RewardSpec, get_reward
-from rlsys.config import RewardsConfig
+from rlsys.core.config import RewardsConfig
 
 
 class RewardWorker:

@@ -13,23 +13,11 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from actors.weight_sync import WeightPayload, unpack
-from rlsys.config import RolloutConfig
-
-
-@dataclass
-class Sample:
-    prompt_index: int
-    prompt_ids: list[int]
-    completion_ids: list[int]
-    completion: str
-    logprobs: list[float]
-    finish_reason: str
-    weight_version: int
-    extras: dict[str, Any] = field(default_factory=dict)
+from actors.weight_sync import unpack
+from rlsys.core.config import RolloutConfig
+from rlsys.core.types import Sample, WeightPayload
 
 
 def render_prompt(tokenizer: Any, prompt: str | list[dict[str, str]], use_chat_template: bool) -> list[int]:

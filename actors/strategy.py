@@ -12,13 +12,12 @@ micro-batches make a step (they are packed by token budget, so the count varies)
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rlsys.config import LearnerConfig
+from rlsys.core.config import LearnerConfig
 
 
 def lr_lambda(cfg: LearnerConfig, total_steps: int):
@@ -87,22 +86,6 @@ class TorchStrategy:
 
     def close(self) -> None:
         pass
-
-
-def init_process_group(rank: int, world_size: int, master_addr: str, master_port: int) -> None:
-    """Environment for `deepspeed.init_distributed`; gloo on CPU, NCCL on CUDA."""
-    import deepspeed
-
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank if torch.cuda.is_available() else 0),
-        WORLD_SIZE=str(world_size),
-        MASTER_ADDR=master_addr,
-        MASTER_PORT=str(master_port),
-    )
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False)
 
 
 class DeepSpeedStrategy:

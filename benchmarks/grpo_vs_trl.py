@@ -10,7 +10,7 @@ and, for rlsys, the per-phase times the driver logs (generate, reward, train, we
 rest is driver overhead).
 
 What both sides get (CPU): a random Llama (hidden 512, 8 layers, 16 heads of 32, 2 KV heads),
-the offline tokenizer of rlsys.tiny, 4 prompts x 8 samples x exactly 128 new tokens per step
+the offline tokenizer of rlsys.toy.tiny, 4 prompts x 8 samples x exactly 128 new tokens per step
 (stop tokens suppressed: TRL `min_new_tokens`, rlsys `rollout.min_new_tokens`), the same
 continuous reward (share of digit characters: every group has variance, so no sample is
 dropped), lr 1e-5 constant, AdamW, grad clip 1.0, float32, KL off (TRL beta=0, rlsys kl_coef=0),
@@ -101,7 +101,7 @@ def worker_build(args: argparse.Namespace) -> dict[str, Any]:
     from benchmarks.measure import machine
     from transformers import AutoTokenizer
 
-    from rlsys.tiny import build_tiny_model
+    from rlsys.toy.tiny import build_tiny_model
 
     kwargs = dict(GPU_MODEL if args.gpu else CPU_MODEL)
     path = build_tiny_model(Path(args.workdir) / "model", kwargs.pop("arch"), **kwargs)
@@ -214,7 +214,7 @@ def _time_method(obj: Any, name: str, sink: list[float]) -> None:
 
 def rlsys_config(args: argparse.Namespace, variant: str) -> Any:
     """`variant`: the strategy (torch, deepspeed), with `-bf16` for mixed precision."""
-    from rlsys.config import RLConfig
+    from rlsys.core.config import RLConfig
 
     strategy, _, precision = variant.partition("-")
     bf16 = precision == "bf16"
@@ -488,7 +488,7 @@ def run_worker(args: argparse.Namespace) -> None:
 
 def print_config(args: argparse.Namespace) -> None:
     """Both systems' settings for this mode, without running anything (no model, no GPU needed)."""
-    from rlsys.config import dump_config
+    from rlsys.core.config import dump_config
 
     args.workdir, args.model = args.workdir or tempfile.mkdtemp(prefix="rlsys-bench-"), "<built model>"
     for system in args.systems.split(","):

@@ -13,7 +13,7 @@ Measured (each after a warm-up call):
 - server: samples/s and p50/p99 request latency of a real `python -m rewards.service` (uvicorn)
   serving the trivial `exact_match` reward (so the numbers are the service's own cost), at batch
   sizes 1, 32, 256 and 1 or 16 concurrent clients (threads with keep-alive connections);
-- COMET QE: segments/s of `comet_qe` on the tiny offline checkpoint (rewards/comet_tiny.py),
+- COMET QE: segments/s of `comet_qe` on the tiny offline checkpoint (rlsys/toy/comet_tiny.py),
   in `.venv-qe` (skipped, and said so, when that environment is missing);
 - instruction checks: ms per 32 KB completion (`--instruction-kb`) for each of the 25 IFEval
   constraint types through the in-process `instructions` reward.
@@ -289,7 +289,7 @@ def bench_comet(workdir: Path, n: int) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     ckpt = workdir / "comet-qe"
     start = time.perf_counter()
-    built = subprocess.run([str(QE_PYTHON), "-m", "rewards.comet_tiny", str(ckpt), "--kind", "qe"], cwd=REPO,
+    built = subprocess.run([str(QE_PYTHON), "-m", "rlsys.toy.comet_tiny", str(ckpt), "--kind", "qe"], cwd=REPO,
                            env=env, capture_output=True, text=True)
     if built.returncode != 0:
         return {"skipped": f"building the tiny COMET checkpoint failed: {built.stderr[-400:]}"}
@@ -307,7 +307,7 @@ def comet_worker(ckpt: str, n: int) -> None:
     """In .venv-qe: segments/s of `comet_qe` at two batch sizes (model load timed apart)."""
     import comet
 
-    from rewards.comet_tiny import CORPUS
+    from rlsys.toy.comet_tiny import CORPUS
     from rewards.translation import comet_qe
 
     src = [CORPUS[i % len(CORPUS)][0] for i in range(n)]

@@ -8,7 +8,7 @@ Conventions
   with `input_ids`, -100 = ignored; logits at position t are scored against labels[t+1]. Every
   function here does that shift itself, so pass the model's logits [B, T, V] and the batch's
   labels [B, T] unchanged.
-- Per-token log-probabilities come from `rlsys.algorithms.token_logprobs` (float32, optional
+- Per-token log-probabilities come from `rlsys.core.algorithms.token_logprobs` (float32, optional
   chunking over T), the same code the RL losses use.
 - Preference batches are [chosen rows; rejected rows] (packing.pad_preference_batch), so
   `sequence_logprobs(logits, labels).chunk(2)` gives (chosen, rejected).
@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pretrain_sft.examples import IGNORE_INDEX
-from rlsys.algorithms import token_logprobs
+from rlsys.core.algorithms import token_logprobs
 
 WPO_ALIGNMENTS = ("sampled", "greedy", "none")
 

@@ -1,6 +1,6 @@
 """Reward commands for the `rlsys` CLI: `rlsys serve-rewards` and `rlsys rewards list`.
 
-`register(app)` adds them to the main Typer app (rlsys/cli.py calls it). The service and its web
+`register(app)` adds them to the main Typer app (rlsys/cli/__init__.py calls it). The service and its web
 stack are imported only when `serve-rewards` runs, so `rlsys --help` stays fast.
 
     rlsys serve-rewards --rewards math,exact_match --port 8000 --token-env RLSYS_REWARD_TOKEN
@@ -10,9 +10,6 @@ Not covered: multiple server processes (run several behind a load balancer).
 """
 from __future__ import annotations
 
-import os
-from typing import Annotated
-
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -21,50 +18,11 @@ from rich.table import Table
 from rewards.registry import list_rewards
 
 
-def serve_rewards(
-    rewards: Annotated[
-        str, typer.Option(help="Comma-separated reward names or package.module:function paths; empty = all registered.")
-    ] = "",
-    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it local.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one (the URL is printed when ready).")] = 8000,
-    token_env: Annotated[
-        str, typer.Option(help="Name of an environment variable holding the bearer token clients must send.")
-    ] = "",
-    max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = 32 * 2**20,
-    max_batch: Annotated[int, typer.Option(help="Requests with more samples get 413.")] = 4096,
-    request_timeout_s: Annotated[
-        float, typer.Option(help="Rewards unfinished after this many seconds give status 'timeout'.")
-    ] = 45.0,
-    max_concurrency: Annotated[int, typer.Option(help="Reward calls running at once, across requests.")] = 8,
-    openrlhf_reward: Annotated[
-        str, typer.Option(help="Reward used by the OpenRLHF-compatible route POST /openrlhf (and /get_reward).")
-    ] = "",
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-) -> None:
-    """Serve reward functions over HTTP (POST /v1/score, OpenRLHF route, /metrics)."""
-    from rewards.service import serve
+def serve_rewards(ctx: typer.Context) -> None:
+    """Serve reward functions over HTTP (POST /v1/score, OpenRLHF route, /metrics); --help for options."""
+    from rewards.service import main
 
-    token = None
-    if token_env:
-        token = os.environ.get(token_env)
-        if not token:
-            raise typer.BadParameter(f"environment variable {token_env!r} is unset or empty", param_hint="--token-env")
-    names = [n.strip() for n in rewards.split(",") if n.strip()] or None
-    try:
-        serve(
-            names,
-            host=host,
-            port=port,
-            token=token,
-            log_level=log_level,
-            max_body_bytes=max_body_bytes,
-            max_batch=max_batch,
-            request_timeout_s=request_timeout_s,
-            max_concurrency=max_concurrency,
-            openrlhf_reward=openrlhf_reward or None,
-        )
-    except (KeyError, ValueError) as exc:
-        raise typer.BadParameter(str(exc).strip("'\"")) from None
+    main(ctx.args, prog_name="rlsys serve-rewards")
 
 
 def list_cmd() -> None:
@@ -83,7 +41,8 @@ def list_cmd() -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `serve-rewards` and the `rewards` sub-app (`rewards list`) to the main CLI."""
-    app.command("serve-rewards")(serve_rewards)
+    forward = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+    app.command("serve-rewards", context_settings=forward, add_help_option=False)(serve_rewards)
     rewards_app = typer.Typer(help="Inspect reward functions.", no_args_is_help=True)
     rewards_app.command("list")(list_cmd)
     app.add_typer(rewards_app, name="rewards")

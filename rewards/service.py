@@ -40,13 +40,15 @@ from __future__ import annotations
 
 import functools
 import hmac
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import anyio.to_thread
+import typer
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -441,9 +443,56 @@ def serve(
     _AnnouncingServer(config).run()
 
 
+def serve_rewards(
+    rewards: Annotated[
+        str, typer.Option(help="Comma-separated reward names or package.module:function paths; empty = all registered.")
+    ] = "",
+    host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it local.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one (the URL is printed when ready).")] = 8000,
+    token_env: Annotated[
+        str, typer.Option(help="Name of an environment variable holding the bearer token clients must send.")
+    ] = "",
+    max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = 32 * 2**20,
+    max_batch: Annotated[int, typer.Option(help="Requests with more samples get 413.")] = 4096,
+    request_timeout_s: Annotated[
+        float, typer.Option(help="Rewards unfinished after this many seconds give status 'timeout'.")
+    ] = 45.0,
+    max_concurrency: Annotated[int, typer.Option(help="Reward calls running at once, across requests.")] = 8,
+    openrlhf_reward: Annotated[
+        str, typer.Option(help="Reward used by the OpenRLHF-compatible route POST /openrlhf (and /get_reward).")
+    ] = "",
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve reward functions over HTTP (POST /v1/score, OpenRLHF route, /metrics)."""
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise typer.BadParameter(f"environment variable {token_env!r} is unset or empty", param_hint="--token-env")
+    names = [n.strip() for n in rewards.split(",") if n.strip()] or None
+    try:
+        serve(
+            names,
+            host=host,
+            port=port,
+            token=token,
+            log_level=log_level,
+            max_body_bytes=max_body_bytes,
+            max_batch=max_batch,
+            request_timeout_s=request_timeout_s,
+            max_concurrency=max_concurrency,
+            openrlhf_reward=openrlhf_reward or None,
+        )
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(str(exc).strip("'\"")) from None
+
+
+def main(args: list[str] | None = None, prog_name: str = "python -m rewards.service") -> None:
+    """The server's command line (`python -m rewards.service`, `rlsys serve-rewards`)."""
+    cli = typer.Typer(add_completion=False)
+    cli.command()(serve_rewards)
+    cli(args=args, prog_name=prog_name)
+
+
 if __name__ == "__main__":
-    import typer
-
-    from rewards.cli import serve_rewards
-
-    typer.run(serve_rewards)
+    main()

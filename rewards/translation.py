@@ -24,7 +24,7 @@ The model is loaded once per checkpoint path per process, with `local_files_only
 (nothing is downloaded), and scored with `predict(batch_size=..., gpus=0)` on CPU.
 `model_path` is a checkpoint dir (holding `checkpoints/model.ckpt` + `hparams.yaml`) or the
 `.ckpt` file; the encoder named by `pretrained_model` in hparams.yaml must be a local path or
-already in the Hugging Face cache. rewards/comet_tiny.py builds a tiny offline checkpoint.
+already in the Hugging Face cache. rlsys/toy/comet_tiny.py builds a tiny offline checkpoint.
 
 Optional target-language check (`check_language=True`, all four rewards): when a row has a
 `tgt_lang` and the output is written mostly (>50 % of its letters) in a script that language

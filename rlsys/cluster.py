@@ -5,20 +5,16 @@ generate, score, train, sync_weights, save / load checkpoints, shutdown.
 """
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
-from actors.learner import Learner, TrainSample
+from actors.distributed import free_port
+from actors.learner import Learner
+from rlsys.core.types import TrainSample
 from actors.reward_worker import RewardWorker
-from actors.rollout import RolloutWorker, Sample
-from rlsys.config import RLConfig
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from actors.rollout import RolloutWorker
+from rlsys.core.types import Sample
+from rlsys.core.config import RLConfig
 
 
 def learner_kwargs(cfg: RLConfig, rank: int, port: int) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rlsys.cluster import InlineCluster, RayCluster
-from rlsys.config import RLConfig
-from rlsys.data import PromptStream, load_prompts
+from rlsys.core.config import RLConfig
+from rlsys.core.data import PromptStream, load_prompts
 from rlsys.plots import plot_reward_curve
-from rlsys.rl_batch import build_batch, merge_learner_metrics
-from rlsys.tracking import RunLog, checkpoint_dir, latest_checkpoint, prune_checkpoints
+from rlsys.core.batch import build_batch, merge_learner_metrics
+from rlsys.core.tracking import RunLog, checkpoint_dir, latest_checkpoint, prune_checkpoints
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 `rlsys pipeline CONFIG.yaml` runs `PipelineConfig.stages` (cpt, sft, dpo, wpo, grpo in any order):
 the first stage starts from `model.path`, every later one from the model its predecessor
-exported. cpt / sft / dpo / wpo run in this process (pretrain_sft/trainer.py); grpo calls the RL
+exported. cpt / sft / dpo / wpo run in this process (pretrain_sft/stage.py); grpo calls the RL
 driver (`rlsys.driver.train`) with an RLConfig built from the stage. With `eval` set, the base
 model and every stage's model are evaluated (`rlsys.evaluate.evaluate(model_dir, eval_cfg)`).
 
@@ -36,7 +36,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rlsys.config import (
+from rlsys.core.config import (
     ConfigError,
     GRPOStage,
     ModelConfig,
@@ -144,7 +144,7 @@ def run_one(cfg: PipelineConfig, index: int, model_dir: str, folder: Path, conso
     if isinstance(stage, GRPOStage):
         result = run_grpo(cfg, stage, model_dir, folder)
     else:
-        from pretrain_sft.trainer import run_stage
+        from pretrain_sft.stage import run_stage
 
         result = run_stage(stage, model_dir, folder, dtype=cfg.model.dtype, seed=cfg.run.seed, console=console)
     done = {"stage": folder.name, "type": stage.type, "input_model": model_dir,
@@ -170,8 +170,8 @@ def check_data(cfg: PipelineConfig, pending: list[int], console: Console) -> Non
     row fails now with its file, row and field."""
     from transformers import AutoTokenizer
 
-    from pretrain_sft.trainer import load_stage_data
-    from rlsys.data import load_prompts
+    from pretrain_sft.stage_data import load_stage_data
+    from rlsys.core.data import load_prompts
 
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.path)
     for index in pending:

@@ -1,9 +1,9 @@
-"""Write the toy multilingual world (rlsys/toy_world.py) to a folder.
+"""Write the toy multilingual world (rlsys/toy/world.py) to a folder.
 
     python scripts/make_toy_world.py runs/toy [--seed 0]
 
 Then build a tiny model whose tokenizer knows the toy words:
-    python -c "from rlsys.tiny import build_tiny_model; from rlsys.toy_world import read_corpus; \
+    python -c "from rlsys.toy.tiny import build_tiny_model; from rlsys.toy.world import read_corpus; \
 build_tiny_model('runs/tiny', corpus=read_corpus('runs/toy'))"
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from rlsys.toy_world import write_toy_world  # noqa: E402
+from rlsys.toy.world import write_toy_world  # noqa: E402
 
 
 def main() -> None:

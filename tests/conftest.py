@@ -36,6 +36,6 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory):
     """A tiny random Llama (hidden 128, 2 layers, head_dim 32) with a chat tokenizer."""
-    from rlsys.tiny import build_tiny_model
+    from rlsys.toy.tiny import build_tiny_model
 
     return str(build_tiny_model(tmp_path_factory.mktemp("tiny") / "llama", "llama"))

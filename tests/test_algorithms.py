@@ -1,4 +1,4 @@
-"""CPU tests of rlsys.algorithms against numbers worked out by hand (arithmetic in comments).
+"""CPU tests of rlsys.core.algorithms against numbers worked out by hand (arithmetic in comments).
 
 Covers: GRPO / Dr. GRPO advantages, zero-variance groups, the asymmetric PPO clip and its
 metrics, the three aggregations (unequal lengths, empty rows, NaN padding), KL estimators,
@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from rlsys import algorithms as alg
+from rlsys.core import algorithms as alg
 
 LN2 = math.log(2.0)
 NAN = float("nan")

@@ -1,7 +1,7 @@
 """Config loading: YAML + overrides, and errors that name the file and the key."""
 import pytest
 
-from rlsys.config import ConfigError, RLConfig, apply_overrides, load_config
+from rlsys.core.config import ConfigError, RLConfig, apply_overrides, load_config
 
 BASE = """
 model: {path: /models/x}
@@ -57,7 +57,7 @@ def test_config_imports_without_heavy_libraries():
     import subprocess
     import sys
 
-    code = "import sys, rlsys.config; print(any(m in sys.modules for m in ('torch', 'vllm', 'ray')))"
+    code = "import sys, rlsys.core.config; print(any(m in sys.modules for m in ('torch', 'vllm', 'ray')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rlsys.config import PipelineConfig, RLConfig, load_config, read_yaml
+from rlsys.core.config import PipelineConfig, RLConfig, load_config, read_yaml
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FILES = sorted(CONFIGS.rglob("*.yaml")) + sorted(CONFIGS.rglob("*.yml"))

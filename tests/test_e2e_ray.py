@@ -41,7 +41,7 @@ def reward_server(tmp_path_factory):
 def test_grpo_on_ray_with_vllm_deepspeed_and_a_remote_reward(tiny_llama, tmp_path, reward_server):
     import ray
 
-    from rlsys.config import RLConfig
+    from rlsys.core.config import RLConfig
     from rlsys.driver import train
 
     data = tmp_path / "rows.jsonl"

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from actors.learner import Learner, TrainSample, pack, plan_micro_batches
-from rlsys.config import AlgorithmConfig, LearnerConfig
+from actors.learner import Learner, pack, plan_micro_batches
+from rlsys.core.types import TrainSample
+from rlsys.core.config import AlgorithmConfig, LearnerConfig
 
 
 def samples(n=5, seed=0):
@@ -76,7 +77,7 @@ def test_shared_prompt_pack_layout():
 def test_deepspeed_export_holds_each_tensor_alone(tiny_llama):
     """ZeRO-2 parameters are views of one flat buffer; exporting them as views would ship the whole
     buffer once per tensor through Ray's object store."""
-    from rlsys.cluster import free_port
+    from actors.distributed import free_port
 
     learner = Learner(tiny_llama, LearnerConfig(strategy="deepspeed", zero_stage=2), master_port=free_port())
     try:

@@ -8,7 +8,7 @@ samples come back with status `error`, are counted, left out of the loss, and th
 import json
 
 from rewards.base import RewardResult
-from rlsys.config import RLConfig
+from rlsys.core.config import RLConfig
 from rlsys.driver import train
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pretrain_sft.data import DataError
-from rlsys.config import PipelineConfig, validate
+from rlsys.core.config import PipelineConfig, validate
 from rlsys.pipeline import load_pipeline_config, run_pipeline
 from tests.test_stage_modes import CHAT, stage_config, write_data, write_jsonl
 
@@ -86,7 +86,7 @@ def test_bad_data_in_a_later_stage_fails_before_the_first_stage_trains(data, tin
     ({"type": "ppo"}, "does not match any of the expected tags"),
 ])
 def test_bad_stage_configs_are_refused_at_load(stage, message):
-    from rlsys.config import ConfigError
+    from rlsys.core.config import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         validate(PipelineConfig, {"model": {"path": "m"}, "stages": [stage]}, "pipeline.yaml")

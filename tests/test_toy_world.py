@@ -12,8 +12,8 @@ import pytest
 from pretrain_sft.data import detect_kind, load_records
 from pretrain_sft.formatting import make_formatter
 from rewards.instructions import check_constraints
-from rlsys.data import load_prompts
-from rlsys.toy_world import (
+from rlsys.core.data import load_prompts
+from rlsys.toy.world import (
     FORMATS,
     LANGUAGE_NAMES,
     NOUNS,
@@ -38,7 +38,7 @@ def world_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tokenizer(world_dir):
-    from rlsys.tiny import train_tokenizer
+    from rlsys.toy.tiny import train_tokenizer
 
     return train_tokenizer(read_corpus(world_dir))
 

@@ -131,10 +131,10 @@ def qe_python() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_comet(qe_python: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Tiny ref + qe checkpoints, built with `python -m rewards.comet_tiny`; cached across runs
+    """Tiny ref + qe checkpoints, built with `python -m rlsys.toy.comet_tiny`; cached across runs
     in pytest's cache, keyed by the builder's source and the QE pins."""
     key = hashlib.sha256()
-    for path in (REPO / "rewards" / "comet_tiny.py", REPO / "requirements" / "qe.txt"):
+    for path in (REPO / "rlsys" / "toy" / "comet_tiny.py", REPO / "requirements" / "qe.txt"):
         key.update(path.read_bytes())
     cache = getattr(request.config, "cache", None)
     root = cache.mkdir(f"rlsys_comet_tiny_{key.hexdigest()[:16]}") if cache else tmp_path_factory.mktemp("comet")
@@ -147,7 +147,7 @@ def tiny_comet(qe_python: Path, request: pytest.FixtureRequest, tmp_path_factory
     staging = {kind: Path(root) / f"{kind}.building.{os.getpid()}" for kind in todo}
     procs = {  # the two builds run side by side: most of each is importing comet
         kind: subprocess.Popen(
-            [str(QE_PYTHON), "-m", "rewards.comet_tiny", str(staging[kind]), "--kind", kind],
+            [str(QE_PYTHON), "-m", "rlsys.toy.comet_tiny", str(staging[kind]), "--kind", kind],
             cwd=REPO, env=_qe_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         for kind in todo
@@ -155,7 +155,7 @@ def tiny_comet(qe_python: Path, request: pytest.FixtureRequest, tmp_path_factory
     for kind, proc in procs.items():
         _, stderr = proc.communicate(timeout=300)
         if proc.returncode != 0:
-            pytest.fail(f"python -m rewards.comet_tiny --kind {kind} exited {proc.returncode}:\n{stderr[-4000:]}")
+            pytest.fail(f"python -m rlsys.toy.comet_tiny --kind {kind} exited {proc.returncode}:\n{stderr[-4000:]}")
         # hparams.yaml holds the absolute encoder path: point it at the final location.
         hparams = staging[kind] / "hparams.yaml"
         hparams.write_text(hparams.read_text(encoding="utf-8").replace(str(staging[kind]), str(built[kind])), encoding="utf-8")

@@ -13,7 +13,7 @@ corpus, a tiny XLM-R encoder with random weights, and a COMET metric trained for
 Runs only in the QE environment (`.venv-qe`, see scripts/setup_qe_env.sh): it imports
 unbabel-comet, transformers<5 and pytorch-lightning.
 
-    .venv-qe/bin/python -m rewards.comet_tiny /tmp/comet-qe --kind qe
+    .venv-qe/bin/python -m rlsys.toy.comet_tiny /tmp/comet-qe --kind qe
 
 Not covered: the scores mean nothing (random encoder, 64 rows, one epoch); `hparams.yaml`
 stores the absolute path of `OUT/encoder`, so after moving OUT edit `pretrained_model` there
@@ -176,7 +176,7 @@ def build_tiny_comet(out_dir: str | Path, kind: str = "qe", seed: int = 0) -> Pa
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m rewards.comet_tiny", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rlsys.toy.comet_tiny", description=__doc__.split("\n")[0])
     parser.add_argument("out_dir", help="directory to create (checkpoints/model.ckpt + hparams.yaml + encoder/)")
     parser.add_argument("--kind", choices=("qe", "ref"), default="qe", help="qe: CometKiwi-style; ref: COMET-DA-style")
     parser.add_argument("--seed", type=int, default=0)

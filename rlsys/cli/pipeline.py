@@ -1,6 +1,6 @@
 """`rlsys pipeline CONFIG.yaml [key=value ...]`: the Tower+ stages in order (rlsys/pipeline.py).
 
-`register(app)` adds the command to the main Typer app (rlsys/cli.py calls it). The config is
+`register(app)` adds the command to the main Typer app (rlsys/cli/__init__.py calls it). The config is
 validated before torch is imported; `stages.<index or name>.key=value` overrides one stage.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ def pipeline(
     overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides; stages.<i|name>.key=value"),
 ) -> None:
     """Run the Tower+ stages (cpt, sft, dpo/wpo, grpo) in order; completed stages are skipped."""
-    from rlsys.cli import console, fail, quiet_libraries
-    from rlsys.config import ConfigError
+    from rlsys.cli.common import console, fail, quiet_libraries
+    from rlsys.core.config import ConfigError
     from rlsys.pipeline import load_pipeline_config, run_pipeline
 
     try:

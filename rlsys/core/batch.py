@@ -9,10 +9,9 @@ from typing import Any
 
 import torch
 
-from actors.learner import TrainSample
-from actors.rollout import Sample
-from rlsys import algorithms
-from rlsys.config import RLConfig
+from rlsys.core import algorithms
+from rlsys.core.config import RLConfig
+from rlsys.core.types import Sample, TrainSample
 
 
 def reward_values(results: list[Any], on_failure: str) -> torch.Tensor:

@@ -33,7 +33,7 @@ What `write_toy_world(out_dir, seed)` writes (JSONL, one row per line; sizes in 
   same format as RL rows. Their sentences, arithmetic facts and instruction prompts never occur
   in any training file (the vocabulary does: every word is seen in training).
 - `corpus.txt`: the training texts, one per line, for the tokenizer
-  (`rlsys.tiny.build_tiny_model(..., corpus=world.corpus)`); `world.json`: seed, sizes, language
+  (`rlsys.toy.tiny.build_tiny_model(..., corpus=world.corpus)`); `world.json`: seed, sizes, language
   names, lexicon and file list.
 Same seed and sizes -> byte-identical files.
 

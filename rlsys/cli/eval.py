@@ -4,7 +4,7 @@
         --data math=eval_math.jsonl --data instructions=eval_instructions.jsonl --out report
 
 Prints the markdown table on stdout; with `--out` also writes eval.json, eval.md and
-samples.jsonl there. `register(app)` adds the command (rlsys/cli.py calls it). Heavy libraries
+samples.jsonl there. `register(app)` adds the command (rlsys/cli/__init__.py calls it). Heavy libraries
 are imported only when the command runs.
 """
 from __future__ import annotations
@@ -43,8 +43,8 @@ def eval_command(
     loose: Annotated[bool, typer.Option(help="IFEval loose checking of instruction constraints.")] = False,
 ) -> None:
     """Evaluate a checkpoint greedily: chrF (translation), accuracy (math), constraint accuracy (instructions)."""
-    from rlsys.cli import fail, quiet_libraries
-    from rlsys.config import ConfigError, EvalConfig, validate
+    from rlsys.cli.common import fail, quiet_libraries
+    from rlsys.core.config import ConfigError, EvalConfig, validate
 
     settings = dict(
         data=_parse_data(data), backend=backend, max_new_tokens=max_new_tokens, max_model_len=max_model_len,
@@ -56,7 +56,7 @@ def eval_command(
     except ConfigError as exc:
         fail(str(exc))
     quiet_libraries()
-    from rlsys.data import DataError
+    from rlsys.core.data import DataError
     from rlsys.evaluate import EvalError, evaluate, markdown_table
 
     try:

@@ -10,7 +10,7 @@ What `build_tiny_model(out_dir, arch)` writes to `out_dir`:
   small Qwen2 models are; q/k/v biases), `gemma2` (Gemma2ForCausalLM, tied, logit soft-capping,
   alternating sliding-window/full attention). All use grouped-query attention (2 KV heads).
 - `tokenizer.json`, `tokenizer_config.json`, `chat_template.jinja`: a byte-level BPE (~1000
-  tokens) trained on `rlsys/tiny_corpus.py` plus an optional caller corpus. Every byte is in the
+  tokens) trained on `rlsys/toy/corpus.py` plus an optional caller corpus. Every byte is in the
   base alphabet, so nothing is ever <unk>. Special tokens, ids 0-4 in this order: `<|bos|>`,
   `<|eos|>`, `<|pad|>`, `<|im_start|>`, `<|im_end|>`. The tokenizer adds no special tokens on
   its own (like Qwen2): prompts carry exactly what the chat template renders.
@@ -94,7 +94,7 @@ def train_tokenizer(corpus: Iterable[str] | None = None, vocab_size: int = 1000)
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from rlsys.tiny_corpus import corpus_texts
+    from rlsys.toy.corpus import corpus_texts
 
     texts = corpus_texts() + [text for text in (corpus or ()) if text]
     backend = Tokenizer(models.BPE())

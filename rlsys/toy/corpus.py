@@ -1,4 +1,4 @@
-"""Built-in multilingual text for training the tiny test tokenizer (see rlsys/tiny.py).
+"""Built-in multilingual text for training the tiny test tokenizer (see rlsys/toy/tiny.py).
 
 Why: tests, demos and CPU-only users need a tokenizer that is built offline, in under a second,
 and that splits the languages rlsys targets into real sub-words (not only bytes), so that token

@@ -1,40 +1,19 @@
-"""`rlsys` command line: train, submit, pipeline, eval, tiny-model, serve-rewards, rewards list.
+"""`rlsys train`, `rlsys submit` and `rlsys tiny-model`: start an RL job locally, on a Ray
+cluster through Ray Jobs, or make a tiny random model to try it on.
 
 Configs are validated before anything heavy is imported, so a typo fails in a second.
 """
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from rlsys.config import ConfigError, load_config
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-console = Console(stderr=True)
+from rlsys.cli.common import console, fail, quiet_libraries
+from rlsys.core.config import ConfigError, load_config
 
 
-def quiet_libraries() -> None:
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also transformers' weight-loading bars
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-
-
-def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(2)
-
-
-@app.command()
 def train(
     config: Path = typer.Argument(..., help="RL config YAML"),
     overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides"),
@@ -49,7 +28,7 @@ def train(
     except ConfigError as exc:
         fail(str(exc))
     quiet_libraries()
-    from rlsys.data import DataError
+    from rlsys.core.data import DataError
     from rlsys.driver import train as run_training
 
     try:
@@ -59,7 +38,6 @@ def train(
     console.print(f"[green]done[/]: final checkpoint {final}")
 
 
-@app.command()
 def submit(
     config: Path = typer.Argument(..., help="RL config YAML (relative to the working dir)"),
     overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides"),
@@ -78,7 +56,6 @@ def submit(
     raise typer.Exit(submit_job(address, config, list(overrides or []), working_dir, list(env or []), follow, console))
 
 
-@app.command("tiny-model")
 def tiny_model(
     out: Path = typer.Argument(..., help="output folder"),
     arch: str = typer.Option("llama", help="llama | qwen2 | gemma2"),
@@ -90,7 +67,7 @@ def tiny_model(
     corpus: Optional[Path] = typer.Option(None, help="extra tokenizer training text, one text per line"),
 ) -> None:
     """Write a tiny random model + offline-trained tokenizer with a chat template."""
-    from rlsys.tiny import ARCHS, build_tiny_model, check_vllm_support
+    from rlsys.toy.tiny import ARCHS, build_tiny_model, check_vllm_support
 
     if arch not in ARCHS:
         fail(f"--arch {arch!r}: expected one of {', '.join(ARCHS)}")
@@ -106,24 +83,7 @@ def tiny_model(
                       "Use rollout.backend=hf for this model on CPU.")
 
 
-def _register_optional() -> None:
-    """Commands owned by other packages (reward server, pipeline, eval)."""
-    import importlib
-
-    for module in ("rewards.cli", "rlsys.pipeline_cli", "rlsys.eval_cli"):
-        try:
-            importlib.import_module(module).register(app)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
-
-_register_optional()
-
-
-def main() -> None:
-    app(prog_name="rlsys")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command()(submit)
+    app.command("tiny-model")(tiny_model)

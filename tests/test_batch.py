@@ -3,11 +3,11 @@ import math
 
 import torch
 
-from actors.rollout import Sample
+from rlsys.core.types import Sample
 from rewards.base import RewardResult
 from rewards.compose import CompositeResult
-from rlsys.config import RLConfig
-from rlsys.rl_batch import advantages, build_batch, reward_values
+from rlsys.core.config import RLConfig
+from rlsys.core.batch import advantages, build_batch, reward_values
 
 
 def result(score=None, status="ok", name="math"):

@@ -1,0 +1,132 @@
+"""The interfaces that have more than one implementation, declared in one place.
+
+A new backend is one file that satisfies one of these protocols; `tests/test_interfaces.py`
+checks that every shipped implementation does. They are structural (`typing.Protocol`): an
+implementation does not inherit from them, it only has the methods.
+
+| protocol         | implementations                                   | used by                  |
+|------------------|---------------------------------------------------|--------------------------|
+| `Cluster`        | `rlsys.cluster.InlineCluster`, `RayCluster`       | `rlsys.driver`           |
+| `Strategy`       | `actors.strategy.TorchStrategy`, `DeepSpeedStrategy` | `actors.learner`      |
+| `RolloutBackend` | `actors.rollout.VLLMBackend`, `HFBackend`         | `actors.rollout.RolloutWorker` |
+| `WeightSender`   | `actors.weight_sync` transports (learner side)    | `actors.learner`         |
+| `WeightReceiver` | `actors.weight_sync` transports (engine side)     | rollout backends         |
+
+Types only: this module imports no implementation.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from rlsys.core.types import Sample, TrainSample, WeightPayload
+
+Completion = tuple[list[int], list[float], str]
+"""(token ids, log-probability of each token under the sampling distribution, finish reason)."""
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """Where the RL workers run. The driver calls these verbs in order and holds no other state."""
+
+    def generate(self, prompts: list[Any]) -> list[Sample]:
+        """`rollout.samples_per_prompt` samples per prompt, group-contiguous, prompt order kept."""
+        ...
+
+    def score(self, completions: list[str], rows: list[dict]) -> tuple[list[Any], float]:
+        """One composite reward result per completion (rows name their rewards), and the seconds taken."""
+        ...
+
+    def train(self, samples: list[TrainSample], total_tokens: int, total_seqs: int) -> list[dict[str, float]]:
+        """One optimizer step on `samples` (split over learner ranks); metrics per rank."""
+        ...
+
+    def sync_weights(self, version: int) -> float:
+        """Send the learner's weights, tagged `version`, to every rollout engine; seconds taken."""
+        ...
+
+    def save_checkpoint(self, path: str, state: dict) -> None: ...
+
+    def load_checkpoint(self, path: str) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """How the learner's model is optimized (one rank's view)."""
+
+    @property
+    def module(self) -> Any:
+        """The model to run forward passes with (the unwrapped `torch.nn.Module`)."""
+        ...
+
+    def backward(self, loss: Any) -> None:
+        """Accumulate gradients of one micro-batch's loss (already scaled to the step)."""
+        ...
+
+    def step(self) -> float:
+        """Clip, step optimizer and scheduler, zero gradients; returns the gradient norm."""
+        ...
+
+    def lr(self) -> float: ...
+
+    def full_state_dict(self) -> dict[str, Any]:
+        """Full weights with Hugging Face names; every rank must call it (ZeRO-3 gathers)."""
+        ...
+
+    def save(self, path: Path) -> None:
+        """Optimizer, scheduler and engine state into the folder `path`."""
+        ...
+
+    def load(self, path: Path) -> None: ...
+
+    def all_reduce_max(self, value: int) -> int:
+        """The largest `value` over the learner ranks (keeps collective calls in step)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class RolloutBackend(Protocol):
+    """An inference engine that samples completions for token-id prompts."""
+
+    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[Completion]]:
+        """`n` completions per prompt, in prompt order."""
+        ...
+
+    def load_weights(self, payload: WeightPayload) -> None:
+        """Replace the engine's weights with the payload's (any transport)."""
+        ...
+
+    def shutdown(self) -> None: ...
+
+
+@runtime_checkable
+class WeightSender(Protocol):
+    """Learner side of a weight transport: packs a state dict for the rollout engines."""
+
+    name: str
+
+    def pack(self, state_dict: Mapping[str, Any], version: int) -> WeightPayload: ...
+
+
+@runtime_checkable
+class WeightReceiver(Protocol):
+    """Engine side of a weight transport: turns a payload back into `(name, tensor)` pairs."""
+
+    name: str
+
+    def unpack(self, payload: WeightPayload) -> Iterator[tuple[str, Any]]: ...
+
+
+__all__: Sequence[str] = (
+    "Cluster",
+    "Completion",
+    "RolloutBackend",
+    "Strategy",
+    "WeightReceiver",
+    "WeightSender",
+)
