@@ -47,7 +47,8 @@ def test_names_scripts_and_detector_codes() -> None:
         language_name("xx")
     assert language_scripts("ja") == {"Han", "Hiragana", "Katakana"} and language_scripts("sr-Latn") == {"Latin", "Cyrillic"}
     assert language_scripts("xx") is None
-    assert normalize_language("deu") == "de" and normalize_language("is") is None  # the detector cannot tell Icelandic
+    assert normalize_language("deu") == "de" and normalize_language("is") == "is" and normalize_language("nb") == "no"
+    assert normalize_language("eo") is None  # a language the detector does not report
     assert check_constraints("Das ist eine kurze Antwort auf Deutsch.", [{"type": "language:response_language", "language": "deu"}]) == [True]
 
 

@@ -168,7 +168,8 @@ def test_language_guard_uses_script_then_detector() -> None:
     assert language_check("안녕하세요, 제 iPhone입니다", "ko_KR").status == "pass"
     german = "Das ist ein schöner Tag, und wir gehen heute mit den Kindern in den großen Park."
     assert language_check(german, "fr").detail == "wrong language: expected fr, detected de"
-    assert language_check(german, "no").status == "pass"  # Norwegian: not in the detector's set, script only
+    assert language_check(german, "no").detail == "wrong language: expected no, detected de"  # fastText+lingua know no
+    assert language_check(german, "fil").status == "pass"  # Filipino: not in the detector's set, script only
     assert language_check("Das ist ein schöner Tag heute.", "fr").status == "pass"  # short, and not the source
     assert language_check("Das ist ein schöner Tag heute.", "fr", src_lang="de").status == "fail"  # the source
 

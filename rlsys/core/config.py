@@ -143,6 +143,10 @@ class RewardsConfig(Section):
     on_failure: Literal["skip", "zero"] = "skip"
     """A sample whose reward failed (error/timeout): `skip` leaves it out of the loss and of its
     group's statistics; `zero` scores it 0. Either way it is counted in the metrics."""
+    batch_timeout_s: float | None = Field(300.0, gt=0)
+    """Wall-clock budget (seconds) for scoring one batch in the reward worker: rewards still
+    running then give their samples status `timeout` and the step goes on (the late work is
+    left to finish in a background thread). None waits for every reward."""
 
 
 class TrainConfig(Section):
