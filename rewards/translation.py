@@ -54,6 +54,7 @@ from typing import Any
 
 from rewards.base import RewardResult
 from rewards.registry import reward
+from rewards.settings import Setting
 from rewards.translation_guards import GuardConfig, GuardSettingError, TranslationGuards, script_mismatch
 
 COMET_MISSING = (
@@ -97,6 +98,15 @@ def _references(value: Any) -> list[str] | None:
 # ---------------------------------------------------------------- chrF and BLEU
 
 GUARD_COLUMNS = ("tgt_lang", "src_lang")
+GUARD_SETTINGS = {
+    "guards": Setting(str, doc="'all', 'none', or comma-separated guard names (language, copy, length, translation_only)"),
+    "check_language": Setting(bool, doc="add the language guard"),
+    "copy_threshold": Setting(float, ge=0.01, le=1.0, doc="source-copy overlap above which a sample fails"),
+    "length_tolerance": Setting(float, ge=1.05, le=20.0, doc="factor around the pair's expected length ratio"),
+}
+"""What a request may set on every translation reward: the caller's own anti-gaming guards (they change
+only the caller's verdicts; `length_ratios`, a table, and the COMET model and batch settings are the
+operator's)."""
 
 
 def _sentence_scores(
@@ -114,7 +124,8 @@ def _sentence_scores(
     return results  # type: ignore[return-value]
 
 
-@reward("chrf", columns=("reference",), optional=("src", *GUARD_COLUMNS), description="chrF vs reference (sacrebleu), 0..1.")
+@reward("chrf", columns=("reference",), optional=("src", *GUARD_COLUMNS), description="chrF vs reference (sacrebleu), 0..1.",
+        request_settings={**GUARD_SETTINGS, "word_order": Setting(int, ge=0, le=2, doc="2 = chrF++")})
 def chrf(
     completions: list[str],
     reference: Sequence[Any],
@@ -145,7 +156,8 @@ def chrf(
     return _sentence_scores(CHRF(word_order=word_order), completions, reference, results)
 
 
-@reward("bleu", columns=("reference",), optional=("src", *GUARD_COLUMNS), description="Sentence BLEU vs reference (sacrebleu), 0..1.")
+@reward("bleu", columns=("reference",), optional=("src", *GUARD_COLUMNS), description="Sentence BLEU vs reference (sacrebleu), 0..1.",
+        request_settings={**GUARD_SETTINGS, "tokenize": Setting(str, choices=("13a", "intl", "zh", "ja-mecab", "ko-mecab", "char", "none", "flores101", "flores200"))})
 def bleu(
     completions: list[str],
     reference: Sequence[Any],
@@ -263,7 +275,8 @@ def _comet_rewards(
     return results  # type: ignore[return-value]
 
 
-@reward("comet", columns=("src", "reference"), optional=GUARD_COLUMNS, description="COMET with reference (unbabel-comet, .venv-qe).")
+@reward("comet", columns=("src", "reference"), optional=GUARD_COLUMNS, description="COMET with reference (unbabel-comet, .venv-qe).",
+        request_settings=GUARD_SETTINGS)
 def comet_score(
     completions: list[str],
     src: Sequence[Any],
@@ -290,7 +303,8 @@ def comet_score(
     )
 
 
-@reward("comet_qe", columns=("src",), optional=GUARD_COLUMNS, description="CometKiwi-style QE, no reference (unbabel-comet, .venv-qe); guarded.")
+@reward("comet_qe", columns=("src",), optional=GUARD_COLUMNS, description="CometKiwi-style QE, no reference (unbabel-comet, .venv-qe); guarded.",
+        request_settings=GUARD_SETTINGS)
 def comet_qe(
     completions: list[str],
     src: Sequence[Any],

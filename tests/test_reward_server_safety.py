@@ -92,7 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     _sandbox_or_skip()
     tmp = tmp_path_factory.mktemp("safety")
     (tmp / "probe_rewards.py").write_text(PROBE_REWARDS)
-    args = ["--rewards", "code,length_penalty,exact_match,probe_rewards:flag_echo", "--openrlhf-reward", "code",
+    args = ["--rewards", "code,length_penalty,exact_match,instructions,chrf,probe_rewards:flag_echo", "--openrlhf-reward", "code",
             "--request-timeout-s", "30"]
     proc, url = start_server(args, _env(tmp), tmp / "server.log")
     yield url
@@ -160,6 +160,22 @@ def test_request_safe_settings_work(server: str) -> None:
     r = score(server, [{"completion": "ABC", "reward": "exact_match", "columns": {"answer": "abc"}}],
               {"exact_match": {"case_sensitive": False}})
     assert r.json()["results"][0]["score"] == 1.0
+
+
+def test_instruction_mode_and_translation_guards_are_request_safe(server: str) -> None:
+    lower = {"completion": "**the end.**", "reward": "instructions",
+             "columns": {"constraints": [{"type": "startend:end_checker", "end_phrase": "the end."}]}}
+    assert score(server, [lower]).json()["results"][0]["score"] == 0.0
+    loose = score(server, [lower], {"instructions": {"mode": "loose"}})
+    assert loose.status_code == 200 and loose.json()["results"][0]["score"] == 1.0
+    assert score(server, [lower], {"instructions": {"mode": "lenient"}}).status_code == 422
+    chatter = {"completion": "Here is the translation: Die Katze schläft.", "reward": "chrf",
+               "columns": {"reference": "Die Katze schläft.", "src": "The cat sleeps.", "tgt_lang": "de"}}
+    guarded = score(server, [chatter], {"chrf": {"guards": "all"}}).json()["results"][0]
+    assert guarded["score"] == 0.0 and "guard translation_only" in guarded["rewards"]["chrf"]["reason"]
+    assert score(server, [chatter], {"chrf": {"guards": "none"}}).json()["results"][0]["score"] > 0.5
+    table = score(server, [chatter], {"chrf": {"length_ratios": {"en-de": [0.1, 9]}}})
+    assert table.status_code == 422 and "length_ratios" in table.json()["detail"]
 
 
 def test_a_data_column_never_becomes_a_setting(server: str) -> None:

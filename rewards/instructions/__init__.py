@@ -64,6 +64,7 @@ from rewards.instructions.spec import (
     parse_constraints,
 )
 from rewards.registry import reward
+from rewards.settings import Setting
 
 MODES = ("strict", "loose")
 OPTIONAL_COLUMNS = ("prompt", "src", "tgt_lang", "turn_constraints")
@@ -159,6 +160,7 @@ def _per_row(values: Sequence[Any] | None, n: int) -> Sequence[Any]:
     columns=("constraints",),
     optional=OPTIONAL_COLUMNS,
     description="Fraction of IFEval-style and translation constraints the completion satisfies.",
+    request_settings={"mode": Setting(str, choices=MODES)},
 )
 def instructions(
     completions: list[str],
@@ -185,6 +187,7 @@ def instructions(
     columns=("constraints",),
     optional=OPTIONAL_COLUMNS,
     description="Like 'instructions' with IFEval's loose evaluation (mode defaults to 'loose').",
+    request_settings={"mode": Setting(str, choices=MODES)},
 )
 def instructions_loose(
     completions: list[str],
