@@ -25,13 +25,29 @@ def sample(i, n_tokens=3):
 
 
 def test_failed_rewards_are_left_out_of_group_statistics():
-    rewards = reward_values([result(1.0), result(0.0), result(status="timeout"), result(1.0)], "skip")
-    assert math.isnan(rewards[2])
-    adv = advantages(rewards, 4, "dr_grpo")
-    # group mean over known rewards = 2/3; the failed sample gets advantage 0
-    torch.testing.assert_close(adv, torch.tensor([1 / 3, -2 / 3, 0.0, 1 / 3]))
-    zero = reward_values([result(status="error")], "zero")
-    assert zero.tolist() == [0.0]
+    rewards, valid = reward_values([result(1.0), result(0.0), result(status="timeout"), result(1.0)], "skip")
+    assert math.isnan(rewards[2]) and valid.tolist() == [True, True, False, True]
+    # known [1, 0, 1]: mean 2/3, unbiased std sqrt(((1/3)^2 + (2/3)^2 + (1/3)^2) / 2) = 0.5773503
+    torch.testing.assert_close(advantages(rewards, valid, 4, "dr_grpo"), torch.tensor([1 / 3, -2 / 3, 0.0, 1 / 3]))
+    torch.testing.assert_close(advantages(rewards, valid, 4, "grpo"),
+                               torch.tensor([0.5773503, -1.1547005, 0.0, 0.5773503]), atol=1e-5, rtol=0)
+    zero, valid = reward_values([result(status="error")], "zero")
+    assert zero.tolist() == [0.0] and valid.tolist() == [True]  # scored 0: a known reward
+
+
+def test_grpo_batch_advantages_are_not_inflated_by_a_failure():
+    results = [result(1.0), result(0.0), result(status="error"), result(1.0)] + [result(1.0), result(0.0)] * 2
+    batch, _ = build_batch([sample(i) for i in range(8)], results, cfg())
+    # group 1 has 3 known rewards: 0.5773503 (not 0.7071068, the std over 4 with the mean filled in)
+    assert [round(s.advantage, 5) for s in batch[:3]] == [0.57735, -1.1547, 0.57735]
+
+
+def test_zero_variance_is_judged_on_known_rewards_only():
+    """Equal known rewards plus one failure: no signal, skipped and counted (not trained on zeros)."""
+    results = [result(0.5), result(0.5), result(status="timeout"), result(0.5)] + [result(1.0), result(0.0)] * 2
+    batch, m = build_batch([sample(i) for i in range(8)], results, cfg())
+    assert m["groups/zero_variance"] == 1 and len(batch) == 4
+    assert all(s.advantage != 0 for s in batch)
 
 
 def test_build_batch_skips_zero_variance_groups_and_failures_and_counts_them():

@@ -55,7 +55,11 @@ def _lookup(registry: dict[str, Callable], kind: str, name: str) -> Callable:
 
 
 def register_advantage(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
-    """Register `fn(rewards[B], group_size, *, eps) -> advantages[B]` under `name`."""
+    """Register `fn(rewards[B], group_size, *, valid, eps) -> advantages[B]` under `name`.
+
+    `valid` [B] bool (or None: all known) marks the known rewards: an estimator computes its
+    group statistics over those only and returns 0 for the others (`_grouped` does the checks).
+    """
     return _register(ADVANTAGES, "advantage estimator", name)
 
 
@@ -67,54 +71,82 @@ def register_policy_loss(name: str) -> Callable[[PolicyLossFn], PolicyLossFn]:
 # ----------------------------------------------------------------------------- advantages
 
 
-def _grouped(rewards: Tensor, group_size: int) -> Tensor:
-    """Rewards [B] -> [n_prompts, group_size] (float), with shape and finiteness checked."""
+def _grouped(rewards: Tensor, group_size: int, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Rewards [B] -> ([n_prompts, group_size] float, valid mask of the same shape), checked.
+
+    Rewards under a false `valid` are never read (a failed reward may be NaN); a known reward
+    must be finite.
+    """
     if rewards.dim() != 1:
         raise ValueError(f"rewards must be 1-D [B], got shape {tuple(rewards.shape)}")
     if group_size < 1 or rewards.numel() % group_size != 0:
         raise ValueError(f"rewards has {rewards.numel()} rows, not a multiple of group_size={group_size}")
-    bad = (~torch.isfinite(rewards)).nonzero().flatten()
+    if valid is None:
+        valid = torch.ones_like(rewards, dtype=torch.bool)
+    elif valid.shape != rewards.shape:
+        raise ValueError(f"valid shape {tuple(valid.shape)} != rewards shape {tuple(rewards.shape)}")
+    valid = valid if valid.dtype == torch.bool else valid != 0
+    bad = (valid & ~torch.isfinite(rewards)).nonzero().flatten()
     if bad.numel():
         raise ValueError(
-            f"rewards are NaN/inf at rows {bad.tolist()[:10]}; a failed reward needs a status, not a number"
+            f"rewards are NaN/inf at rows {bad.tolist()[:10]}; a failed reward needs a status"
+            " (valid=False), not a number"
         )
-    return (rewards if rewards.is_floating_point() else rewards.float()).view(-1, group_size)
+    values = rewards if rewards.is_floating_point() else rewards.float()
+    values = torch.where(valid, values, torch.zeros((), dtype=values.dtype))
+    return values.view(-1, group_size), valid.view(-1, group_size)
 
 
-def compute_advantages(name: str, rewards: Tensor, group_size: int, *, eps: float = 1e-6) -> Tensor:
-    """Advantages [B] for group-contiguous `rewards` [B] with the estimator registered as `name`."""
-    return _lookup(ADVANTAGES, "advantage estimator", name)(rewards, group_size, eps=eps)
+def _group_mean(groups: Tensor, valid: Tensor) -> Tensor:
+    """Mean of each group's known rewards [n, 1] (0 for a group with none)."""
+    return groups.sum(dim=1, keepdim=True) / valid.sum(dim=1, keepdim=True).clamp(min=1)
+
+
+def compute_advantages(
+    name: str, rewards: Tensor, group_size: int, *, valid: Tensor | None = None, eps: float = 1e-6
+) -> Tensor:
+    """Advantages [B] for group-contiguous `rewards` [B] with the estimator registered as `name`.
+
+    `valid` [B] (bool) marks the known rewards; the others (failed rewards) are left out of
+    their group's statistics and get advantage 0. None: every reward is known.
+    """
+    return _lookup(ADVANTAGES, "advantage estimator", name)(rewards, group_size, valid=valid, eps=eps)
 
 
 @register_advantage("grpo")
-def grpo_advantages(rewards: Tensor, group_size: int, *, eps: float = 1e-6) -> Tensor:
-    """(r - group mean) / (group std + eps), std unbiased (Bessel, torch default) as in TRL.
+def grpo_advantages(rewards: Tensor, group_size: int, *, valid: Tensor | None = None, eps: float = 1e-6) -> Tensor:
+    """(r - group mean) / (group std + eps) over each group's known rewards, std unbiased
+    (Bessel, torch default) as in TRL.
 
-    A zero-variance group gives 0 / eps = 0 (not NaN). Needs group_size >= 2: the unbiased
-    std of one sample is undefined.
+    A zero-variance group gives 0 / eps = 0 (not NaN); so does a group with fewer than two
+    known rewards (one reward has no baseline). Needs group_size >= 2.
     """
     if group_size < 2:
         raise ValueError(f"grpo advantages need group_size >= 2 (unbiased std), got {group_size}")
-    groups = _grouped(rewards, group_size)
-    mean = groups.mean(dim=1, keepdim=True)
-    std = groups.std(dim=1, keepdim=True)  # unbiased=True, like TRL's GRPOTrainer
-    return ((groups - mean) / (std + eps)).flatten()
+    groups, known = _grouped(rewards, group_size, valid)
+    mean = _group_mean(groups, known)
+    dev = torch.where(known, groups - mean, torch.zeros((), dtype=groups.dtype))
+    var = dev.square().sum(dim=1, keepdim=True) / (known.sum(dim=1, keepdim=True) - 1).clamp(min=1)
+    return (dev / (var.sqrt() + eps)).flatten()
 
 
 @register_advantage("dr_grpo")
-def dr_grpo_advantages(rewards: Tensor, group_size: int, *, eps: float = 1e-6) -> Tensor:
-    """r - group mean: Dr. GRPO drops the std normalization (its question-difficulty bias).
-
-    `eps` is accepted for a uniform signature and unused.
+def dr_grpo_advantages(rewards: Tensor, group_size: int, *, valid: Tensor | None = None, eps: float = 1e-6) -> Tensor:
+    """r - mean of the group's known rewards: Dr. GRPO drops the std normalization (its
+    question-difficulty bias). `eps` is accepted for a uniform signature and unused.
     """
-    groups = _grouped(rewards, group_size)
-    return (groups - groups.mean(dim=1, keepdim=True)).flatten()
+    groups, known = _grouped(rewards, group_size, valid)
+    return torch.where(known, groups - _group_mean(groups, known), torch.zeros((), dtype=groups.dtype)).flatten()
 
 
-def group_zero_variance(rewards: Tensor, group_size: int) -> Tensor:
-    """Bool [n_prompts]: True where every reward in the group is equal (no learning signal)."""
-    groups = _grouped(rewards, group_size)
-    return (groups == groups[:, :1]).all(dim=1)
+def group_zero_variance(rewards: Tensor, group_size: int, *, valid: Tensor | None = None) -> Tensor:
+    """Bool [n_prompts]: True where the group carries no learning signal: its known rewards are
+    all equal (vacuously so with fewer than two known rewards)."""
+    groups, known = _grouped(rewards, group_size, valid)
+    big = torch.finfo(groups.dtype).max
+    high = torch.where(known, groups, torch.full((), -big, dtype=groups.dtype)).amax(dim=1)
+    low = torch.where(known, groups, torch.full((), big, dtype=groups.dtype)).amin(dim=1)
+    return (known.sum(dim=1) < 2) | (high == low)
 
 
 # ----------------------------------------------------------------------------- aggregation

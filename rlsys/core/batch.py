@@ -14,30 +14,29 @@ from rlsys.core.config import RLConfig
 from rlsys.core.types import Sample, TrainSample
 
 
-def reward_values(results: list[Any], on_failure: str) -> torch.Tensor:
-    """One reward per sample; failed samples are NaN under `skip`, 0 under `zero`."""
-    failed = float("nan") if on_failure == "skip" else 0.0
-    return torch.tensor([r.score if r.status == "ok" else failed for r in results], dtype=torch.float32)
+def reward_values(results: list[Any], on_failure: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(reward per sample, known mask). A failed sample is unknown (NaN) under `skip` and
+    scored 0 (known) under `zero`."""
+    skip = on_failure == "skip"
+    known = torch.tensor([r.status == "ok" or not skip for r in results], dtype=torch.bool)
+    rewards = torch.tensor([r.score if r.status == "ok" else (float("nan") if skip else 0.0) for r in results],
+                           dtype=torch.float32)
+    return rewards, known
 
 
-def advantages(rewards: torch.Tensor, group_size: int, estimator: str) -> torch.Tensor:
-    """Group advantages over the samples whose reward is known; NaN rewards get 0."""
-    known = ~torch.isnan(rewards)
-    groups = rewards.view(-1, group_size)
-    filled = torch.where(torch.isnan(groups), groups.nanmean(dim=1, keepdim=True), groups).nan_to_num(0.0)
-    adv = algorithms.compute_advantages(estimator, filled.view(-1), group_size)
-    return torch.where(known, adv, torch.zeros_like(adv))
+def advantages(rewards: torch.Tensor, valid: torch.Tensor, group_size: int, estimator: str) -> torch.Tensor:
+    """Group advantages over the known rewards only; unknown ones get 0."""
+    return algorithms.compute_advantages(estimator, rewards, group_size, valid=valid)
 
 
 def build_batch(samples: list[Sample], results: list[Any], cfg: RLConfig) -> tuple[list[TrainSample], dict[str, float]]:
     n = cfg.rollout.samples_per_prompt
-    rewards = reward_values(results, cfg.rewards.on_failure)
-    adv = advantages(rewards, n, cfg.algorithm.type)
-    zero_var = algorithms.group_zero_variance(rewards.nan_to_num(-1.0), n)
-    keep = torch.ones(len(samples), dtype=torch.bool)
+    rewards, known = reward_values(results, cfg.rewards.on_failure)
+    adv = advantages(rewards, known, n, cfg.algorithm.type)
+    zero_var = algorithms.group_zero_variance(rewards, n, valid=known)
+    keep = known.clone()  # failed rewards under `skip` never enter the loss
     if cfg.algorithm.zero_variance_groups == "skip":
         keep &= ~zero_var.repeat_interleave(n)
-    keep &= ~torch.isnan(rewards)  # failed rewards under `skip` never enter the loss
     batch = [
         TrainSample(s.prompt_ids, s.completion_ids, float(a), s.logprobs)
         for s, a, k in zip(samples, adv.tolist(), keep.tolist())
