@@ -144,13 +144,15 @@ class Learner:
         self.ref_model = None
         if self.algo.kl_coef > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        # the scheduler steps once per optimizer step: epochs_per_step of them per RL step
+        optimizer_steps = total_steps * self.algo.epochs_per_step
         if cfg.strategy == "deepspeed":
             init_process_group(rank, world_size, master_addr, master_port)
-            self.strategy: Any = DeepSpeedStrategy(model, cfg, total_steps, dtype=dtype)
+            self.strategy: Any = DeepSpeedStrategy(model, cfg, optimizer_steps, dtype=dtype)
         else:
             if world_size != 1:
                 raise ValueError("learner.strategy torch runs one rank; use deepspeed for num_workers > 1")
-            self.strategy = TorchStrategy(model, cfg, total_steps)
+            self.strategy = TorchStrategy(model, cfg, optimizer_steps)
         self.rank, self.world_size = rank, world_size
         self.step_count = 0
 
@@ -164,7 +166,9 @@ class Learner:
     # ------------------------------------------------------------ log-probabilities
 
     def _logprobs(self, model: torch.nn.Module, packed: Packed, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probabilities (and entropies) of the completion tokens only, chunked."""
+        """Log-probabilities (and entropies) of the completion tokens only, under the sampling
+        distribution softmax(logits / temperature) (`algorithms.token_logprobs`), chunk by chunk:
+        only `logprob_chunk_tokens` rows of full-vocabulary logits exist at a time."""
         with self.autocast():
             hidden = model.get_decoder()(
                 input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False
@@ -179,14 +183,11 @@ class Learner:
                 logits = head(hidden[idx]).float()
             if cap:
                 logits = torch.tanh(logits / cap) * cap
-            logits = logits / self.temperature
-            lse = torch.logsumexp(logits, dim=-1)
-            logps.append(logits.gather(-1, tgt[:, None]).squeeze(-1) - lse)
-            if with_entropy:
-                ents.append(algorithms.entropy_from_logits(logits))
-            else:
-                with torch.no_grad():
-                    ents.append(algorithms.entropy_from_logits(logits.detach()))
+            # chunked autograd path: saves these logits as they are, no scaled or softmaxed copy
+            logps.append(algorithms.token_logprobs(logits[None], tgt[None], chunk=len(tgt),
+                                                   temperature=self.temperature)[0])
+            with torch.set_grad_enabled(with_entropy and torch.is_grad_enabled()):
+                ents.append(algorithms.entropy_from_logits(logits / self.temperature))
         return torch.cat(logps), torch.cat(ents)
 
     @torch.no_grad()

@@ -287,11 +287,21 @@ def test_token_logprobs_chunked_matches_unchunked(dtype):
         close(grad, grads[0], atol=1e-5 if dtype == torch.float32 else 2e-2)
 
 
+def test_token_logprobs_at_a_temperature():
+    # logits [0, ln 2, 0] at T = 0.5 -> [0, 2 ln 2, 0]: p = [1, 4, 1] / 6, log p(1) = ln(2/3)
+    logits = torch.tensor([[[0.0, LN2, 0.0]]])
+    for chunk in (None, 1):
+        close(alg.token_logprobs(logits, torch.tensor([[1]]), chunk=chunk, temperature=0.5), [[math.log(2 / 3)]])
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        alg.token_logprobs(logits, torch.tensor([[1]]), temperature=0.0)
+
+
 def test_token_logprobs_gradcheck_and_errors():
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
     tokens = torch.randint(0, 5, (2, 3))
     assert torch.autograd.gradcheck(lambda x: alg.token_logprobs(x, tokens, chunk=2), (logits,))
+    assert torch.autograd.gradcheck(lambda x: alg.token_logprobs(x, tokens, chunk=2, temperature=0.7), (logits,))
     with pytest.raises(ValueError, match="token ids must be in \\[0, 5\\)"):
         alg.token_logprobs(logits, torch.full((2, 3), -100))
     with pytest.raises(ValueError, match="tokens \\[N, T\\]"):

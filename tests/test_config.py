@@ -69,3 +69,10 @@ def test_mixed_precision_settings(tmp_path):
     assert cfg.rollout_dtype == "bfloat16" and cfg.model.dtype == "float32" and cfg.learner.autocast == "bfloat16"
     with pytest.raises(ConfigError, match="learner.autocast"):
         load_config(write(tmp_path, BASE), ["learner.autocast=int8"])
+
+
+def test_k1_kl_is_refused_as_a_loss_and_allowed_without_one(tmp_path):
+    """k1 = log(pi / pi_ref) has zero expected gradient as a loss (E_pi[grad log pi] = 0)."""
+    with pytest.raises(ConfigError, match="k1.*zero expected gradient.*k3"):
+        load_config(write(tmp_path, BASE), ["algorithm.kl_coef=0.1", "algorithm.kl_estimator=k1"])
+    assert load_config(write(tmp_path, BASE), ["algorithm.kl_estimator=k1"]).algorithm.kl_coef == 0

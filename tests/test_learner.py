@@ -66,6 +66,32 @@ def test_shared_prompts_give_the_same_logprobs_from_a_shorter_row(tiny_llama, ea
         torch.testing.assert_close(torch.tensor(lp), logprobs_alone(eager_model, s), atol=1e-4, rtol=1e-4)
 
 
+def test_learner_logprobs_are_the_shared_formula_at_the_sampling_temperature(tiny_llama, eager_model):
+    """The learner's chunked path gives rlsys.core.algorithms.token_logprobs of logits / T."""
+    from rlsys.core import algorithms
+
+    learner = Learner(tiny_llama, LearnerConfig(logprob_chunk_tokens=3), temperature=0.7)
+    batch = samples()
+    for s, lp in zip(batch, learner.compute_logprobs(batch)):
+        ids = torch.tensor([s.prompt_ids + s.completion_ids])
+        with torch.no_grad():
+            logits = eager_model(ids).logits[:, len(s.prompt_ids) - 1 : -1]
+        expected = algorithms.token_logprobs(logits, torch.tensor([s.completion_ids]), temperature=0.7)[0]
+        torch.testing.assert_close(torch.tensor(lp), expected, atol=1e-4, rtol=1e-4)
+        assert (expected - logprobs_alone(eager_model, s)).abs().max() > 1e-2  # T = 0.7 is not T = 1
+
+
+def test_lr_schedule_spans_every_optimizer_step_with_several_epochs(tiny_llama):
+    """epochs_per_step optimizer steps per RL step: a linear schedule must reach 0 at the last one."""
+    learner = Learner(tiny_llama, LearnerConfig(lr=1e-3, lr_schedule="linear"), AlgorithmConfig(epochs_per_step=2),
+                      total_steps=3)
+    batch = samples(2)
+    tokens = sum(len(s.completion_ids) for s in batch)
+    lrs = [learner.train_step(batch, tokens, len(batch))["lr"] for _ in range(3)]
+    # 3 RL steps x 2 epochs = 6 optimizer steps; after 2, 4, 6 of them: 1e-3 * (1 - 2/6, 1 - 4/6, 0)
+    assert lrs == pytest.approx([1e-3 * 4 / 6, 1e-3 * 2 / 6, 0.0])
+
+
 def test_shared_prompt_pack_layout():
     a, b, t = TrainSample([1, 2], [3, 4], 1.0, [0.0] * 2), TrainSample([1, 2], [5], 1.0, [0.0]), TrainSample([6], [7], 1.0, [0.0])
     p = pack([a, b, t], share_prompts=True)

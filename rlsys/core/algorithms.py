@@ -13,8 +13,8 @@ Conventions
   be NaN or inf (padding) without leaking NaN into losses or gradients.
 - Log-probabilities are computed in float32 (or float64 if the logits are float64).
 
-Not covered here (the learner's job): dividing logits by the sampling temperature before
-`token_logprobs`, loss scaling across micro-batches / data-parallel ranks (each aggregation
+Not covered here (the learner's job): model-specific logit transforms (Gemma-2 soft-capping)
+before `token_logprobs`, loss scaling across micro-batches / data-parallel ranks (each aggregation
 normalizes within the tensors it is given), dropping zero-variance groups, and optimizer
 steps. Not implemented: dual-clip PPO, GSPO-style sequence ratios, RLOO / REINFORCE++
 advantages (register them with the decorators below).
@@ -325,24 +325,24 @@ def _logprob_dtype(logits: Tensor) -> torch.dtype:
 
 
 class _ChunkedTokenLogprobs(torch.autograd.Function):
-    """log_softmax(logits)[tokens], chunk by chunk over T, with a chunked backward.
+    """log_softmax(logits / T)[tokens], chunk by chunk over T, with a chunked backward.
 
     Saves only the logits (no copy) and logsumexp [N, T]; the backward writes
-    grad * (onehot - softmax) into one tensor the size of the logits, chunk by chunk.
+    grad * (onehot - softmax) / T into one tensor the size of the logits, chunk by chunk.
     """
 
     @staticmethod
-    def forward(ctx, logits: Tensor, tokens: Tensor, chunk: int) -> Tensor:
+    def forward(ctx, logits: Tensor, tokens: Tensor, chunk: int, temperature: float) -> Tensor:
         dtype = _logprob_dtype(logits)
         lse = torch.empty(tokens.shape, dtype=dtype, device=logits.device)
         picked = torch.empty(tokens.shape, dtype=dtype, device=logits.device)
         for start in range(0, logits.shape[1], chunk):
             window = slice(start, start + chunk)
-            part = logits[:, window].to(dtype)
+            part = logits[:, window].to(dtype) / temperature
             lse[:, window] = torch.logsumexp(part, dim=-1)
             picked[:, window] = part.gather(-1, tokens[:, window, None]).squeeze(-1)
         ctx.save_for_backward(logits, tokens, lse)
-        ctx.chunk = chunk
+        ctx.chunk, ctx.temperature = chunk, temperature
         return picked - lse
 
     @staticmethod
@@ -352,25 +352,31 @@ class _ChunkedTokenLogprobs(torch.autograd.Function):
         grad = torch.empty_like(logits)
         for start in range(0, logits.shape[1], ctx.chunk):
             window = slice(start, start + ctx.chunk)
-            g = grad_out[:, window, None].to(lse.dtype)
-            part = (logits[:, window].to(lse.dtype) - lse[:, window, None]).exp_().mul_(-g)
+            g = grad_out[:, window, None].to(lse.dtype) / ctx.temperature
+            part = (logits[:, window].to(lse.dtype) / ctx.temperature - lse[:, window, None]).exp_().mul_(-g)
             part.scatter_add_(-1, tokens[:, window, None], g)
             grad[:, window] = part
-        return grad, None, None
+        return grad, None, None, None
 
 
-def token_logprobs(logits: Tensor, tokens: Tensor, chunk: int | None = None) -> Tensor:
-    """log p(tokens) [N, T] (float32, or float64 for float64 logits) from logits [N, T, V].
+def token_logprobs(logits: Tensor, tokens: Tensor, chunk: int | None = None, *, temperature: float = 1.0) -> Tensor:
+    """log p(tokens) [N, T] under softmax(logits / temperature) (float32, or float64 for float64
+    logits), from logits [N, T, V].
 
+    This is the one definition of a token's log-probability in rlsys: the learner computes it
+    and the rollout engines report the same quantity (the sampling distribution at
+    `temperature`; see `actors/rollout.py` for what top-p / min-tokens change there).
     With `chunk`, T is processed `chunk` positions at a time (all N rows together), forward
-    and backward, so no float32 [N, T, V] log_softmax or softmax is ever held; the gradient
-    w.r.t. the logits is still one full [N, T, V] tensor. Logits are used as given: divide by
-    the sampling temperature first. Every token id must be in [0, V), padding included.
+    and backward, so no float32 [N, T, V] log_softmax, softmax or scaled copy is ever held; the
+    gradient w.r.t. the logits is still one full [N, T, V] tensor. Every token id must be in
+    [0, V), padding included.
     """
     if logits.dim() != 3 or tokens.shape != logits.shape[:2]:
         raise ValueError(
             f"need logits [N, T, V] and tokens [N, T], got {tuple(logits.shape)} and {tuple(tokens.shape)}"
         )
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
     low, high = (int(tokens.min()), int(tokens.max())) if tokens.numel() else (0, 0)
     if low < 0 or high >= logits.shape[-1]:
         raise ValueError(
@@ -379,11 +385,11 @@ def token_logprobs(logits: Tensor, tokens: Tensor, chunk: int | None = None) -> 
         )
     tokens = tokens.long()
     if chunk is None:
-        logp = torch.log_softmax(logits.to(_logprob_dtype(logits)), dim=-1)
+        logp = torch.log_softmax(logits.to(_logprob_dtype(logits)) / temperature, dim=-1)
         return logp.gather(-1, tokens[..., None]).squeeze(-1)
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1 or None, got {chunk}")
-    return _ChunkedTokenLogprobs.apply(logits, tokens, chunk)
+    return _ChunkedTokenLogprobs.apply(logits, tokens, chunk, float(temperature))
 
 
 __all__ = [

@@ -93,6 +93,7 @@ class LearnerConfig(Section):
     lr: float = Field(1e-6, gt=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
+    """Optimizer steps of linear warm-up (an RL step makes `algorithm.epochs_per_step` of them)."""
     weight_decay: float = Field(0.0, ge=0)
     adam_betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = Field(1.0, gt=0)
@@ -122,11 +123,24 @@ class AlgorithmConfig(Section):
     kl_coef: float = Field(0.0, ge=0)
     """Weight of the KL penalty to the frozen initial model; 0 loads no reference model."""
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
+    """Per-token KL estimator used in the loss (Schulman's k1/k2/k3). `k1` = log(pi / pi_ref) has
+    zero expected gradient as a loss (E_pi[grad log pi] = 0), so it is refused with kl_coef > 0;
+    the learner logs k1 as the metric `kl_k1` whenever a reference model is loaded."""
     entropy_coef: float = 0.0
     epochs_per_step: int = Field(1, ge=1)
     """Passes over each step's samples; 1 is on-policy and skips the old-logprob pass."""
     zero_variance_groups: Literal["skip", "keep"] = "skip"
     """Groups whose samples all got the same reward carry no signal: skip them or keep them."""
+
+    @model_validator(mode="after")
+    def _check_algorithm(self) -> AlgorithmConfig:
+        if self.kl_coef > 0 and self.kl_estimator == "k1":
+            raise ValueError(
+                "algorithm.kl_estimator k1 has zero expected gradient as a loss (its gradient is grad log pi, "
+                "whose expectation under pi is 0), so kl_coef > 0 would not pull towards the reference; "
+                "use k3 (verl's low_var_kl) or k2 (its gradient is that of KL(pi || pi_ref)); k1 is logged as the metric kl_k1"
+            )
+        return self
 
 
 class RewardsConfig(Section):
