@@ -155,6 +155,7 @@ class Learner:
             self.strategy = TorchStrategy(model, cfg, optimizer_steps)
         self.rank, self.world_size = rank, world_size
         self.step_count = 0
+        self.asynchronous = False  # hook: the asynchronous loop sets it (rollout_correction `auto` -> tis)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for forward passes (`learner.autocast`); nothing when it is off."""
@@ -225,10 +226,11 @@ class Learner:
         groups = plan_micro_batches([len(s) for s in samples], self.cfg.micro_batch_tokens) if samples else []
         n_micro = self.strategy.all_reduce_max(len(groups))
         sums: dict[str, float] = {}
+        log_rhos: list[torch.Tensor] = []  # this epoch's rollout log-ratios, for their quantiles
         for k in range(n_micro):
             if k < len(groups):
                 part = self._micro_step([samples[i] for i in groups[k]], [old[i] for i in groups[k]] if old else None,
-                                        total_tokens, total_seqs)
+                                        total_tokens, total_seqs, log_rhos)
                 for key, value in part.items():
                     sums[key] = sums.get(key, 0.0) + value
             else:  # keep collective calls in step across ranks with an empty micro-batch
@@ -237,31 +239,42 @@ class Learner:
         metrics["grad_norm"] = self.strategy.step()
         metrics["lr"] = self.strategy.lr()
         metrics["tokens"] = sums.get("tokens", 0.0)
+        quantiles = algorithms.ratio_quantiles(torch.cat(log_rhos) if log_rhos else torch.zeros(0))
+        metrics.update({f"rollout_is/ratio_{k}": v for k, v in quantiles.items()})
         return metrics
 
-    def _micro_step(self, batch: list[TrainSample], old, total_tokens: int, total_seqs: int) -> dict[str, float]:
+    def _micro_step(self, batch: list[TrainSample], old, total_tokens: int, total_seqs: int,
+                    log_rhos: list[torch.Tensor]) -> dict[str, float]:
         algo = self.algo
         packed = pack(batch, share_prompts=self.share_prompts)
         logp_flat, ent_flat = self._logprobs(self.strategy.module, packed, with_entropy=algo.entropy_coef != 0)
         logp, mask = pad_rows(logp_flat, packed.seq_lens)
         rollout_lp, _ = pad_rows(torch.tensor([x for s in batch for x in s.rollout_logprobs]), packed.seq_lens)
         old_lp = logp.detach() if old is None else pad_rows(torch.tensor([x for o in old for x in o]), packed.seq_lens)[0]
+        corr = algo.rollout_correction
+        is_weights, mismatch = algorithms.rollout_correction(
+            old_lp, rollout_lp, mask, kind=corr.resolve(self.asynchronous), tis_cap=corr.tis_cap,
+            mis_low=corr.mis_low, mis_high=corr.mis_high,
+        )
+        log_rhos.append((old_lp - rollout_lp)[mask])
         adv = torch.tensor([s.advantage for s in batch], dtype=logp.dtype)
         max_tokens = self.max_completion_tokens or max(packed.seq_lens)
         loss, pm = algorithms.policy_loss(
-            logp, old_lp, adv, mask, clip_low=algo.clip_low, clip_high=algo.clip_high, agg=algo.loss_agg,
-            max_tokens=max_tokens,
+            logp, old_lp, adv, mask, name=algo.policy_loss, clip_low=algo.clip_low, clip_high=algo.clip_high,
+            agg=algo.loss_agg, max_tokens=max_tokens, weights=is_weights,
         )
         ent, _ = pad_rows(ent_flat, packed.seq_lens)
         if algo.entropy_coef:
             loss = loss - algo.entropy_coef * algorithms.aggregate(ent, mask, algo.loss_agg, max_tokens)
-        kl_value = 0.0
+        kl_sums = {}
         if self.ref_model is not None:
             with torch.no_grad():
                 ref_flat, _ = self._logprobs(self.ref_model, packed, with_entropy=False)
-            kl = algorithms.kl_penalty(logp, pad_rows(ref_flat, packed.seq_lens)[0], algo.kl_estimator)
+            ref_lp = pad_rows(ref_flat, packed.seq_lens)[0]
+            kl = algorithms.kl_penalty(logp, ref_lp, algo.kl_estimator)
             loss = loss + algo.kl_coef * algorithms.aggregate(kl, mask, algo.loss_agg, max_tokens)
-            kl_value = float((kl * mask).sum())
+            k1 = algorithms.kl_penalty(logp.detach(), ref_lp, "k1")  # unbiased estimate of KL(pi || ref)
+            kl_sums = {"kl": float((kl * mask).sum()), "kl_k1": float((k1 * mask).sum())}
         n_tok = int(mask.sum())
         share = n_tok / total_tokens if algo.loss_agg == "token_mean" else len(batch) / total_seqs
         self.strategy.backward(loss * share * self.world_size)
@@ -269,9 +282,12 @@ class Learner:
             return {  # sums over tokens; divided by total_tokens in _one_epoch
                 "loss": float(loss) * n_tok,
                 "entropy": float((ent * mask).sum()),
-                "kl": kl_value,
+                "kl": 0.0,
+                **kl_sums,
                 "clip_fraction": float(pm["clip_fraction"]) * n_tok,
-                "logprob_diff_rollout": float(((logp.detach() - rollout_lp).abs() * mask).sum()),
+                "logprob_diff_rollout": float(mismatch["logprob_abs_diff"]) * n_tok,
+                "rollout_is/truncated_frac": float(mismatch["truncated_frac"]) * n_tok,
+                "rollout_is/masked_frac": float(mismatch["masked_frac"]) * n_tok,
                 "tokens": float(n_tok),
             }
 

@@ -213,8 +213,10 @@ def test_on_policy_gradient_is_minus_advantage_times_grad_logp(agg):
 
 def test_policy_loss_errors():
     logp, old_logp, adv, mask = clip_case()
-    with pytest.raises(ValueError, match="unknown policy loss 'gspo'"):
-        alg.policy_loss(logp, old_logp, adv, mask, name="gspo")
+    with pytest.raises(ValueError, match="unknown policy loss 'cispo'.*gspo"):
+        alg.policy_loss(logp, old_logp, adv, mask, name="cispo")
+    with pytest.raises(ValueError, match="weights shape"):
+        alg.policy_loss(logp, old_logp, adv, mask, weights=torch.ones(4, 3))
     with pytest.raises(ValueError, match="advantages shape"):
         alg.policy_loss(logp, old_logp, adv[:2], mask)
     with pytest.raises(ValueError, match="clip_low"):

@@ -16,8 +16,8 @@ Conventions
 Not covered here (the learner's job): model-specific logit transforms (Gemma-2 soft-capping)
 before `token_logprobs`, loss scaling across micro-batches / data-parallel ranks (each aggregation
 normalizes within the tensors it is given), dropping zero-variance groups, and optimizer
-steps. Not implemented: dual-clip PPO, GSPO-style sequence ratios, RLOO / REINFORCE++
-advantages (register them with the decorators below).
+steps. Not implemented: dual-clip PPO, CISPO, RLOO / REINFORCE++ advantages (register them with
+the decorators below).
 """
 from __future__ import annotations
 
@@ -64,7 +64,8 @@ def register_advantage(name: str) -> Callable[[AdvantageFn], AdvantageFn]:
 
 
 def register_policy_loss(name: str) -> Callable[[PolicyLossFn], PolicyLossFn]:
-    """Register `fn(logp, old_logp, advantages, mask, *, clip_low, clip_high, agg, max_tokens)`."""
+    """Register `fn(logp, old_logp, advantages, mask, *, clip_low, clip_high, agg, max_tokens,
+    weights) -> (loss, metrics)`; `weights` [N, T] or None multiply the per-token losses."""
     return _register(POLICY_LOSSES, "policy loss", name)
 
 
@@ -251,13 +252,35 @@ def policy_loss(
     clip_high: float = 0.28,
     agg: str = "token_mean",
     max_tokens: int | None = None,
+    weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """(scalar loss, detached metrics) from the policy loss registered as `name`."""
+    """(scalar loss, detached metrics) from the policy loss registered as `name`.
+
+    `weights` [N, T] (detached, e.g. `rollout_correction`'s) multiply each token's loss before
+    aggregation; a weight of 0 removes a token's gradient but not its place in the normalizer.
+    """
     fn = _lookup(POLICY_LOSSES, "policy loss", name)
     return fn(
         logp, old_logp, advantages, mask,
-        clip_low=clip_low, clip_high=clip_high, agg=agg, max_tokens=max_tokens,
+        clip_low=clip_low, clip_high=clip_high, agg=agg, max_tokens=max_tokens, weights=weights,
     )
+
+
+def _check_policy_inputs(logp: Tensor, old_logp: Tensor, advantages: Tensor, clip_low: float, clip_high: float) -> None:
+    if logp.dim() != 2 or old_logp.shape != logp.shape:
+        raise ValueError(f"logp {tuple(logp.shape)} and old_logp {tuple(old_logp.shape)} must both be [N, T]")
+    if advantages.shape != logp.shape[:1]:
+        raise ValueError(f"advantages shape {tuple(advantages.shape)} != [N] = [{logp.shape[0]}]")
+    if not 0 <= clip_low < 1 or clip_high < 0:
+        raise ValueError(f"need 0 <= clip_low < 1 and clip_high >= 0, got {clip_low=}, {clip_high=}")
+
+
+def _weighted(per_token: Tensor, weights: Tensor | None) -> Tensor:
+    if weights is None:
+        return per_token
+    if weights.shape != per_token.shape:
+        raise ValueError(f"weights shape {tuple(weights.shape)} != logp shape {tuple(per_token.shape)}")
+    return per_token * weights.detach().to(per_token.dtype)
 
 
 @register_policy_loss("ppo_clip")
@@ -271,6 +294,7 @@ def ppo_clip_loss(
     clip_high: float = 0.28,
     agg: str = "token_mean",
     max_tokens: int | None = None,
+    weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """PPO clipped surrogate with asymmetric clip range [1 - clip_low, 1 + clip_high] (DAPO).
 
@@ -281,12 +305,7 @@ def ppo_clip_loss(
     where the clipped term won strictly), `ratio_mean`, `approx_kl` (k3 estimate of
     KL(old || new), the tokens being samples of the old policy).
     """
-    if logp.dim() != 2 or old_logp.shape != logp.shape:
-        raise ValueError(f"logp {tuple(logp.shape)} and old_logp {tuple(old_logp.shape)} must both be [N, T]")
-    if advantages.shape != logp.shape[:1]:
-        raise ValueError(f"advantages shape {tuple(advantages.shape)} != [N] = [{logp.shape[0]}]")
-    if not 0 <= clip_low < 1 or clip_high < 0:
-        raise ValueError(f"need 0 <= clip_low < 1 and clip_high >= 0, got {clip_low=}, {clip_high=}")
+    _check_policy_inputs(logp, old_logp, advantages, clip_low, clip_high)
     mask = _as_bool(mask, logp, "logp")
     zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
     log_ratio = torch.where(mask, logp - old_logp.detach(), zero)
@@ -294,7 +313,7 @@ def ppo_clip_loss(
     adv = advantages.detach().to(ratio.dtype)[:, None]
     unclipped = -adv * ratio
     clipped = -adv * ratio.clamp(1 - clip_low, 1 + clip_high)
-    loss = aggregate(torch.maximum(unclipped, clipped), mask, agg, max_tokens)
+    loss = aggregate(_weighted(torch.maximum(unclipped, clipped), weights), mask, agg, max_tokens)
     with torch.no_grad():
         metrics = {
             "clip_fraction": _masked_mean((clipped > unclipped).to(ratio.dtype), mask),
@@ -302,6 +321,138 @@ def ppo_clip_loss(
             "approx_kl": _masked_mean(_k3(old_logp, logp), mask),
         }
     return loss, metrics
+
+
+@register_policy_loss("gspo")
+def gspo_loss(
+    logp: Tensor,
+    old_logp: Tensor,
+    advantages: Tensor,
+    mask: Tensor,
+    *,
+    clip_low: float = 3e-4,
+    clip_high: float = 4e-4,
+    agg: str = "seq_mean_token_mean",
+    max_tokens: int | None = None,
+    weights: Tensor | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """GSPO (Zheng et al. 2025, "Group Sequence Policy Optimization"): one importance ratio per
+    sequence, the geometric mean of its token ratios s_i = exp(mean_t (logp - old_logp)),
+    clipped to [1 - clip_low, 1 + clip_high] (the paper's 3e-4 / 4e-4 by default); the
+    sequence's loss max(-A s, -A clip(s)) is put on each of its tokens and aggregated by `agg`.
+
+    `seq_mean_token_mean` is the paper's objective (a mean over sequences); `token_mean` is
+    TRL's `importance_sampling_level="sequence"` with its default token-level loss (sequences
+    weighted by their length). Gradient of an unclipped sequence: -A s mean_t grad logp_t; on
+    policy (s = 1) the length-normalized policy gradient. Metrics as `ppo_clip_loss`'s
+    (`clip_fraction` and `ratio_mean` count each sequence once per token).
+    """
+    _check_policy_inputs(logp, old_logp, advantages, clip_low, clip_high)
+    mask = _as_bool(mask, logp, "logp")
+    zero = torch.zeros((), dtype=logp.dtype, device=logp.device)
+    log_ratio = torch.where(mask, logp - old_logp.detach(), zero)
+    seq_log_ratio = log_ratio.sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
+    ratio = seq_log_ratio.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp()
+    adv = advantages.detach().to(ratio.dtype)
+    unclipped = -adv * ratio
+    clipped = -adv * ratio.clamp(1 - clip_low, 1 + clip_high)
+    per_token = torch.maximum(unclipped, clipped)[:, None].expand_as(logp)
+    loss = aggregate(_weighted(per_token, weights), mask, agg, max_tokens)
+    with torch.no_grad():
+        metrics = {
+            "clip_fraction": _masked_mean((clipped > unclipped).to(ratio.dtype)[:, None].expand_as(logp), mask),
+            "ratio_mean": _masked_mean(ratio[:, None].expand_as(logp), mask),
+            "approx_kl": _masked_mean(_k3(old_logp, logp), mask),
+        }
+    return loss, metrics
+
+
+# ----------------------------------------------------------------------------- rollout correction
+
+ROLLOUT_CORRECTIONS = ("none", "tis", "mis", "tis_mis")
+
+
+def rollout_correction(
+    old_logp: Tensor,
+    rollout_logp: Tensor,
+    mask: Tensor,
+    *,
+    kind: str = "none",
+    tis_cap: float = 2.0,
+    mis_low: float = 0.5,
+    mis_high: float = 2.0,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Importance weights [N, T] (detached) that correct for sampling with the rollout engine's
+    numerics instead of the learner's, and metrics of the mismatch.
+
+    rho_t = pi_learner(y_t) / pi_rollout(y_t) = exp(old_logp - rollout_logp), the learner's
+    log-probs at the start of the step against the engine's (both under the sampling
+    distribution; log-ratio clamped to +-MAX_LOG_RATIO). `kind`:
+    - `tis`: truncated IS per token, w_t = min(rho_t, tis_cap) (Yao et al. 2025, "Your efficient
+      RL framework secretly brings you off-policy RL training"; OpenRLHF
+      `--vllm_is_correction_type tis`; verl `rollout_is: token` with `rollout_is_threshold`
+      2.0; TRL `vllm_importance_sampling_mode="token_truncate"`). Small ratios stay small.
+    - `mis`: masked IS per sequence: a sequence whose geometric-mean ratio exp(mean_t log rho_t)
+      is outside [mis_low, mis_high] gets weight 0, the others 1 (verl's geometric rejection
+      sampling `rollout_rs: geometric`; OpenRLHF's `seq-mask-tis` masks the same way). TRL's
+      default `sequence_mask` uses the product of the ratios instead of their geometric mean.
+    - `tis_mis`: both (OpenRLHF `seq-mask-tis`, with the token weights truncated); `none`: 1.
+    A masked token keeps its place in the loss normalizer (as in TRL; verl drops it), so
+    masking removes gradient without re-weighting the other tokens.
+
+    Metrics (token means over the mask, whatever `kind` is, so they can guide the choice):
+    `logprob_abs_diff` mean |log rho|, `truncated_frac` share of tokens with rho > tis_cap,
+    `masked_frac` share of tokens in sequences outside [mis_low, mis_high].
+    """
+    if kind not in ROLLOUT_CORRECTIONS:
+        raise ValueError(f"unknown rollout correction {kind!r}; one of {ROLLOUT_CORRECTIONS}")
+    if not 0 <= mis_low < 1 < mis_high or tis_cap <= 0:
+        raise ValueError(f"need tis_cap > 0 and mis_low < 1 < mis_high, got {tis_cap=}, {mis_low=}, {mis_high=}")
+    if rollout_logp.shape != old_logp.shape:
+        raise ValueError(f"rollout_logp shape {tuple(rollout_logp.shape)} != old_logp shape {tuple(old_logp.shape)}")
+    mask = _as_bool(mask, old_logp, "logp")
+    with torch.no_grad():
+        zero = torch.zeros((), dtype=old_logp.dtype, device=old_logp.device)
+        log_rho = torch.where(mask, old_logp - rollout_logp.to(old_logp.dtype), zero)
+        log_rho = log_rho.clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO)
+        rho = log_rho.exp()
+        geo = (log_rho.sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)).exp()
+        outside = ((geo < mis_low) | (geo > mis_high))[:, None].expand_as(mask)
+        weights = torch.ones_like(rho)
+        if kind in ("tis", "tis_mis"):
+            weights = rho.clamp(max=tis_cap)
+        if kind in ("mis", "tis_mis"):
+            weights = torch.where(outside, zero, weights)
+        weights = torch.where(mask, weights, zero)
+        metrics = {
+            "logprob_abs_diff": _masked_mean(log_rho.abs(), mask),
+            "truncated_frac": _masked_mean((rho > tis_cap).to(rho.dtype), mask),
+            "masked_frac": _masked_mean(outside.to(rho.dtype), mask),
+        }
+    return weights, metrics
+
+
+def ratio_quantiles(log_ratios: Tensor) -> dict[str, float]:
+    """min / p05 / p50 / p95 / max of exp(log_ratios) (1-D, e.g. a step's rollout log-ratios),
+    linearly interpolated as `torch.quantile`; NaN for an empty input."""
+    if log_ratios.numel() == 0:
+        return {k: float("nan") for k in ("min", "p05", "p50", "p95", "max")}
+    ratios = log_ratios.detach().double().clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp()
+    q = torch.quantile(ratios, torch.tensor([0.05, 0.5, 0.95], dtype=ratios.dtype)).tolist()
+    return {"min": float(ratios.min()), "p05": q[0], "p50": q[1], "p95": q[2], "max": float(ratios.max())}
+
+
+# ----------------------------------------------------------------------------- reward shaping
+
+
+def overlong_penalty(lengths: Tensor, *, max_tokens: int, buffer_tokens: int) -> Tensor:
+    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13), a reward to add per sample:
+    0 up to `max_tokens - buffer_tokens` completion tokens, then a linear ramp to -1 at
+    `max_tokens` (the generation limit), -1 beyond."""
+    if not 0 < buffer_tokens <= max_tokens:
+        raise ValueError(f"need 0 < buffer_tokens <= max_tokens, got {buffer_tokens=}, {max_tokens=}")
+    start = max_tokens - buffer_tokens
+    return ((start - lengths.double()) / buffer_tokens).clamp(min=-1.0, max=0.0).to(torch.float32)
 
 
 # ----------------------------------------------------------------------------- logits
@@ -400,14 +551,19 @@ __all__ = [
     "POLICY_LOSSES",
     "aggregate",
     "compute_advantages",
+    "ROLLOUT_CORRECTIONS",
     "dr_grpo_advantages",
     "entropy_from_logits",
+    "gspo_loss",
+    "overlong_penalty",
     "group_zero_variance",
     "grpo_advantages",
     "kl_penalty",
     "policy_loss",
     "ppo_clip_loss",
+    "ratio_quantiles",
     "register_advantage",
+    "rollout_correction",
     "register_policy_loss",
     "token_logprobs",
 ]
