@@ -7,7 +7,8 @@ What makes it fast on small machines:
 - log-probabilities are computed only at the positions that predict completion tokens, in
   chunks: the full-vocabulary logits of prompt tokens are never formed;
 - on-policy steps (`epochs_per_step: 1`) skip the old-logprob pass: the ratio is 1 by
-  construction, so the old log-probabilities are the new ones detached;
+  construction, so the old log-probabilities are the new ones detached (they are also the
+  learner side of `algorithm.rollout_correction`'s ratio against the engine's log-probs);
 - attention runs per sequence (`actors.packed_attention`): transformers' SDPA path would build
   a dense block-diagonal mask over the whole packed row and pay L^2 attention for it (12 s
   instead of 4 s per step on 32 x 152 tokens, 2 CPU cores; see docs/benchmarks.md);

@@ -72,7 +72,10 @@ class RolloutConfig(Section):
     0 for training; `min_new_tokens = max_new_tokens` gives fixed-length samples (benchmarks)."""
     max_model_len: int = Field(512, ge=16)
     temperature: float = Field(1.0, gt=0)
+    """Sampling temperature; rollout and learner log-probs are those of softmax(logits / T)."""
     top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling. Below 1 the engine's log-probs are those of the truncated distribution
+    it sampled from, the learner's are not (see `algorithm.rollout_correction`)."""
     num_workers: int = Field(1, ge=1)
     use_chat_template: bool = True
     """Render message prompts with the tokenizer's chat template (string prompts too, as one
