@@ -97,14 +97,15 @@ def test_inline_run_with_tis_mis_gspo_overlong_penalty_and_dynamic_sampling(tiny
         "rollout": {"samples_per_prompt": 4, "max_new_tokens": 8, "max_model_len": 128, "dtype": "bfloat16",
                     "temperature": 0.8},
         "learner": {"lr": 1e-3, "micro_batch_tokens": 1024},
-        "algorithm": {"policy_loss": "gspo", "loss_agg": "seq_mean_token_mean",
+        "algorithm": {"policy_loss": "gspo",
                       "rollout_correction": {"type": "tis_mis", "tis_cap": 1.001},
                       "overlong": {"mode": "penalty", "buffer_tokens": 4},
                       "dynamic_sampling": {"enabled": True, "max_rounds": 2}},
         "rewards": {"default": "tests.test_rl_options:digit_share"},
         "train": {"steps": 2, "prompts_per_step": 2},
     })
-    assert cfg.algorithm.clip_low == 3e-4 and cfg.algorithm.clip_high == 4e-4  # GSPO's own defaults
+    algo = cfg.algorithm  # GSPO's own defaults
+    assert (algo.clip_low, algo.clip_high, algo.loss_agg) == (3e-4, 4e-4, "seq_mean_token_mean")
     final = train(cfg)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2

@@ -112,7 +112,8 @@ class LearnerConfig(Section):
     while weights, gradients and optimizer state stay in `model.dtype`. On CPUs with
     AVX512-BF16 or AMX, bfloat16 makes the learner step ~1.3x faster (docs/benchmarks.md);
     with a bfloat16 rollout, rollout and learner log-probabilities differ by ~3e-3 per token
-    (`logprob_diff_rollout`; 0 in float32)."""
+    (`logprob_diff_rollout`; ~1e-5 in float32, more with rollout.top_p < 1 or min_new_tokens,
+    whose truncated sampling distribution the engine reports)."""
 
 
 class RolloutCorrectionConfig(Section):
@@ -178,9 +179,13 @@ class DynamicSamplingConfig(Section):
     groups it has (counted in `dynamic_sampling/short_groups`)."""
 
 
-POLICY_LOSS_CLIPS = {"ppo_clip": (0.2, 0.28), "gspo": (3e-4, 4e-4)}
-"""Default (clip_low, clip_high) per policy loss: DAPO's clip-higher for the token ratio, the
-GSPO paper's for the sequence ratio."""
+POLICY_LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ppo_clip": {"clip_low": 0.2, "clip_high": 0.28, "loss_agg": "token_mean"},
+    "gspo": {"clip_low": 3e-4, "clip_high": 4e-4, "loss_agg": "seq_mean_token_mean"},
+}
+"""Defaults that depend on `policy_loss` (a value set in the config wins): DAPO's clip-higher
+and token-mean loss for the token ratio; the GSPO paper's clip range and sequence-mean
+objective for the sequence ratio (TRL's GSPO recipe: loss_type="grpo", the same mean)."""
 
 
 class AlgorithmConfig(Section):
@@ -188,14 +193,16 @@ class AlgorithmConfig(Section):
     """Advantage estimator: `grpo` normalizes by the group std, `dr_grpo` does not."""
     policy_loss: Literal["ppo_clip", "gspo"] = "ppo_clip"
     """`ppo_clip`: token-level ratio, asymmetric clip (DAPO). `gspo`: one length-normalized
-    ratio per sequence (Zheng et al. 2025); with `loss_agg: seq_mean_token_mean` it is the
-    paper's objective, with `token_mean` TRL's importance_sampling_level="sequence"."""
+    ratio per sequence (Zheng et al. 2025); with `loss_agg: seq_mean_token_mean` (its default)
+    it is the paper's objective, with `token_mean` TRL's importance_sampling_level="sequence"
+    under its default token-level loss (sequences weighted by length)."""
     loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = "token_mean"
-    """How token losses become one number; Dr. GRPO uses `seq_mean_token_sum_norm`."""
+    """How token losses become one number; Dr. GRPO uses `seq_mean_token_sum_norm`. Default per
+    `policy_loss` (POLICY_LOSS_DEFAULTS): token_mean for ppo_clip, seq_mean_token_mean for gspo."""
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.28, ge=0)
     """Asymmetric clip range [1 - clip_low, 1 + clip_high] of the ratio. Defaults depend on
-    `policy_loss` (POLICY_LOSS_CLIPS): 0.2 / 0.28 for ppo_clip (clip-higher, DAPO), 3e-4 / 4e-4
+    `policy_loss` (POLICY_LOSS_DEFAULTS): 0.2 / 0.28 for ppo_clip (clip-higher, DAPO), 3e-4 / 4e-4
     for gspo (its sequence ratio stays much closer to 1)."""
     kl_coef: float = Field(0.0, ge=0)
     """Weight of the KL penalty to the frozen initial model; 0 loads no reference model."""
@@ -214,10 +221,9 @@ class AlgorithmConfig(Section):
 
     @model_validator(mode="before")
     @classmethod
-    def _clip_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("policy_loss") in POLICY_LOSS_CLIPS:
-            low, high = POLICY_LOSS_CLIPS[data["policy_loss"]]
-            data = {"clip_low": low, "clip_high": high, **data}
+    def _loss_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("policy_loss") in POLICY_LOSS_DEFAULTS:
+            data = {**POLICY_LOSS_DEFAULTS[data["policy_loss"]], **data}
         return data
 
     @model_validator(mode="after")
