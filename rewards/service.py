@@ -52,7 +52,6 @@ import functools
 import hmac
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
