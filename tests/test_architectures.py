@@ -3,7 +3,10 @@
 The learner speaks Hugging Face names; vLLM's loaders take checkpoint names and fuse q/k/v and
 gate/up themselves. What the learner exports must therefore be exactly what a checkpoint holds:
 a tied output embedding (qwen2, gemma2) is not a separate tensor in a checkpoint, and vLLM's
-Gemma2 refuses `lm_head.weight` (`There is no module or parameter named 'lm_head'`).
+Gemma2 refuses `lm_head.weight` (`There is no module or parameter named 'lm_head'`). vLLM's
+Qwen2 keeps its tied head as a module of its own, which on reload keeps a stale copy unless it
+is fed the embedding again (the engine side does that: `actors.weight_sync.shared_names`); the
+greedy test below catches either mistake.
 
 Per family (tiny random models, `rlsys.toy.tiny`): the exported names equal the saved
 checkpoint's, the engine's greedy output after a sync equals transformers' greedy output with
