@@ -101,3 +101,29 @@ def test_only_rank_zero_sends_and_nothing_works_before_join():
         next(ep.unpack(WeightPayload(1, "collective", None)))
     with pytest.raises(RuntimeError, match="listen"):
         ep.join("127.0.0.1", 1, 0, 2)
+
+
+def test_the_transformers_backend_receives_over_the_collective_too(tiny_llama, monkeypatch):
+    import actors.weight_sync as ws
+    from actors.rollout import HFBackend
+    from rlsys.core.config import RolloutConfig
+
+    monkeypatch.setitem(ws.TRANSPORTS, "collective", CollectiveTransport(timeout_s=60))  # this process's endpoint
+    backend = HFBackend(tiny_llama, RolloutConfig(backend="hf"), seed=0, dtype="float32", stop_ids=[1])
+    new = {k: v + 0.5 for k, v in backend.model.state_dict().items()}
+    sender = CollectiveTransport(bucket_bytes=1 << 16, timeout_s=60)
+    host, port = sender.listen(2, host="127.0.0.1")
+    results = {}
+
+    def send():
+        sender.join(host, port, 0, 2)
+        results["sent"] = sender.pack(new, 3)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    assert backend.join_weight_group(host, port, 1, 2) == [1]
+    backend.load_weights(WeightPayload(3, "collective", None))
+    thread.join(timeout=120)
+    assert results["sent"].data["buckets"] > 1
+    for name, value in backend.model.state_dict().items():
+        assert torch.equal(value, new[name]), name
