@@ -173,11 +173,9 @@ class TrainConfig(Section):
     """Continue from the newest complete checkpoint in the run folder if there is one."""
 
 
-class RLConfig(Section):
-    """A GRPO-family RL job (`rlsys train`)."""
+class RLSections(Section):
+    """The sections of an RL job that a pipeline's grpo stage also has (everything but run and model)."""
 
-    run: RunConfig = RunConfig()
-    model: ModelConfig
     cluster: ClusterConfig = ClusterConfig()
     data: DataConfig
     rollout: RolloutConfig = RolloutConfig()
@@ -187,7 +185,7 @@ class RLConfig(Section):
     train: TrainConfig = TrainConfig()
 
     @model_validator(mode="after")
-    def _check(self) -> RLConfig:
+    def _check(self) -> RLSections:
         if self.algorithm.type == "grpo" and self.rollout.samples_per_prompt < 2:
             raise ValueError("algorithm.type grpo needs rollout.samples_per_prompt >= 2 (one group per prompt)")
         check_rollout_placement(self.cluster, self.rollout, self.learner)
@@ -198,10 +196,6 @@ class RLConfig(Section):
             )
         return self
 
-    @property
-    def rollout_dtype(self) -> str:
-        return self.model.dtype if self.rollout.dtype == "auto" else self.rollout.dtype
-
     @field_validator("rewards")
     @classmethod
     def _remote_urls(cls, value: RewardsConfig) -> RewardsConfig:
@@ -209,6 +203,17 @@ class RLConfig(Section):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"rewards.remote.{name}: {url!r} is not an http(s) URL")
         return value
+
+
+class RLConfig(RLSections):
+    """A GRPO-family RL job (`rlsys train`)."""
+
+    run: RunConfig = RunConfig()
+    model: ModelConfig
+
+    @property
+    def rollout_dtype(self) -> str:
+        return self.model.dtype if self.rollout.dtype == "auto" else self.rollout.dtype
 
 
 def check_rollout_placement(cluster: ClusterConfig, rollout: RolloutConfig, learner: LearnerConfig) -> None:
@@ -357,32 +362,16 @@ class WPOStage(DPOStage):
     """Clamp pair weights at this value (the authors' trainer: 1); null: no clamp."""
 
 
-class GRPOStage(Section):
-    """The RL stage: the fields of an `rlsys train` config except run and model."""
+class GRPOStage(RLSections):
+    """The RL stage: the sections of an `rlsys train` config except run and model."""
 
     type: Literal["grpo"]
     name: str | None = None
     """Folder name `<i>_<name>` under `<run>/stages/` (default: grpo)."""
-    data: DataConfig
-    cluster: ClusterConfig = ClusterConfig()
-    rollout: RolloutConfig = RolloutConfig()
-    learner: LearnerConfig = LearnerConfig()
-    algorithm: AlgorithmConfig = AlgorithmConfig()
-    rewards: RewardsConfig = RewardsConfig()
-    train: TrainConfig = TrainConfig()
 
     def rl_config(self, model: ModelConfig, run: RunConfig) -> RLConfig:
-        keys = ("data", "cluster", "rollout", "learner", "algorithm", "rewards", "train")
-        fields = {k: getattr(self, k) for k in keys}
-        return RLConfig.model_validate({"run": run, "model": model, **fields})
-
-    @model_validator(mode="after")
-    def _check_rl(self) -> GRPOStage:
-        try:  # RLConfig's cross-field checks, at load time rather than when the stage starts
-            self.rl_config(ModelConfig(path="(previous stage)"), RunConfig())
-        except ValidationError as exc:
-            raise ValueError("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())) from None
-        return self
+        sections = {k: getattr(self, k) for k in RLSections.model_fields}
+        return RLConfig.model_validate({"run": run, "model": model, **sections})
 
 
 StageConfig = Annotated[CPTStage | SFTStage | DPOStage | WPOStage | GRPOStage, Field(discriminator="type")]
