@@ -7,6 +7,12 @@
 
 Samples come back group-contiguous (all samples of prompt 0, then prompt 1, ...), each with
 the weight version it was sampled with.
+
+Engine side of the rest of an RL step: `update_weights` takes a payload of any transport
+(`actors.weight_sync`; the collective one is received as it is loaded), `join_weight_group`
+joins the collective transport's group, and `sleep` / `wake_up` free and take back the engine's
+memory around a colocated learner's update (vLLM sleep mode, CUDA only; a logged no-op
+elsewhere). `engine_kwargs` is what reaches `vllm.LLM`, tensor parallelism included.
 """
 from __future__ import annotations
 
