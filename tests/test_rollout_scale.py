@@ -165,11 +165,15 @@ def test_collective_sync_gives_every_engine_the_learners_greedy_output(local_ray
 
 
 class SlowRolloutWorker(RolloutWorker):
-    """A real engine with a fixed extra delay per prompt (a slower GPU, a busy neighbour)."""
+    """A real engine that takes five times as long as itself (a slower GPU, a busy neighbour):
+    after each request it waits four times what the request took, so it stays slower however
+    loaded the machine is."""
 
     def generate(self, prompts, samples_per_prompt=None):
-        time.sleep(1.5 * len(prompts))
-        return super().generate(prompts, samples_per_prompt)
+        start = time.perf_counter()
+        samples = super().generate(prompts, samples_per_prompt)
+        time.sleep(4 * (time.perf_counter() - start))
+        return samples
 
 
 @pytest.mark.slow
@@ -181,6 +185,7 @@ def test_a_slower_engine_gets_fewer_prompts_and_order_is_kept(local_ray, tiny_ll
     engines = [ray.remote(cls).options(num_cpus=1).remote(tiny_llama, cfg, seed=i)
                for i, cls in enumerate((RolloutWorker, SlowRolloutWorker))]
     try:
+        ray.get([e.generate.remote(PROMPTS[:1]) for e in engines])  # both started and warm
         samples = generate_balanced(engines, PROMPTS, 2, prompts_per_request=1)
     finally:
         ray.get([e.shutdown.remote() for e in engines])
