@@ -8,6 +8,17 @@
 Samples come back group-contiguous (all samples of prompt 0, then prompt 1, ...), each with
 the weight version it was sampled with.
 
+Log-probabilities: both backends report, for each sampled token, its log-probability under the
+distribution it was sampled from, i.e. after temperature (vLLM's `logprobs_mode=
+"processed_logprobs"`; transformers' processed scores). The learner computes
+log_softmax(logits / temperature) (`rlsys.core.algorithms.token_logprobs`): the two agree (fp32,
+~1e-5) when nothing else shapes the sampling distribution. They differ by design when something
+does: with `top_p < 1` the engine's value is that of the truncated, renormalized distribution
+(at least as large as the learner's; the gap is -log of the kept probability mass), and while
+`min_new_tokens` bans the stop tokens the engine renormalizes without them. That gap is real
+off-policyness (the behaviour policy is the truncated one): `logprob_diff_rollout` shows it and
+`algorithm.rollout_correction` corrects for it.
+
 Engine side of the rest of an RL step: `update_weights` takes a payload of any transport
 (`actors.weight_sync`; the collective one is received as it is loaded), `join_weight_group`
 joins the collective transport's group, and `sleep` / `wake_up` free and take back the engine's
@@ -138,6 +149,8 @@ def engine_kwargs(model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str,
         worker_extension_cls="actors.weight_sync.VLLMWeightLoader",
         tensor_parallel_size=tp,
         distributed_executor_backend="uni" if tp == 1 else "mp",
+        # log-probs of the distribution sampled from (after temperature), not of the raw logits
+        logprobs_mode="processed_logprobs",
     )
     if cuda:
         kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization

@@ -15,9 +15,11 @@ How (two halves, tested apart):
   - math: the registered `math` reward (math-verify, via rewards.registry.score) against
     `answer`; accuracy over the rows it could judge; rows with status error/timeout are counted
     in `unscored`, never as silent zeros.
-  - instructions: rewards.instructions.check_constraints on `constraints`; `constraint_accuracy`
-    is the share of all constraints satisfied (IFEval's instruction-level accuracy),
-    `prompt_accuracy` the share of rows with every constraint satisfied.
+  - instructions: rewards.instructions.check_constraints on `constraints` and, for multi-turn
+    rows, the `turn_constraints` still in force at the prompt's last user turn (every turn is
+    read; see rewards.instructions.conversation); `constraint_accuracy` is the share of all
+    constraints satisfied (IFEval's instruction-level accuracy), `prompt_accuracy` the share of
+    rows with every constraint satisfied.
 Metrics are named `<set>/<metric>`, e.g. `translation/chrf`, `math/accuracy`.
 `evaluate(model_dir, cfg)` runs both over every set of `cfg.data` with one engine and, when
 `cfg.output_dir` is set, writes `eval.json`, `eval.md` and `samples.jsonl` there.
@@ -239,7 +241,8 @@ def score_instructions(
     for row, out, w in zip(rows, outputs, where, strict=True):
         try:
             passed = check_constraints(out, row["constraints"], prompt=row.get("prompt"), src=row.get("src"),
-                                       loose=loose, tgt_lang=row.get("tgt_lang"))
+                                       loose=loose, tgt_lang=row.get("tgt_lang"),
+                                       turn_constraints=row.get("turn_constraints"))
         except ConstraintError as exc:
             raise DataError(str(exc), field="constraints", where=w) from None
         if not passed:

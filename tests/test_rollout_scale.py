@@ -42,7 +42,7 @@ def test_tensor_parallel_size_and_sleep_mode_reach_vllm():
     kw = engine_kwargs("/m", cfg, seed=1, dtype="bfloat16", sleep_mode=True, cuda=True, sleep_available=True)
     assert kw["tensor_parallel_size"] == 4 and kw["distributed_executor_backend"] == "mp"
     assert kw["enable_sleep_mode"] is True and kw["gpu_memory_utilization"] == 0.8
-    assert kw["worker_extension_cls"] == "actors.weight_sync.VLLMWeightLoader"
+    assert kw["worker_extension_cls"] == "actors.weight_sync.VLLMWeightLoader" and kw["logprobs_mode"] == "processed_logprobs"
     cpu = engine_kwargs("/m", RolloutConfig(), seed=1, dtype="float32", sleep_mode=True, cuda=False, sleep_available=False)
     assert cpu["tensor_parallel_size"] == 1 and cpu["distributed_executor_backend"] == "uni"
     assert "enable_sleep_mode" not in cpu and "gpu_memory_utilization" not in cpu
