@@ -2,6 +2,8 @@
 
 `ActorGroup.run("method", ...)` calls the method on every rank with `.remote(...)` and
 returns the futures; nothing is generated, so "go to definition" lands on the plain class.
+Each group reserves its own placement group (disaggregated placement), or two groups share
+one made by `reserve_bundles` (colocated: rank i of each group in bundle i).
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
-from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 
@@ -25,8 +27,22 @@ def actor_env() -> dict[str, str]:
     return env
 
 
+def reserve_bundles(n: int, bundle: dict[str, float], what: str) -> PlacementGroup:
+    """A PACK placement group of `n` copies of `bundle`; waits until Ray has placed it."""
+    pg = placement_group([bundle] * n, strategy="PACK")
+    try:
+        ray.get(pg.ready(), timeout=120)
+    except ray.exceptions.GetTimeoutError:
+        remove_placement_group(pg)
+        raise RuntimeError(
+            f"Ray could not place {n} x {bundle} for {what} in 120 s; the cluster has "
+            f"{ray.available_resources()} free. Lower cluster.*_cpus / *_gpus or add nodes."
+        ) from None
+    return pg
+
+
 class ActorGroup:
-    """`n` Ray actors of `cls`, one per bundle of a PACK placement group."""
+    """`n` Ray actors of `cls`, one per bundle of a PACK placement group (its own, or `placement`)."""
 
     def __init__(
         self,
@@ -37,16 +53,12 @@ class ActorGroup:
         num_gpus: float = 0.0,
         init: Callable[[int], tuple[tuple, dict]] = lambda rank: ((), {}),
         name: str = "",
+        placement: PlacementGroup | None = None,
     ):
-        self.pg = placement_group([{"CPU": num_cpus, "GPU": num_gpus}] * n, strategy="PACK")
-        try:
-            ray.get(self.pg.ready(), timeout=120)
-        except ray.exceptions.GetTimeoutError:
-            remove_placement_group(self.pg)
-            raise RuntimeError(
-                f"Ray could not place {n} x {{CPU: {num_cpus}, GPU: {num_gpus}}} for {name or cls.__name__} in 120 s; "
-                f"the cluster has {ray.available_resources()} free. Lower cluster.*_cpus / *_gpus or add nodes."
-            ) from None
+        self.owns_pg = placement is None
+        if placement is None:
+            placement = reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or cls.__name__)
+        self.pg = placement
         remote_cls = ray.remote(cls)
         self.actors = []
         for rank in range(n):
@@ -71,4 +83,5 @@ class ActorGroup:
     def kill(self) -> None:
         for actor in self.actors:
             ray.kill(actor)
-        remove_placement_group(self.pg)
+        if self.owns_pg:
+            remove_placement_group(self.pg)

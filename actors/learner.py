@@ -29,7 +29,9 @@ import torch
 
 from actors.packed_attention import PACKED_ATTENTION, attention_for
 from actors.weight_sync import Transport
+from actors.weight_sync import checkpoint_tensors
 from actors.weight_sync import pack as pack_weights
+from actors.weight_sync import transport as weight_transport
 from actors.distributed import init_process_group
 from actors.strategy import DeepSpeedStrategy, TorchStrategy
 from rlsys.core import algorithms
@@ -300,11 +302,22 @@ class Learner:
         state = self.strategy.full_state_dict()
         if self.rank != 0:
             return None
+        state = checkpoint_tensors(self.strategy.module, state)  # the names vLLM's loaders take
         # ZeRO-1/2 parameters are views of one flat buffer; pickling a view (Ray's object store)
         # writes the whole buffer, once per tensor: 5.2 GB and 20+ s for an 18M-parameter model
         state = {k: v.clone() if v.untyped_storage().nbytes() > v.numel() * v.element_size() else v
                  for k, v in state.items()}
         return pack_weights(state, version, transport)
+
+    def open_weight_group(self, world_size: int) -> tuple[str, int]:
+        """Rank 0: host the collective weight transport's rendezvous (this rank plus every engine
+        worker, `world_size` in all); returns its address for the engines."""
+        return weight_transport("collective").listen(world_size)
+
+    def join_weight_group(self, world_size: int) -> None:
+        """Rank 0: form the group with the engines (blocks until they have joined)."""
+        device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+        weight_transport("collective").join("", 0, 0, world_size, device)
 
     def save_checkpoint(self, path: str, trainer_state: dict[str, Any] | None = None) -> None:
         """Hugging Face model + tokenizer (rank 0) and optimizer/scheduler/RNG state."""

@@ -53,6 +53,12 @@ class ClusterConfig(Section):
     reward_cpus: float = 0.5
     gpus_per_learner: float = 0.0
     gpus_per_rollout: float = 0.0
+    """GPUs of each rollout engine; with `rollout.tensor_parallel_size` > 1 it must equal it."""
+    placement: Literal["disaggregated", "colocated"] = "disaggregated"
+    """`disaggregated`: learners and rollout engines on their own resources (a placement group
+    each). `colocated`: rollout engine i shares learner rank i's bundle (its CPUs and GPUs);
+    the engine sleeps while the learner trains (vLLM sleep mode frees its GPU memory; on CPU
+    it stays awake) and wakes for the weight sync. Needs as many engines as learner ranks."""
 
 
 class DataConfig(Section):
@@ -86,6 +92,20 @@ class RolloutConfig(Section):
     """Rollout engine dtype; `auto` is `model.dtype`. bfloat16 with an fp32 learner (weights
     are cast at each sync) generates ~1.5x faster on CPUs with AVX512-BF16."""
     gpu_memory_utilization: float = 0.5
+    """Share of a GPU's memory for one engine's weights and KV cache; with `cluster.placement:
+    colocated` leave room for the learner (whose memory the engine can only use while asleep)."""
+    tensor_parallel_size: int = Field(1, ge=1)
+    """GPUs per vLLM engine (vLLM's tensor parallelism, for models that do not fit one GPU);
+    needs `cluster.gpus_per_rollout` equal to it. `num_workers` engines of this size run."""
+    weight_transport: Literal["object_store", "collective"] = "object_store"
+    """How new weights reach the engines. `object_store`: the state dict through Ray's object
+    store (or in-process inline); `collective`: learner rank 0 broadcasts bucketed tensors to
+    every engine over a torch.distributed group of their own (NCCL between GPUs, gloo on CPU),
+    no host copies in the object store. See README "How weights travel"."""
+    prompts_per_request: int | None = Field(None, ge=1)
+    """With several engines, prompts go out in requests of this many prompts (all their
+    samples), each to the engine with the fewest pending samples, so a slower engine gets
+    less. Default: a quarter of an even share, so each engine sees about four requests a step."""
 
 
 class LearnerConfig(Section):
@@ -289,6 +309,7 @@ class RLSections(Section):
     def _check(self) -> RLSections:
         if self.algorithm.type == "grpo" and self.rollout.samples_per_prompt < 2:
             raise ValueError("algorithm.type grpo needs rollout.samples_per_prompt >= 2 (one group per prompt)")
+        check_rollout_placement(self.cluster, self.rollout, self.learner)
         overlong = self.algorithm.overlong
         if overlong.buffer_tokens is not None and overlong.buffer_tokens > self.rollout.max_new_tokens:
             raise ValueError(
@@ -325,6 +346,37 @@ class RLConfig(RLSections):
     @property
     def rollout_dtype(self) -> str:
         return self.model.dtype if self.rollout.dtype == "auto" else self.rollout.dtype
+
+
+def check_rollout_placement(cluster: ClusterConfig, rollout: RolloutConfig, learner: LearnerConfig) -> None:
+    """Cross-field rules of engines, placement and weight transport (errors name the keys)."""
+    tp = rollout.tensor_parallel_size
+    if tp > 1 and rollout.backend != "vllm":
+        raise ValueError("rollout.tensor_parallel_size > 1 is vLLM's tensor parallelism: it needs rollout.backend vllm")
+    if tp > 1 and cluster.gpus_per_rollout != tp:
+        raise ValueError(f"rollout.tensor_parallel_size {tp} runs one engine on {tp} GPUs: set "
+                         f"cluster.gpus_per_rollout to {tp} (it is {cluster.gpus_per_rollout})")
+    if cluster.type == "inline":
+        if rollout.weight_transport == "collective":
+            raise ValueError("rollout.weight_transport collective broadcasts between processes; cluster.type "
+                             "inline runs learner and engine in one process (use object_store there)")
+        if cluster.placement == "colocated":
+            raise ValueError("cluster.placement colocated places Ray actors; cluster.type inline has none")
+        return
+    if cluster.placement != "colocated":
+        return
+    if rollout.num_workers != learner.num_workers:
+        raise ValueError(f"cluster.placement colocated puts rollout engine i with learner rank i: rollout.num_workers "
+                         f"({rollout.num_workers}) must equal learner.num_workers ({learner.num_workers})")
+    if tp > 1:
+        raise ValueError("cluster.placement colocated shares one learner rank's GPUs with one engine: "
+                         "rollout.tensor_parallel_size must be 1 (use disaggregated for larger engines)")
+    if cluster.gpus_per_rollout not in (0, cluster.gpus_per_learner):
+        raise ValueError("cluster.placement colocated: an engine uses its learner rank's GPUs; leave "
+                         "cluster.gpus_per_rollout at 0 or equal to cluster.gpus_per_learner")
+    if rollout.weight_transport == "collective" and cluster.gpus_per_learner > 0:
+        raise ValueError("rollout.weight_transport collective cannot run colocated on GPUs: NCCL cannot hold the "
+                         "learner and the engine as two ranks on one GPU; use object_store")
 
 
 # ---------------------------------------------------------------- stage pipeline (Tower+: CPT → SFT → WPO → RL)

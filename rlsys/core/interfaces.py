@@ -101,12 +101,28 @@ class RolloutBackend(Protocol):
         """Replace the engine's weights with the payload's (any transport)."""
         ...
 
+    def join_weight_group(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
+        """Join the collective weight transport's group (each engine worker one rank from
+        `rank_offset`); returns the ranks taken."""
+        ...
+
+    def sleep(self) -> None:
+        """Free device memory while a colocated learner trains (a no-op where unsupported)."""
+        ...
+
+    def wake_up(self, tags: list[str] | None) -> None:
+        """Take memory back (`["weights"]`, `["kv_cache"]`, or None for all)."""
+        ...
+
     def shutdown(self) -> None: ...
 
 
 @runtime_checkable
 class WeightSender(Protocol):
-    """Learner side of a weight transport: packs a state dict for the rollout engines."""
+    """Learner side of a weight transport: packs a state dict for the rollout engines.
+
+    An object-store transport returns the data in the payload; a collective one sends it while
+    the receivers unpack, and returns a payload that only describes what was sent."""
 
     name: str
 
@@ -115,7 +131,8 @@ class WeightSender(Protocol):
 
 @runtime_checkable
 class WeightReceiver(Protocol):
-    """Engine side of a weight transport: turns a payload back into `(name, tensor)` pairs."""
+    """Engine side of a weight transport: turns a payload back into `(name, tensor)` pairs
+    (a collective transport receives them as the iterator is consumed: consume it to the end)."""
 
     name: str
 
