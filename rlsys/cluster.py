@@ -39,8 +39,8 @@ class InlineCluster:
         self.rollout = RolloutWorker(cfg.model.path, cfg.rollout, seed=cfg.run.seed, dtype=cfg.rollout_dtype)
         self.rewards = RewardWorker(cfg.rewards)
 
-    def generate(self, prompts: list[Any]) -> list[Sample]:
-        return self.rollout.generate(prompts)
+    def generate(self, prompts: list[Any], seeds: list[int] | None = None) -> list[Sample]:
+        return self.rollout.generate(prompts, seeds=seeds)
 
     def score(self, completions: list[str], rows: list[dict]) -> tuple[list, float]:
         return self.rewards.score(completions, rows)
@@ -85,10 +85,11 @@ class RayCluster:
         )
         self.rewards = ActorGroup(RewardWorker, 1, num_cpus=c.reward_cpus, init=lambda _: ((cfg.rewards,), {}), name="reward")
 
-    def generate(self, prompts: list[Any]) -> list[Sample]:
+    def generate(self, prompts: list[Any], seeds: list[int] | None = None) -> list[Sample]:
         n = len(self.rollouts.actors)
         parts = [list(range(len(prompts)))[i::n] for i in range(n)]
-        futures = self.rollouts.run_each("generate", [(([prompts[j] for j in p],), {}) for p in parts])
+        futures = self.rollouts.run_each("generate", [
+            (([prompts[j] for j in p],), {"seeds": None if seeds is None else [seeds[j] for j in p]}) for p in parts])
         samples: list[Sample] = []
         for part, result in zip(parts, self.ray.get(futures)):
             for s in result:
@@ -125,7 +126,6 @@ class RayCluster:
 
 
 def state_version(path: str) -> int:
-    import json
-    from pathlib import Path
+    from rlsys.core.checkpoints import read_trainer_state
 
-    return int(json.loads((Path(path) / "trainer_state.json").read_text()).get("weight_version", 0))
+    return int(read_trainer_state(path).get("weight_version", 0))
