@@ -112,6 +112,8 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
             # starts clean (it will train on a new input model)
             if folder.exists() and index > first:
                 shutil.rmtree(folder)
+            elif folder.exists():
+                clear_outputs(folder)
             console.rule(f"stage {folder.name} ({stage.type}) from {model_dir}")
             done = run_one(cfg, index, model_dir, folder, console)
         model_dir = done["model_dir"]
@@ -119,6 +121,14 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
                      "metrics": {k: done["metrics"][k] for k in SUMMARY_KEYS if k in done["metrics"]},
                      "eval": evaluate_once(cfg, model_dir, folder)})
     return write_summary(cfg, rows, console)
+
+
+def clear_outputs(folder: Path) -> None:
+    """What an unfinished attempt of a stage may have left besides its checkpoints and logs: an
+    exported model and its evaluation (cached under the same model path, it would be reused)."""
+    for name in ("final", "eval"):
+        shutil.rmtree(folder / name, ignore_errors=True)
+    (folder / "eval_scores.json").unlink(missing_ok=True)
 
 
 def stage_dir(cfg: PipelineConfig, index: int) -> Path:
