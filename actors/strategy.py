@@ -140,8 +140,10 @@ class DeepSpeedStrategy:
         for name, param in module.named_parameters():
             with deepspeed.zero.GatheredParameters([param], modifier_rank=None):
                 state[name] = param.detach().clone()
+        persistent = module.state_dict().keys()  # not e.g. the rotary inv_freq: vLLM refuses it
         for name, buf in module.named_buffers():
-            state[name] = buf.detach().clone()
+            if name in persistent:
+                state[name] = buf.detach().clone()
         return state
 
     def save(self, path: Path) -> None:
