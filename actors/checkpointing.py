@@ -45,7 +45,7 @@ def read_safetensors(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def load_weights_strict(module: torch.nn.Module, folder: Path) -> None:
-    """Load `folder`'s safetensors into `module`; missing or unexpected keys raise, naming them."""
+    """Load `folder`'s safetensors into `module`; missing or unexpected keys raise ValueError naming them."""
     state = read_safetensors(folder)
     expected = set(module.state_dict())
     tied = getattr(module, "all_tied_weights_keys", None) or {}  # {target: source}, from the config
@@ -57,7 +57,7 @@ def load_weights_strict(module: torch.nn.Module, folder: Path) -> None:
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
         parts = [f"missing {_names(missing)}" if missing else "", f"unexpected {_names(unexpected)}" if unexpected else ""]
-        raise KeyError(f"{folder}: the weights do not fit the model ({'; '.join(p for p in parts if p)})")
+        raise ValueError(f"{folder}: the weights do not fit the model ({'; '.join(p for p in parts if p)})")
     module.load_state_dict(state, strict=True)
 
 
