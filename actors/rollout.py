@@ -24,6 +24,14 @@ Engine side of the rest of an RL step: `update_weights` takes a payload of any t
 joins the collective transport's group, and `sleep` / `wake_up` free and take back the engine's
 memory around a colocated learner's update (vLLM sleep mode, CUDA only; a logged no-op
 elsewhere). `engine_kwargs` is what reaches `vllm.LLM`, tensor parallelism included.
+
+Seeds: `generate(..., seeds=[...])` gives each prompt its own sampling seed (the driver derives
+it from the run seed and the prompt's position in the data stream, rlsys/core/data.py). vLLM
+gets it as `SamplingParams.seed` (its n samples use seed, seed+1, ...); the transformers backend
+seeds a forked torch RNG with it. The samples of a prompt then depend only on the prompt, the
+seed and the weights, not on what the engine sampled before: a resumed run draws what an
+uninterrupted one would have (up to floating-point differences from a different batch
+composition). Without seeds the engine's own RNG, seeded once at start, is used.
 """
 from __future__ import annotations
 
@@ -85,8 +93,11 @@ class RolloutWorker:
         self.backend = backend_cls(model_path, cfg, seed=seed, dtype=dtype, stop_ids=self.stop_ids,
                                    sleep_mode=sleep_mode)
 
-    def generate(self, prompts: list[Any], samples_per_prompt: int | None = None) -> list[Sample]:
+    def generate(self, prompts: list[Any], samples_per_prompt: int | None = None,
+                 seeds: list[int] | None = None) -> list[Sample]:
         n = samples_per_prompt or self.cfg.samples_per_prompt
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         prompt_ids = []
         for i, prompt in enumerate(prompts):
             ids = render_prompt(self.tokenizer, prompt, self.cfg.use_chat_template)
@@ -96,7 +107,7 @@ class RolloutWorker:
                     f"({self.cfg.max_model_len}); shorten it or raise max_model_len"
                 )
             prompt_ids.append(ids)
-        outputs = self.backend.generate(prompt_ids, n)
+        outputs = self.backend.generate(prompt_ids, n, seeds)
         samples = []
         for i, (ids, group) in enumerate(zip(prompt_ids, outputs, strict=True)):
             for completion_ids, logprobs, finish in group:
@@ -186,11 +197,12 @@ class VLLMBackend:
         # not in a state dict and vLLM restores them itself (greedy parity is tested after sync)
         logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
 
-    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(self, prompt_ids: list[list[int]], n: int,
+                 seeds: list[int] | None = None) -> list[list[tuple[list[int], list[float], str]]]:
         from vllm import SamplingParams
 
         requests = []
-        for ids in prompt_ids:
+        for i, ids in enumerate(prompt_ids):
             max_tokens = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
             params = SamplingParams(
                 n=n,
@@ -200,6 +212,7 @@ class VLLMBackend:
                 min_tokens=min(self.cfg.min_new_tokens, max_tokens),
                 logprobs=0,
                 stop_token_ids=self.stop_ids,
+                seed=None if seeds is None else seeds[i],
             )
             requests.append(params)
         prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
@@ -253,14 +266,18 @@ class HFBackend:
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
         self.model.eval()
 
-    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(self, prompt_ids: list[list[int]], n: int,
+                 seeds: list[int] | None = None) -> list[list[tuple[list[int], list[float], str]]]:
         import torch
 
         groups = []
-        for ids in prompt_ids:
+        for i, ids in enumerate(prompt_ids):
             inputs = torch.tensor([ids])
             max_new = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
-            with torch.no_grad():
+            # a forked RNG: the seed decides this prompt's samples, and the caller's RNG is left alone
+            with torch.no_grad(), torch.random.fork_rng(enabled=seeds is not None):
+                if seeds is not None:
+                    torch.manual_seed(seeds[i])
                 out = self.model.generate(
                     inputs,
                     attention_mask=torch.ones_like(inputs),

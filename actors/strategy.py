@@ -79,7 +79,8 @@ class TorchStrategy:
         torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}, path / "optim.pt")
 
     def load(self, path: Path) -> None:
-        state = torch.load(path / "optim.pt", weights_only=False)
+        """Optimizer and scheduler state (the learner loads the weights from `hf/`)."""
+        state = torch.load(path / "optim.pt", weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
 
@@ -141,15 +142,21 @@ class DeepSpeedStrategy:
         for name, param in module.named_parameters():
             with deepspeed.zero.GatheredParameters([param], modifier_rank=None):
                 state[name] = param.detach().clone()
+        persistent = module.state_dict().keys()  # not e.g. the rotary inv_freq: vLLM refuses it
         for name, buf in module.named_buffers():
-            state[name] = buf.detach().clone()
+            if name in persistent:
+                state[name] = buf.detach().clone()
         return state
 
     def save(self, path: Path) -> None:
+        """DeepSpeed's own checkpoint: every rank writes its optimizer partition; every rank calls it."""
         self.engine.save_checkpoint(str(path / "deepspeed"), tag="state")
 
     def load(self, path: Path) -> None:
-        self.engine.load_checkpoint(str(path / "deepspeed"), tag="state")
+        """Weights (strict), optimizer partitions and scheduler from DeepSpeed's checkpoint (any ZeRO stage)."""
+        loaded, _ = self.engine.load_checkpoint(str(path / "deepspeed"), tag="state", load_module_strict=True)
+        if loaded is None:
+            raise FileNotFoundError(f"{path / 'deepspeed'}: no DeepSpeed checkpoint with tag 'state'")
 
     def all_reduce_max(self, value: int) -> int:
         tensor = torch.tensor([value], dtype=torch.int64)

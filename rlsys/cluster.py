@@ -44,8 +44,8 @@ class InlineCluster:
         self.rollout = RolloutWorker(cfg.model.path, cfg.rollout, seed=cfg.run.seed, dtype=cfg.rollout_dtype)
         self.rewards = RewardWorker(cfg.rewards)
 
-    def generate(self, prompts: list[Any]) -> list[Sample]:
-        return self.rollout.generate(prompts)
+    def generate(self, prompts: list[Any], seeds: list[int] | None = None) -> list[Sample]:
+        return self.rollout.generate(prompts, seeds=seeds)
 
     def score(self, completions: list[str], rows: list[dict]) -> tuple[list, float]:
         return self.rewards.score(completions, rows)
@@ -128,11 +128,12 @@ class RayCluster:
             raise RuntimeError(f"the weight group at {host}:{port} did not form in 600 s ({world} members): can "
                                "every engine's node reach learner rank 0's node on that port?") from None
 
-    def generate(self, prompts: list[Any]) -> list[Sample]:
+    def generate(self, prompts: list[Any], seeds: list[int] | None = None) -> list[Sample]:
         from rlsys.dispatch import generate_balanced
 
         r = self.cfg.rollout
-        return generate_balanced(self.rollouts.actors, prompts, r.samples_per_prompt, r.prompts_per_request)
+        return generate_balanced(self.rollouts.actors, prompts, r.samples_per_prompt, r.prompts_per_request,
+                                 seeds=seeds)
 
     def score(self, completions: list[str], rows: list[dict]) -> tuple[list, float]:
         return self.ray.get(self.rewards.actors[0].score.remote(completions, rows))
@@ -178,7 +179,6 @@ class RayCluster:
 
 
 def state_version(path: str) -> int:
-    import json
-    from pathlib import Path
+    from rlsys.core.checkpoints import read_trainer_state
 
-    return int(json.loads((Path(path) / "trainer_state.json").read_text()).get("weight_version", 0))
+    return int(read_trainer_state(path).get("weight_version", 0))

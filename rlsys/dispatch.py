@@ -51,8 +51,12 @@ class Balancer:
 
 
 def generate_balanced(engines: list[Any], prompts: list[Any], samples_per_prompt: int,
-                      prompts_per_request: int | None = None, depth: int = 2) -> list[Sample]:
-    """Generate on Ray actors `engines` (RolloutWorker); group-contiguous samples in prompt order."""
+                      prompts_per_request: int | None = None, depth: int = 2,
+                      seeds: list[int] | None = None) -> list[Sample]:
+    """Generate on Ray actors `engines` (RolloutWorker); group-contiguous samples in prompt order.
+
+    `seeds` (one per prompt) travel with their prompts, so which engine samples a prompt does not
+    change what it samples."""
     import ray
 
     queue = plan_requests(len(prompts), len(engines), prompts_per_request)
@@ -66,7 +70,8 @@ def generate_balanced(engines: list[Any], prompts: list[Any], samples_per_prompt
             return False
         part = queue.pop()
         balancer.start(engine, len(part) * samples_per_prompt)
-        running[engines[engine].generate.remote([prompts[j] for j in part])] = (engine, part)
+        part_seeds = None if seeds is None else [seeds[j] for j in part]
+        running[engines[engine].generate.remote([prompts[j] for j in part], seeds=part_seeds)] = (engine, part)
         return True
 
     while send():

@@ -291,7 +291,11 @@ class TrainConfig(Section):
     """Save a checkpoint every N steps (0: only at the end)."""
     keep_checkpoints: int = Field(2, ge=1)
     resume: bool = True
-    """Continue from the newest complete checkpoint in the run folder if there is one."""
+    """Continue from the newest complete checkpoint in the run folder if there is one (the
+    README's "Checkpoints and resume" says what continues exactly)."""
+    log_samples: int = Field(0, ge=0)
+    """Write the first N samples of every step (prompt, completion, reward, status) to
+    `samples.jsonl` in the run folder; 0: none."""
 
 
 class RLSections(Section):
@@ -430,6 +434,10 @@ class SupervisedStage(Section):
     epochs: float = Field(1.0, gt=0)
     validation_fraction: float = Field(0.0, ge=0, lt=1)
     """Share of each source's examples held out for the validation loss at the end of the stage."""
+    checkpoint_every: int = Field(0, ge=0)
+    """Save an in-stage checkpoint every N steps (0: none); a stage that is interrupted continues
+    from its newest one. They are deleted once the stage has exported its model."""
+    keep_checkpoints: int = Field(1, ge=1)
     learner: LearnerConfig = LearnerConfig()
 
     @model_validator(mode="after")

@@ -30,8 +30,9 @@ Completion = tuple[list[int], list[float], str]
 class Cluster(Protocol):
     """Where the RL workers run. The driver calls these verbs in order and holds no other state."""
 
-    def generate(self, prompts: list[Any]) -> list[Sample]:
-        """`rollout.samples_per_prompt` samples per prompt, group-contiguous, prompt order kept."""
+    def generate(self, prompts: list[Any], seeds: list[int] | None = None) -> list[Sample]:
+        """`rollout.samples_per_prompt` samples per prompt, group-contiguous, prompt order kept;
+        `seeds`: one sampling seed per prompt (the samples depend on it, not on earlier calls)."""
         ...
 
     def score(self, completions: list[str], rows: list[dict]) -> tuple[list[Any], float]:
@@ -46,9 +47,14 @@ class Cluster(Protocol):
         """Send the learner's weights, tagged `version`, to every rollout engine; seconds taken."""
         ...
 
-    def save_checkpoint(self, path: str, state: dict) -> None: ...
+    def save_checkpoint(self, path: str, state: dict) -> None:
+        """Write a complete checkpoint to the folder `path` (atomically: see rlsys/core/checkpoints.py)
+        with `state` as its trainer_state.json."""
+        ...
 
-    def load_checkpoint(self, path: str) -> None: ...
+    def load_checkpoint(self, path: str) -> None:
+        """Restore the learner(s) from a complete checkpoint and send its weights to the engines."""
+        ...
 
     def shutdown(self) -> None: ...
 
@@ -93,8 +99,8 @@ class Strategy(Protocol):
 class RolloutBackend(Protocol):
     """An inference engine that samples completions for token-id prompts."""
 
-    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[Completion]]:
-        """`n` completions per prompt, in prompt order."""
+    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None) -> list[list[Completion]]:
+        """`n` completions per prompt, in prompt order; `seeds`: one sampling seed per prompt."""
         ...
 
     def load_weights(self, payload: WeightPayload) -> None:
