@@ -118,4 +118,4 @@ def test_inline_run_with_tis_mis_gspo_overlong_penalty_and_dynamic_sampling(tiny
         assert r["rollout_is/ratio_p05"] <= r["rollout_is/ratio_p50"] <= r["rollout_is/ratio_p95"]
         assert 0 < r["rollout_is/truncated_frac"] < 1 and 0 <= r["rollout_is/masked_frac"] <= 1
     state = json.loads((final / "trainer_state.json").read_text())
-    assert state["data_position"] == sum(r["dynamic_sampling/prompts"] for r in rows)
+    assert state["data"]["position"] == sum(r["dynamic_sampling/prompts"] for r in rows)

@@ -169,9 +169,9 @@ class SlowRolloutWorker(RolloutWorker):
     after each request it waits four times what the request took, so it stays slower however
     loaded the machine is."""
 
-    def generate(self, prompts, samples_per_prompt=None):
+    def generate(self, prompts, samples_per_prompt=None, seeds=None):
         start = time.perf_counter()
-        samples = super().generate(prompts, samples_per_prompt)
+        samples = super().generate(prompts, samples_per_prompt, seeds)
         time.sleep(4 * (time.perf_counter() - start))
         return samples
 
