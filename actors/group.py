@@ -2,6 +2,11 @@
 
 `ActorGroup.run("method", ...)` calls the method on every rank with `.remote(...)` and
 returns the futures; nothing is generated, so "go to definition" lands on the plain class.
+
+Ranks that form a torch.distributed group (learners) meet at rank 0: `reserve` the bundles
+first, ask `rank0_address` for the IP of the node that holds bundle 0 and a free port there (a
+zero-CPU task placed in that bundle picks them), then start the group in those bundles. Ray
+gives each actor its own `CUDA_VISIBLE_DEVICES`, so a rank's GPU is the first one it sees.
 """
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
-from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 
@@ -25,8 +30,37 @@ def actor_env() -> dict[str, str]:
     return env
 
 
+def reserve(n: int, *, num_cpus: float, num_gpus: float = 0.0, name: str = "actors",
+            strategy: str = "PACK") -> PlacementGroup:
+    """A ready placement group of `n` bundles of {CPU: num_cpus, GPU: num_gpus}."""
+    pg = placement_group([{"CPU": num_cpus, "GPU": num_gpus}] * n, strategy=strategy)
+    try:
+        ray.get(pg.ready(), timeout=120)
+    except ray.exceptions.GetTimeoutError:
+        remove_placement_group(pg)
+        raise RuntimeError(
+            f"Ray could not place {n} x {{CPU: {num_cpus}, GPU: {num_gpus}}} for {name} in 120 s; "
+            f"the cluster has {ray.available_resources()} free. Lower cluster.*_cpus / *_gpus or add nodes."
+        ) from None
+    return pg
+
+
+def _node_address() -> tuple[str, int]:
+    from actors.distributed import free_port
+
+    return ray.util.get_node_ip_address(), free_port()
+
+
+def rank0_address(pg: PlacementGroup) -> tuple[str, int]:
+    """(IP, free port) of the node that holds bundle 0 of `pg`, where rank 0 will run."""
+    task = ray.remote(num_cpus=0)(_node_address).options(
+        scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0)
+    )
+    return ray.get(task.remote(), timeout=120)
+
+
 class ActorGroup:
-    """`n` Ray actors of `cls`, one per bundle of a PACK placement group."""
+    """`n` Ray actors of `cls`, one per bundle of a placement group (PACK unless one is given)."""
 
     def __init__(
         self,
@@ -37,16 +71,10 @@ class ActorGroup:
         num_gpus: float = 0.0,
         init: Callable[[int], tuple[tuple, dict]] = lambda rank: ((), {}),
         name: str = "",
+        pg: PlacementGroup | None = None,
     ):
-        self.pg = placement_group([{"CPU": num_cpus, "GPU": num_gpus}] * n, strategy="PACK")
-        try:
-            ray.get(self.pg.ready(), timeout=120)
-        except ray.exceptions.GetTimeoutError:
-            remove_placement_group(self.pg)
-            raise RuntimeError(
-                f"Ray could not place {n} x {{CPU: {num_cpus}, GPU: {num_gpus}}} for {name or cls.__name__} in 120 s; "
-                f"the cluster has {ray.available_resources()} free. Lower cluster.*_cpus / *_gpus or add nodes."
-            ) from None
+        """`pg`: bundles from `reserve` (n of them, as `num_cpus` / `num_gpus`); default: reserved here."""
+        self.pg = pg or reserve(n, num_cpus=num_cpus, num_gpus=num_gpus, name=name or cls.__name__)
         remote_cls = ray.remote(cls)
         self.actors = []
         for rank in range(n):
@@ -59,6 +87,24 @@ class ActorGroup:
                 scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
             ).remote(*args, **kwargs)
             self.actors.append(actor)
+
+    @classmethod
+    def ranks(
+        cls,
+        actor_cls: type,
+        n: int,
+        *,
+        num_cpus: float,
+        num_gpus: float = 0.0,
+        init: Callable[[int, tuple[str, int]], tuple[tuple, dict]],
+        name: str = "",
+    ) -> ActorGroup:
+        """`n` ranks that form one process group: `init(rank, (master_addr, master_port))` gives
+        each rank's constructor arguments; the address is rank 0's node and a free port there."""
+        pg = reserve(n, num_cpus=num_cpus, num_gpus=num_gpus, name=name or actor_cls.__name__)
+        address = rank0_address(pg)
+        return cls(actor_cls, n, num_cpus=num_cpus, num_gpus=num_gpus, pg=pg, name=name,
+                    init=lambda rank: init(rank, address))
 
     def run(self, method: str, *args: Any, **kwargs: Any) -> list[ray.ObjectRef]:
         """Call `method` with the same arguments on every rank."""

@@ -52,6 +52,8 @@ class ClusterConfig(Section):
     learner_cpus: float = 1.0
     reward_cpus: float = 0.5
     gpus_per_learner: float = 0.0
+    """GPUs per learner rank (Ray shows each rank only its own: `CUDA_VISIBLE_DEVICES`). 0: the
+    learner trains on the CPU."""
     gpus_per_rollout: float = 0.0
 
 
@@ -89,7 +91,9 @@ class LearnerConfig(Section):
     strategy: Literal["torch", "deepspeed"] = "torch"
     zero_stage: Literal[0, 1, 2, 3] = 2
     num_workers: int = Field(1, ge=1)
-    """Data-parallel learner ranks (DeepSpeed strategy)."""
+    """Data-parallel learner ranks (Ray actors; each trains on a share of the batch with about as
+    many tokens as the others). DeepSpeed ZeRO shards optimizer state (1), gradients (2) and
+    weights (3) across them; the torch strategy keeps a full copy per rank and averages gradients."""
     lr: float = Field(1e-6, gt=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
@@ -99,6 +103,11 @@ class LearnerConfig(Section):
     micro_batch_tokens: int = Field(4096, ge=16)
     """Most tokens (prompt + completion) packed into one forward pass."""
     gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in backward instead of keeping them: much less
+    activation memory for ~1/3 more compute. Needed for long sequences of multi-billion models."""
+    compile: bool = False
+    """`torch.compile` each decoder layer (dynamic shapes). Pays off on GPUs over many steps (the
+    first steps compile); on CPUs it did not help here (docs/field_notes.md)."""
     logprob_chunk_tokens: int = Field(1024, ge=1)
     """Completion tokens per chunk when computing log-probabilities (bounds logits memory)."""
     threads: int | None = None
