@@ -7,7 +7,8 @@ What makes it fast on small machines:
 - log-probabilities are computed only at the positions that predict completion tokens, in
   chunks: the full-vocabulary logits of prompt tokens are never formed;
 - on-policy steps (`epochs_per_step: 1`) skip the old-logprob pass: the ratio is 1 by
-  construction, so the old log-probabilities are the new ones detached;
+  construction, so the old log-probabilities are the new ones detached (they are also the
+  learner side of `algorithm.rollout_correction`'s ratio against the engine's log-probs);
 - attention runs per sequence (`actors.packed_attention`): transformers' SDPA path would build
   a dense block-diagonal mask over the whole packed row and pay L^2 attention for it (12 s
   instead of 4 s per step on 32 x 152 tokens, 2 CPU cores; see docs/benchmarks.md);
@@ -205,17 +206,20 @@ class Learner:
         self.ref_model = None
         if self.algo.kl_coef > 0:
             self.ref_model = copy.deepcopy(model).eval().requires_grad_(False).to(self.device)
+        # the scheduler steps once per optimizer step: epochs_per_step of them per RL step
+        optimizer_steps = total_steps * self.algo.epochs_per_step
         if cfg.strategy == "deepspeed" or world_size > 1:
             init_process_group(rank, world_size, master_addr, master_port, self.device)
         if cfg.strategy == "deepspeed":
-            self.strategy: Any = DeepSpeedStrategy(model, cfg, total_steps, dtype=dtype, device=self.device)
+            self.strategy: Any = DeepSpeedStrategy(model, cfg, optimizer_steps, dtype=dtype, device=self.device)
         else:
-            self.strategy = TorchStrategy(model, cfg, total_steps, device=self.device)
+            self.strategy = TorchStrategy(model, cfg, optimizer_steps, device=self.device)
         if cfg.gradient_checkpointing:
             enable_gradient_checkpointing(self.strategy.module)
         if cfg.compile:
             compile_layers(self.strategy.module)
         self.step_count = 0
+        self.asynchronous = False  # hook: the asynchronous loop sets it (rollout_correction `auto` -> tis)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for forward passes (`learner.autocast`); nothing when it is off."""
@@ -250,7 +254,9 @@ class Learner:
     # ------------------------------------------------------------ log-probabilities
 
     def _logprobs(self, model: torch.nn.Module, packed: Packed, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probabilities (and entropies) of the completion tokens only, chunked."""
+        """Log-probabilities (and entropies) of the completion tokens only, under the sampling
+        distribution softmax(logits / temperature) (`algorithms.token_logprobs`), chunk by chunk:
+        only `logprob_chunk_tokens` rows of full-vocabulary logits exist at a time."""
         with self.autocast():
             hidden = model.get_decoder()(
                 input_ids=packed.input_ids, position_ids=packed.position_ids, use_cache=False, **packed.attention_kwargs
@@ -265,14 +271,11 @@ class Learner:
                 logits = head(hidden[idx]).float()
             if cap:
                 logits = torch.tanh(logits / cap) * cap
-            logits = logits / self.temperature
-            lse = torch.logsumexp(logits, dim=-1)
-            logps.append(logits.gather(-1, tgt[:, None]).squeeze(-1) - lse)
-            if with_entropy:
-                ents.append(algorithms.entropy_from_logits(logits))
-            else:
-                with torch.no_grad():
-                    ents.append(algorithms.entropy_from_logits(logits.detach()))
+            # chunked autograd path: saves these logits as they are, no scaled or softmaxed copy
+            logps.append(algorithms.token_logprobs(logits[None], tgt[None], chunk=len(tgt),
+                                                   temperature=self.temperature)[0])
+            with torch.set_grad_enabled(with_entropy and torch.is_grad_enabled()):
+                ents.append(algorithms.entropy_from_logits(logits / self.temperature))
         return torch.cat(logps), torch.cat(ents)
 
     @torch.no_grad()
@@ -314,10 +317,11 @@ class Learner:
         groups = plan_micro_batches([len(s) for s in samples], self.cfg.micro_batch_tokens) if samples else []
         n_micro = self.lockstep(len(groups))
         sums: dict[str, float] = {}
+        log_rhos: list[torch.Tensor] = []  # this epoch's rollout log-ratios, for their quantiles
         for k in range(n_micro):
             if k < len(groups):
                 part = self._micro_step([samples[i] for i in groups[k]], [old[i] for i in groups[k]] if old else None,
-                                        total_tokens, total_seqs)
+                                        total_tokens, total_seqs, log_rhos)
                 for key, value in part.items():
                     sums[key] = sums.get(key, 0.0) + value
             else:
@@ -326,9 +330,12 @@ class Learner:
         metrics["grad_norm"] = self.strategy.step()
         metrics["lr"] = self.strategy.lr()
         metrics["tokens"] = sums.get("tokens", 0.0)
+        quantiles = algorithms.ratio_quantiles(torch.cat(log_rhos) if log_rhos else torch.zeros(0))
+        metrics.update({f"rollout_is/ratio_{k}": v for k, v in quantiles.items()})
         return metrics
 
-    def _micro_step(self, batch: list[TrainSample], old, total_tokens: int, total_seqs: int) -> dict[str, float]:
+    def _micro_step(self, batch: list[TrainSample], old, total_tokens: int, total_seqs: int,
+                    log_rhos: list[torch.Tensor]) -> dict[str, float]:
         algo = self.algo
         packed = pack(batch, self.share_prompts, self.device, self.varlen)
         logp_flat, ent_flat = self._logprobs(self.strategy.module, packed, with_entropy=algo.entropy_coef != 0)
@@ -336,22 +343,30 @@ class Learner:
         dev = self.device
         rollout_lp, _ = pad_rows(torch.tensor([x for s in batch for x in s.rollout_logprobs], device=dev), packed.seq_lens)
         old_lp = logp.detach() if old is None else pad_rows(torch.tensor([x for o in old for x in o], device=dev), packed.seq_lens)[0]
+        corr = algo.rollout_correction
+        is_weights, mismatch = algorithms.rollout_correction(
+            old_lp, rollout_lp, mask, kind=corr.resolve(self.asynchronous), tis_cap=corr.tis_cap,
+            mis_low=corr.mis_low, mis_high=corr.mis_high,
+        )
+        log_rhos.append((old_lp - rollout_lp)[mask])
         adv = torch.tensor([s.advantage for s in batch], dtype=logp.dtype, device=dev)
         max_tokens = self.max_completion_tokens or max(packed.seq_lens)
         loss, pm = algorithms.policy_loss(
-            logp, old_lp, adv, mask, clip_low=algo.clip_low, clip_high=algo.clip_high, agg=algo.loss_agg,
-            max_tokens=max_tokens,
+            logp, old_lp, adv, mask, name=algo.policy_loss, clip_low=algo.clip_low, clip_high=algo.clip_high,
+            agg=algo.loss_agg, max_tokens=max_tokens, weights=is_weights,
         )
         ent, _ = pad_rows(ent_flat, packed.seq_lens)
         if algo.entropy_coef:
             loss = loss - algo.entropy_coef * algorithms.aggregate(ent, mask, algo.loss_agg, max_tokens)
-        kl_value = 0.0
+        kl_sums = {}
         if self.ref_model is not None:
             with torch.no_grad():
                 ref_flat, _ = self._logprobs(self.ref_model, packed, with_entropy=False)
-            kl = algorithms.kl_penalty(logp, pad_rows(ref_flat, packed.seq_lens)[0], algo.kl_estimator)
+            ref_lp = pad_rows(ref_flat, packed.seq_lens)[0]
+            kl = algorithms.kl_penalty(logp, ref_lp, algo.kl_estimator)
             loss = loss + algo.kl_coef * algorithms.aggregate(kl, mask, algo.loss_agg, max_tokens)
-            kl_value = float((kl * mask).sum())
+            k1 = algorithms.kl_penalty(logp.detach(), ref_lp, "k1")  # unbiased estimate of KL(pi || ref)
+            kl_sums = {"kl": float((kl * mask).sum()), "kl_k1": float((k1 * mask).sum())}
         n_tok = int(mask.sum())
         share = n_tok / total_tokens if algo.loss_agg == "token_mean" else len(batch) / total_seqs
         self.strategy.backward(loss * share * self.world_size)
@@ -359,9 +374,12 @@ class Learner:
             return {  # sums over tokens; divided by total_tokens in _one_epoch
                 "loss": float(loss) * n_tok,
                 "entropy": float((ent * mask).sum()),
-                "kl": kl_value,
+                "kl": 0.0,
+                **kl_sums,
                 "clip_fraction": float(pm["clip_fraction"]) * n_tok,
-                "logprob_diff_rollout": float(((logp.detach() - rollout_lp).abs() * mask).sum()),
+                "logprob_diff_rollout": float(mismatch["logprob_abs_diff"]) * n_tok,
+                "rollout_is/truncated_frac": float(mismatch["truncated_frac"]) * n_tok,
+                "rollout_is/masked_frac": float(mismatch["masked_frac"]) * n_tok,
                 "tokens": float(n_tok),
             }
 

@@ -7,6 +7,17 @@
 
 Samples come back group-contiguous (all samples of prompt 0, then prompt 1, ...), each with
 the weight version it was sampled with.
+
+Log-probabilities: both backends report, for each sampled token, its log-probability under the
+distribution it was sampled from, i.e. after temperature (vLLM's `logprobs_mode=
+"processed_logprobs"`; transformers' processed scores). The learner computes
+log_softmax(logits / temperature) (`rlsys.core.algorithms.token_logprobs`): the two agree (fp32,
+~1e-5) when nothing else shapes the sampling distribution. They differ by design when something
+does: with `top_p < 1` the engine's value is that of the truncated, renormalized distribution
+(at least as large as the learner's; the gap is -log of the kept probability mass), and while
+`min_new_tokens` bans the stop tokens the engine renormalizes without them. That gap is real
+off-policyness (the behaviour policy is the truncated one): `logprob_diff_rollout` shows it and
+`algorithm.rollout_correction` corrects for it.
 """
 from __future__ import annotations
 
@@ -107,6 +118,8 @@ class VLLMBackend:
             enforce_eager=True,
             worker_extension_cls="actors.weight_sync.VLLMWeightLoader",
             distributed_executor_backend="uni",
+            # log-probs of the distribution sampled from (after temperature), not of the raw logits
+            logprobs_mode="processed_logprobs",
         )
         if torch.cuda.is_available():
             kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization

@@ -38,6 +38,8 @@ from rlsys.core.config import LearnerConfig
 
 
 def lr_lambda(cfg: LearnerConfig, total_steps: int):
+    """LR multiplier per optimizer step; `total_steps` counts optimizer steps (an RL learner
+    makes `epochs_per_step` of them per RL step), `warmup_steps` too."""
     def schedule(step: int) -> float:
         if cfg.warmup_steps and step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps

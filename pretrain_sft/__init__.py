@@ -1,8 +1,8 @@
 """Data and losses for the stages before RL: continued pretraining, SFT, preference optimization.
 
 Modules (import them directly; this package imports nothing heavy on its own):
-- data.py: load JSONL / Parquet / `datasets` folders (`load_records`), row locations for errors
-  (`DataError`), per-source counts (`DataStats`), `detect_kind`.
+- data.py: what kind of rows a source holds (`detect_kind`), per-source counts (`DataStats`); the reader
+  itself (`load_records`, row locations, `DataError`) is rlsys.core.data's, re-exported here.
 - templates.py: translation prompt phrasings and language names from ISO codes.
 - formatting.py: one row -> tokens for each kind (text, parallel, parallel_chat, chat,
   preference); `make_formatter`.

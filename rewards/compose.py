@@ -16,7 +16,7 @@ component is never folded into the sum as a zero.
 
 Columns a reward receives: its declared required and optional columns (a row lacking an optional
 one passes None); a reward that declares no columns at all receives every column of the rows
-(minus `reward`). A row missing a required column gets status `error` naming the row and column.
+(minus `reward` and any column named like one of the reward's settings: data never sets them). A row missing a required column gets status `error` naming the row and column.
 Settings (`{reward_name: {key: value}}`) are passed as keyword arguments in the same call; a
 setting with the same name as a column passed is an error for that reward's samples.
 
@@ -33,6 +33,7 @@ from typing import Any
 from rewards.base import RewardResult, Status
 from rewards.registry import RewardSpec, get_reward
 from rewards.registry import score as score_batch
+from rewards.settings import setting_names
 
 REWARD_FIELD = "reward"
 
@@ -119,10 +120,15 @@ def group_rows(plans: Sequence[tuple[Component, ...]]) -> dict[str, list[int]]:
 
 
 def select_columns(spec: RewardSpec, available: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Which columns a reward receives: (required, optional); see the module docstring."""
+    """Which columns a reward receives: (required, optional); see the module docstring.
+
+    A reward that declares no columns gets every column except those named like one of its
+    settings: data never sets a reward's settings (`rewards.settings`).
+    """
     if spec.columns or spec.optional_columns:
         return list(spec.columns), list(spec.optional_columns)
-    return [], [c for c in available if c != REWARD_FIELD]
+    settings = set(setting_names(spec))
+    return [], [c for c in available if c != REWARD_FIELD and c not in settings]
 
 
 def score_reward(

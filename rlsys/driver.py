@@ -6,6 +6,7 @@ libraries (see `rlsys/cluster.py`); this file holds none.
 """
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +15,7 @@ from rlsys.cluster import InlineCluster, RayCluster
 from rlsys.core.config import RLConfig
 from rlsys.core.data import PromptStream, load_prompts
 from rlsys.plots import plot_reward_curve
-from rlsys.core.batch import build_batch, merge_learner_metrics
+from rlsys.core.batch import build_batch, group_signal, merge_learner_metrics
 from rlsys.core.tracking import RunLog, checkpoint_dir, latest_checkpoint, prune_checkpoints
 
 
@@ -22,7 +23,8 @@ from rlsys.core.tracking import RunLog, checkpoint_dir, latest_checkpoint, prune
 def phase(times: dict[str, float], name: str):
     start = time.perf_counter()
     yield
-    times[f"time/{name}_s"] = time.perf_counter() - start
+    key = f"time/{name}_s"
+    times[key] = times.get(key, 0.0) + time.perf_counter() - start  # refill rounds add up
 
 
 def start_cluster(cfg: RLConfig):
@@ -67,12 +69,9 @@ def train(cfg: RLConfig) -> Path:
         while step < cfg.train.steps:
             times: dict[str, float] = {}
             step_start = time.perf_counter()
-            batch_rows = stream.next_batch(cfg.train.prompts_per_step)
-            with phase(times, "generate"):
-                samples = cluster.generate([row[cfg.data.prompt_key] for row in batch_rows])
-            with phase(times, "reward"):
-                results, _ = cluster.score([s.completion for s in samples], [batch_rows[s.prompt_index] for s in samples])
-            batch, metrics = build_batch(samples, results, cfg)
+            samples, results, refill = draw_and_score(cluster, stream, cfg, times)
+            batch, metrics = build_batch(samples, results, cfg, max_groups=refill.get("dynamic_sampling/target_groups"))
+            metrics.update(refill)
             with phase(times, "train"):
                 if batch:
                     total_tokens = sum(len(s.completion_ids) for s in batch)
@@ -97,6 +96,37 @@ def train(cfg: RLConfig) -> Path:
         cluster.shutdown()
         if log.metrics_path.exists():
             plot_reward_curve(log.metrics_path, log.dir / "reward_curve.png")
+
+
+def draw_and_score(cluster, stream: PromptStream, cfg: RLConfig, times: dict[str, float]) -> tuple[list, list, dict]:
+    """Draw the step's prompts, generate and score them. With `algorithm.dynamic_sampling`
+    (DAPO), groups without signal are refilled from new prompts, at most `max_rounds` times;
+    each refill draws the missing groups divided by the signal rate seen so far (at most 4x)."""
+    want, ds = cfg.train.prompts_per_step, cfg.algorithm.dynamic_sampling
+    rows: list[dict] = []
+    samples: list = []
+    results: list = []
+    draw, rounds = want, 0
+    while True:
+        new_rows = stream.next_batch(draw)
+        with phase(times, "generate"):
+            new = cluster.generate([row[cfg.data.prompt_key] for row in new_rows])
+        for s in new:  # indices into this step's rows, across rounds
+            s.prompt_index += len(rows)
+        rows += new_rows
+        with phase(times, "reward"):
+            scored, _ = cluster.score([s.completion for s in new], [rows[s.prompt_index] for s in new])
+        samples += new
+        results += scored
+        if not ds.enabled:
+            return samples, results, {}
+        have = int(group_signal(samples, results, cfg).sum())
+        if have >= want or rounds == ds.max_rounds:
+            break
+        rounds += 1
+        draw = math.ceil((want - have) / max(have / len(rows), 0.25))
+    return samples, results, {"dynamic_sampling/target_groups": want, "dynamic_sampling/rounds": rounds,
+                              "dynamic_sampling/prompts": len(rows)}
 
 
 def cluster_resume(cluster, path: Path, stream: PromptStream) -> dict:

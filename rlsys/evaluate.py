@@ -15,9 +15,11 @@ How (two halves, tested apart):
   - math: the registered `math` reward (math-verify, via rewards.registry.score) against
     `answer`; accuracy over the rows it could judge; rows with status error/timeout are counted
     in `unscored`, never as silent zeros.
-  - instructions: rewards.instructions.check_constraints on `constraints`; `constraint_accuracy`
-    is the share of all constraints satisfied (IFEval's instruction-level accuracy),
-    `prompt_accuracy` the share of rows with every constraint satisfied.
+  - instructions: rewards.instructions.check_constraints on `constraints` and, for multi-turn
+    rows, the `turn_constraints` still in force at the prompt's last user turn (every turn is
+    read; see rewards.instructions.conversation); `constraint_accuracy` is the share of all
+    constraints satisfied (IFEval's instruction-level accuracy), `prompt_accuracy` the share of
+    rows with every constraint satisfied.
 Metrics are named `<set>/<metric>`, e.g. `translation/chrf`, `math/accuracy`.
 `evaluate(model_dir, cfg)` runs both over every set of `cfg.data` with one engine and, when
 `cfg.output_dir` is set, writes `eval.json`, `eval.md` and `samples.jsonl` there.
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from rlsys.core.config import EvalConfig
-from rlsys.core.data import DataError, check_prompt, read_rows
+from rlsys.core.data import DataError, Records, check_prompt, load_records
 
 TASK_COLUMNS = {"translation": "reference", "math": "answer", "instructions": "constraints"}
 
@@ -50,14 +52,14 @@ class EvalSet:
     key: str  # "translation" or "translation:label"
     path: Path
     rows: list[dict[str, Any]]
+    records: Records
 
     @property
     def task(self) -> str:
         return self.key.partition(":")[0]
 
     def where(self, index: int) -> str:
-        row = self.rows[index]
-        return f"{self.path}:{row['_row']}" if "_row" in row else f"{self.path} row {index + 1}"
+        return self.records.where(index)
 
 
 @dataclass
@@ -70,15 +72,14 @@ def load_sets(cfg: EvalConfig) -> list[EvalSet]:
     """Read every eval set (first `cfg.limit` rows) and check each row's prompt and task column."""
     sets = []
     for key, path in cfg.data.items():
-        rows = read_rows(path)[: cfg.limit]
-        if not rows:
-            raise EvalError(f"eval set {key!r}: {path} has no rows")
-        eval_set = EvalSet(key, Path(path), rows)
+        records = load_records(path)
+        rows = [dict(records[i]) for i in range(min(len(records), cfg.limit or len(records)))]
+        eval_set = EvalSet(key, Path(path), rows, records)
         column = TASK_COLUMNS[eval_set.task]
         for i, row in enumerate(rows):
             check_prompt(row.get("prompt"), eval_set.where(i), "prompt")
             if row.get(column) is None:
-                raise DataError(f"{eval_set.where(i)}: a {eval_set.task} eval row needs column {column!r}")
+                raise DataError(f"a {eval_set.task} eval row needs it", field=column, where=eval_set.where(i))
         sets.append(eval_set)
     return sets
 
@@ -190,7 +191,7 @@ def _generate_vllm(
 def _references(value: Any, where: str) -> list[str]:
     refs = [value] if isinstance(value, str) else list(value) if isinstance(value, list) else None
     if not refs or not all(isinstance(r, str) for r in refs):
-        raise DataError(f"{where}: column 'reference' must be a string or a non-empty list of strings")
+        raise DataError("must be a string or a non-empty list of strings", field="reference", where=where)
     return refs
 
 
@@ -240,11 +241,12 @@ def score_instructions(
     for row, out, w in zip(rows, outputs, where, strict=True):
         try:
             passed = check_constraints(out, row["constraints"], prompt=row.get("prompt"), src=row.get("src"),
-                                       loose=loose, tgt_lang=row.get("tgt_lang"))
+                                       loose=loose, tgt_lang=row.get("tgt_lang"),
+                                       turn_constraints=row.get("turn_constraints"))
         except ConstraintError as exc:
-            raise DataError(f"{w}: column 'constraints': {exc}") from None
+            raise DataError(str(exc), field="constraints", where=w) from None
         if not passed:
-            raise DataError(f"{w}: column 'constraints' is empty")
+            raise DataError("is empty", field="constraints", where=w)
         satisfied, total, all_met = satisfied + sum(passed), total + len(passed), all_met + all(passed)
         per_row.append({"passed": passed})
     metrics = {"constraint_accuracy": satisfied / total, "prompt_accuracy": all_met / len(rows)}

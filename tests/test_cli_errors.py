@@ -31,8 +31,8 @@ def job(tmp_path, tiny_llama):
 def test_row_missing_its_reward_column_names_file_row_and_column(job):
     res = run_cli("train", "cfg.yaml", cwd=job)
     assert res.returncode == 2
-    assert f"{job / 'rows.jsonl'}:3" in res.stderr  # line 3: blank lines count
-    assert "reward 'math' needs column 'answer'" in res.stderr
+    assert f"{job / 'rows.jsonl'} line 3, field 'answer'" in res.stderr  # line 3: blank lines count
+    assert "missing; reward 'math' needs it" in res.stderr
     assert not (job / "run").exists()  # failed before anything was written
 
 
@@ -51,13 +51,13 @@ def test_model_path_that_does_not_exist(job):
 def test_data_errors(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x", "reward": "math", "answer": "1"}\n{"prompt": \n')
-    with pytest.raises(DataError, match=r"bad.jsonl:2: not valid JSON"):
+    with pytest.raises(DataError, match=r"bad.jsonl line 2: not valid JSON"):
         load_prompts(bad, "prompt")
     bad.write_text(json.dumps({"prompt": "", "reward": "math", "answer": "1"}) + "\n")
-    with pytest.raises(DataError, match=r"bad.jsonl:1: column 'prompt' must be a non-empty string"):
+    with pytest.raises(DataError, match=r"bad.jsonl line 1, field 'prompt': must be a non-empty string"):
         load_prompts(bad, "prompt")
     bad.write_text(json.dumps({"prompt": "x", "reward": "no_such_reward"}) + "\n")
-    with pytest.raises(DataError, match=r"bad.jsonl:1: unknown reward 'no_such_reward'"):
+    with pytest.raises(DataError, match=r"bad.jsonl line 1, field 'reward': unknown reward 'no_such_reward'"):
         load_prompts(bad, "prompt")
     bad.write_text(json.dumps({"prompt": "x"}) + "\n")
     with pytest.raises(DataError, match="no rewards.default"):

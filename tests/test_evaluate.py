@@ -73,10 +73,10 @@ def test_instruction_accuracy_counts_constraints_and_prompts():
 
 
 def test_bad_rows_and_settings_name_the_place(tmp_path):
-    with pytest.raises(DataError, match=r"bad\.jsonl:2: a math eval row needs column 'answer'"):
+    with pytest.raises(DataError, match=r"bad\.jsonl line 2, field 'answer': a math eval row needs it"):
         load_sets(EvalConfig(data={"math": _rows(tmp_path, "bad", [{"prompt": "1+1?", "answer": "2"}, {"prompt": "2+2?"}])}))
-    with pytest.raises(DataError, match=r"c\.jsonl:1: column 'constraints'.*no_such"):
-        score("instructions", [{"constraints": [{"type": "no_such:check"}]}], ["x"], where=["c.jsonl:1"])
+    with pytest.raises(DataError, match=r"c\.jsonl line 1, field 'constraints': .*no_such"):
+        score("instructions", [{"constraints": [{"type": "no_such:check"}]}], ["x"], where=["c.jsonl line 1"])
     with pytest.raises(ConfigError, match="the task must be one of"):
         validate(EvalConfig, {"data": {"poetry": "p.jsonl"}}, "test")
     with pytest.raises(ConfigError, match="unknown key 'temperature'"):
@@ -127,7 +127,7 @@ def test_rlsys_eval_rejects_bad_options_naming_the_problem(tiny_llama, toy):
     unknown = CliRunner().invoke(app, ["eval", tiny_llama, "--data", "poetry=x.jsonl"])
     assert unknown.exit_code == 2 and "the task must be one of" in unknown.output
     long = CliRunner().invoke(app, ["eval", tiny_llama, "--data", f"math={toy / 'eval_math.jsonl'}", "--max-model-len", "16"])
-    assert long.exit_code == 2 and "eval_math.jsonl:1: the prompt has" in long.output
+    assert long.exit_code == 2 and "eval_math.jsonl line 1: the prompt has" in long.output
 
 
 def test_vllm_greedy_matches_transformers_greedy(tiny_llama, toy):

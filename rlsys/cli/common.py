@@ -21,5 +21,5 @@ def quiet_libraries() -> None:
 
 
 def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # paths stay on one line
     raise typer.Exit(2)
