@@ -231,15 +231,16 @@ class Learner:
 
     def lockstep(self, n_local: int) -> int:
         """Micro-batches every rank runs in this pass: the most any rank has. A rank with fewer
-        runs `idle_micro_batch` for the rest (ZeRO-3 gathers parameters in every forward pass;
-        gradient reduction waits for every rank's backward)."""
+        runs `idle_loss` micro-batches for the rest (ZeRO-3 gathers parameters in every forward
+        pass; gradient reduction waits for every rank's backward)."""
         return self.strategy.all_reduce_max(n_local) if self.world_size > 1 else n_local
 
-    def idle_micro_batch(self, backward: bool, full_model: bool = False) -> None:
-        """A one-token forward pass (and a zero backward) that takes part in a micro-batch's
-        collectives without changing the update. It calls the modules a real micro-batch calls
-        (ZeRO-3 hooks the top module apart from its submodules): the decoder and the head as
-        `_logprobs` does, or the whole model (`full_model`, as the pre-RL stages do)."""
+    def idle_loss(self, full_model: bool = False) -> torch.Tensor:
+        """A zero loss from a one-token forward pass: an idle micro-batch that takes part in the
+        collectives of forward (and, backpropagated, backward) without changing the update. It
+        calls the modules a real micro-batch calls (ZeRO-3 hooks the top module apart from its
+        submodules): the decoder and the head as `_logprobs` does, or the whole model
+        (`full_model`, as the pre-RL stages do)."""
         module = self.strategy.module
         if full_model:
             ids = torch.zeros(1, 1, dtype=torch.long, device=self.device)
@@ -248,8 +249,15 @@ class Learner:
         else:
             one = TrainSample([0], [0], 0.0, [0.0])
             out = self._logprobs(module, pack([one], False, self.device, self.varlen), with_entropy=False)[0].sum()
-        if backward:
-            self.strategy.backward(out * 0.0)
+        return out * 0.0
+
+    def global_sum(self, *values: float) -> list[float]:
+        """Each value summed over the learner ranks (the values themselves with one rank)."""
+        if self.world_size == 1:
+            return list(values)
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(tensor)
+        return tensor.tolist()
 
     # ------------------------------------------------------------ log-probabilities
 
@@ -286,7 +294,7 @@ class Learner:
         groups = plan_micro_batches([len(s) for s in samples], self.cfg.micro_batch_tokens)
         for k in range(len(groups) if reference else self.lockstep(len(groups))):
             if k >= len(groups):
-                self.idle_micro_batch(backward=False)
+                self.idle_loss()
                 continue
             packed = pack([samples[i] for i in groups[k]], self.share_prompts, self.device, self.varlen)
             logp, _ = self._logprobs(model, packed, with_entropy=False)
@@ -325,7 +333,7 @@ class Learner:
                 for key, value in part.items():
                     sums[key] = sums.get(key, 0.0) + value
             else:
-                self.idle_micro_batch(backward=True)
+                self.strategy.backward(self.idle_loss())
         metrics = {k: v / max(total_tokens, 1) for k, v in sums.items() if k != "tokens"}
         metrics["grad_norm"] = self.strategy.step()
         metrics["lr"] = self.strategy.lr()

@@ -5,6 +5,8 @@ loaded), trains `planned_steps` optimizer steps on the weighted mixture, scores 
 validation examples once after the last step (`val/*` metrics of the last step), and exports the
 model in Hugging Face format to `out_dir/final/hf`.
 
+With `learner.num_workers` > 1 the learner is that many Ray actors (`pretrain_sft/ranks.py`).
+
 Not covered: resuming inside a stage (the pipeline resumes whole stages).
 """
 from __future__ import annotations
@@ -20,9 +22,13 @@ from rlsys.core.config import SupervisedStage
 
 
 def make_learner(stage: SupervisedStage, model_path: str, **kwargs: Any) -> SupervisedLearner:
-    if stage.type in ("dpo", "wpo"):
-        return PreferenceLearner(model_path, stage, **kwargs)
-    return SupervisedLearner(model_path, stage, **kwargs)
+    """The stage's learner in this process, or `learner.num_workers` ranks of it on Ray."""
+    cls = PreferenceLearner if stage.type in ("dpo", "wpo") else SupervisedLearner
+    if stage.learner.num_workers > 1:
+        from pretrain_sft.ranks import StageRanks
+
+        return StageRanks(cls, model_path, stage, **kwargs)  # type: ignore[return-value]
+    return cls(model_path, stage, **kwargs)
 
 
 

@@ -367,7 +367,8 @@ class SourceConfig(Section):
 
 
 class SupervisedStage(Section):
-    """Fields shared by the cpt, sft, dpo and wpo stages (one process, torch or DeepSpeed)."""
+    """Fields shared by the cpt, sft, dpo and wpo stages (torch or DeepSpeed; one process, or
+    `learner.num_workers` Ray actors placed as `cluster` says)."""
 
     type: Literal["cpt", "sft", "dpo", "wpo"]
     name: str | None = None
@@ -388,6 +389,10 @@ class SupervisedStage(Section):
     validation_fraction: float = Field(0.0, ge=0, lt=1)
     """Share of each source's examples held out for the validation loss at the end of the stage."""
     learner: LearnerConfig = LearnerConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    """Used when `learner.num_workers` > 1: the ranks are Ray actors with `learner_cpus` and
+    `gpus_per_learner` each, on the running Ray instance, `address`, or a local one. With one
+    worker the stage runs in this process."""
 
     @model_validator(mode="after")
     def _check_supervised(self) -> SupervisedStage:
@@ -402,8 +407,9 @@ class SupervisedStage(Section):
                 raise ValueError(
                     f"source {s.label!r}: kind {s.kind!r} does not fit a {self.type} stage (expected {expected})"
                 )
-        if self.learner.num_workers != 1:
-            raise ValueError("cpt/sft/dpo/wpo stages run in one learner process: learner.num_workers must be 1")
+        if self.learner.num_workers > 1 and self.cluster.type == "inline":
+            raise ValueError("cluster.type inline runs one learner process: learner.num_workers must be 1 "
+                             "(or use cluster.type ray)")
         pair = self.type in ("dpo", "wpo")
         if pair and self.on_overlength == "split":
             raise ValueError("on_overlength 'split' cuts documents; it does not apply to preference pairs")
