@@ -33,8 +33,9 @@ HALF = (torch.bfloat16, torch.float16)
 
 @functools.cache
 def _varlen_kernel() -> Callable | None:
-    """flash-attn's varlen function, else torch's (its keyword names changed across releases:
-    `is_causal` in some, `window_size=(-1, 0)` in others), else None."""
+    """flash-attn's varlen function, else torch's (its keywords changed across releases: causal
+    is `is_causal` in some, `window_size=(-1, 0)` in others; `scale` and `enable_gqa` came
+    later), else None."""
     try:
         from flash_attn import flash_attn_varlen_func
     except ImportError:
@@ -55,14 +56,20 @@ def _varlen_kernel() -> Callable | None:
         causal = {"window_size": (-1, 0)}
     else:
         return None
-    gqa = "enable_gqa" in params
+    gqa, has_scale = "enable_gqa" in params, "scale" in params
 
     def torch_varlen(q, k, v, cu, max_len, scale):
+        extra = dict(causal)
+        if has_scale:
+            extra["scale"] = scale
+        elif scale != q.shape[-1] ** -0.5:
+            q = q * (scale * q.shape[-1] ** 0.5)  # scores scale with q: the kernel's default times this
         if k.shape[1] != q.shape[1]:
             if gqa:
-                return varlen_attn(q, k, v, cu, cu, max_len, max_len, scale=scale, enable_gqa=True, **causal)
-            k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
-        return varlen_attn(q, k, v, cu, cu, max_len, max_len, scale=scale, **causal)
+                extra["enable_gqa"] = True
+            else:
+                k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
+        return varlen_attn(q, k, v, cu, cu, max_len, max_len, **extra)
 
     return torch_varlen
 

@@ -42,8 +42,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# the repository first; not this folder (benchmarks/rewards.py would hide the `rewards` package)
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 
 import torch  # noqa: E402
 
@@ -88,7 +88,8 @@ def to_train_samples(samples, group_size: int):
     from rlsys.core.batch import advantages
     from rlsys.core.types import TrainSample
 
-    adv = advantages(torch.tensor(even_share(samples)), group_size, "grpo")
+    rewards = torch.tensor(even_share(samples))
+    adv = advantages(rewards, torch.ones_like(rewards, dtype=torch.bool), group_size, "grpo")
     return [TrainSample(s.prompt_ids, s.completion_ids, a, s.logprobs) for s, a in zip(samples, adv.tolist())]
 
 
