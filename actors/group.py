@@ -2,11 +2,14 @@
 
 `ActorGroup.run("method", ...)` calls the method on every rank with `.remote(...)` and
 returns the futures; nothing is generated, so "go to definition" lands on the plain class.
+Each group reserves its own placement group (disaggregated placement), or two groups share
+one made by `reserve_bundles` (colocated: rank i of each group in bundle i).
 
-Ranks that form a torch.distributed group (learners) meet at rank 0: `reserve` the bundles
-first, ask `rank0_address` for the IP of the node that holds bundle 0 and a free port there (a
-zero-CPU task placed in that bundle picks them), then start the group in those bundles. Ray
-gives each actor its own `CUDA_VISIBLE_DEVICES`, so a rank's GPU is the first one it sees.
+Ranks that form a torch.distributed group (learners: `ActorGroup.ranks`) meet at rank 0: once
+the bundles are placed, `rank0_address` asks for the IP of the node that holds bundle 0 and a
+free port there (a zero-CPU task placed in that bundle picks them), then the ranks start with
+that address. Ray gives each actor its own `CUDA_VISIBLE_DEVICES`, so a rank's GPU is the first
+one it sees.
 """
 from __future__ import annotations
 
@@ -30,17 +33,16 @@ def actor_env() -> dict[str, str]:
     return env
 
 
-def reserve(n: int, *, num_cpus: float, num_gpus: float = 0.0, name: str = "actors",
-            strategy: str = "PACK") -> PlacementGroup:
-    """A ready placement group of `n` bundles of {CPU: num_cpus, GPU: num_gpus}."""
-    pg = placement_group([{"CPU": num_cpus, "GPU": num_gpus}] * n, strategy=strategy)
+def reserve_bundles(n: int, bundle: dict[str, float], what: str) -> PlacementGroup:
+    """A PACK placement group of `n` copies of `bundle`; waits until Ray has placed it."""
+    pg = placement_group([bundle] * n, strategy="PACK")
     try:
         ray.get(pg.ready(), timeout=120)
     except ray.exceptions.GetTimeoutError:
         remove_placement_group(pg)
         raise RuntimeError(
-            f"Ray could not place {n} x {{CPU: {num_cpus}, GPU: {num_gpus}}} for {name} in 120 s; "
-            f"the cluster has {ray.available_resources()} free. Lower cluster.*_cpus / *_gpus or add nodes."
+            f"Ray could not place {n} x {bundle} for {what} in 120 s; the cluster has "
+            f"{ray.available_resources()} free. Lower cluster.*_cpus / *_gpus or add nodes."
         ) from None
     return pg
 
@@ -60,7 +62,7 @@ def rank0_address(pg: PlacementGroup) -> tuple[str, int]:
 
 
 class ActorGroup:
-    """`n` Ray actors of `cls`, one per bundle of a placement group (PACK unless one is given)."""
+    """`n` Ray actors of `cls`, one per bundle of a PACK placement group (its own, or `placement`)."""
 
     def __init__(
         self,
@@ -71,10 +73,12 @@ class ActorGroup:
         num_gpus: float = 0.0,
         init: Callable[[int], tuple[tuple, dict]] = lambda rank: ((), {}),
         name: str = "",
-        pg: PlacementGroup | None = None,
+        placement: PlacementGroup | None = None,
     ):
-        """`pg`: bundles from `reserve` (n of them, as `num_cpus` / `num_gpus`); default: reserved here."""
-        self.pg = pg or reserve(n, num_cpus=num_cpus, num_gpus=num_gpus, name=name or cls.__name__)
+        self.owns_pg = placement is None
+        if placement is None:
+            placement = reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or cls.__name__)
+        self.pg = placement
         remote_cls = ray.remote(cls)
         self.actors = []
         for rank in range(n):
@@ -98,13 +102,16 @@ class ActorGroup:
         num_gpus: float = 0.0,
         init: Callable[[int, tuple[str, int]], tuple[tuple, dict]],
         name: str = "",
+        placement: PlacementGroup | None = None,
     ) -> ActorGroup:
         """`n` ranks that form one process group: `init(rank, (master_addr, master_port))` gives
         each rank's constructor arguments; the address is rank 0's node and a free port there."""
-        pg = reserve(n, num_cpus=num_cpus, num_gpus=num_gpus, name=name or actor_cls.__name__)
+        pg = placement or reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or actor_cls.__name__)
         address = rank0_address(pg)
-        return cls(actor_cls, n, num_cpus=num_cpus, num_gpus=num_gpus, pg=pg, name=name,
+        group = cls(actor_cls, n, num_cpus=num_cpus, num_gpus=num_gpus, name=name, placement=pg,
                     init=lambda rank: init(rank, address))
+        group.owns_pg = placement is None
+        return group
 
     def run(self, method: str, *args: Any, **kwargs: Any) -> list[ray.ObjectRef]:
         """Call `method` with the same arguments on every rank."""
@@ -117,4 +124,5 @@ class ActorGroup:
     def kill(self) -> None:
         for actor in self.actors:
             ray.kill(actor)
-        remove_placement_group(self.pg)
+        if self.owns_pg:
+            remove_placement_group(self.pg)

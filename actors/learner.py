@@ -39,12 +39,24 @@ from typing import Any
 
 import torch
 
+from actors.checkpointing import load_weights_strict, rng_state, save_hf, set_rng_state
 from actors.distributed import init_process_group, local_device
 from actors.packed_attention import PACKED_ATTENTION, attention_for, uses_varlen, varlen_kwargs
 from actors.strategy import DeepSpeedStrategy, TorchStrategy
 from actors.weight_sync import Transport
+from actors.weight_sync import checkpoint_tensors
 from actors.weight_sync import pack as pack_weights
+from actors.weight_sync import transport as weight_transport
 from rlsys.core import algorithms
+from rlsys.core.checkpoints import (
+    TRAINER_STATE,
+    checkpoint_problem,
+    publish,
+    read_manifest,
+    reset_dir,
+    staging_dir,
+    write_json,
+)
 from rlsys.core.config import AlgorithmConfig, LearnerConfig
 from rlsys.core.types import TrainSample, WeightPayload
 
@@ -395,47 +407,79 @@ class Learner:
 
     def export_weights(self, version: int, transport: Transport = "tensors") -> WeightPayload | None:
         """The full weights, packed for the rollout side, on rank 0 (None elsewhere); every
-        rank must call it (ZeRO-3 gathers)."""
-        state = self.strategy.full_state_dict()  # host copies on rank 0 (strategy.host_copy)
+        rank must call it (ZeRO-3 gathers).
+
+        Host copies on rank 0 (`strategy.full_state_dict`) for the object store. The collective
+        transport broadcasts from the learner's device: the weights as they are, no host copy,
+        unless ZeRO-3 partitions them (gathered one at a time into host copies)."""
+        partitioned = self.cfg.strategy == "deepspeed" and self.cfg.zero_stage == 3
+        if transport == "collective" and not partitioned:
+            state = dict(self.strategy.iter_full_params()) if self.rank == 0 else {}
+        else:
+            state = self.strategy.full_state_dict()
         if self.rank != 0:
             return None
+        state = checkpoint_tensors(self.strategy.module, state)  # the names vLLM's loaders take
         return pack_weights(state, version, transport)
 
-    def save_checkpoint(self, path: str, trainer_state: dict[str, Any] | None = None) -> None:
-        """Hugging Face model + tokenizer (rank 0) and optimizer/scheduler/RNG state."""
-        import json
+    def open_weight_group(self, world_size: int) -> tuple[str, int]:
+        """Rank 0: host the collective weight transport's rendezvous (this rank plus every engine
+        worker, `world_size` in all); returns its address for the engines."""
+        return weight_transport("collective").listen(world_size)
 
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        state = self.strategy.full_state_dict()
+    def join_weight_group(self, world_size: int) -> None:
+        """Rank 0: form the group with the engines (blocks until they have joined)."""
+        weight_transport("collective").join("", 0, 0, world_size, self.device)
+
+    def save_checkpoint(self, path: str, trainer_state: dict[str, Any] | None = None) -> None:
+        """A complete checkpoint in the folder `path`, published atomically; every rank calls it.
+
+        Every rank writes its files into the staging folder (rank 0: `hf/` and trainer_state.json;
+        each rank: its optimizer / DeepSpeed shards and `learner_rank{r}.pt` with its RNG streams);
+        after a barrier rank 0 writes the manifest, fsyncs and renames (rlsys/core/checkpoints.py).
+        """
+        final = Path(path)
+        staging = staging_dir(final)
         if self.rank == 0:
-            module = self.strategy.module
-            module.save_pretrained(out / "hf", state_dict=state, safe_serialization=True)
-            self.tokenizer.save_pretrained(out / "hf")
-            gen = getattr(module, "generation_config", None)
-            if gen is not None:
-                gen.save_pretrained(out / "hf")
-            (out / "trainer_state.json").write_text(json.dumps(trainer_state or {}, indent=2))
-        self.strategy.save(out)
-        torch.save({"torch": torch.get_rng_state(), "step": self.step_count}, out / f"rng_rank{self.rank}.pt")
+            reset_dir(staging)
+        self._barrier()
+        state = self.strategy.full_state_dict()  # every rank (ZeRO-3 gathers)
+        if self.rank == 0:
+            save_hf(self.strategy.module, state, self.tokenizer, staging / "hf")
+            write_json(staging / TRAINER_STATE, trainer_state or {})
+        del state
+        self.strategy.save(staging)
+        torch.save({"rng": rng_state(), "step_count": self.step_count}, staging / f"learner_rank{self.rank}.pt")
+        self._barrier()
+        if self.rank == 0:
+            publish(staging, final, world_size=self.world_size)
+        self._barrier()
 
     def load_checkpoint(self, path: str) -> None:
-        out = Path(path)
-        src = out / "hf"
-        from safetensors.torch import load_file
+        """Weights, optimizer, scheduler, RNG streams and step count from a complete checkpoint.
 
-        files = sorted(src.glob("*.safetensors"))
-        state: dict[str, torch.Tensor] = {}
-        for f in files:
-            state.update(load_file(f))
-        module = self.strategy.module
-        if self.cfg.strategy == "deepspeed" and self.cfg.zero_stage == 3:
-            raise NotImplementedError("resume with ZeRO-3 loads through DeepSpeed's own checkpoint only")
-        module.load_state_dict(state, strict=False)
-        self.strategy.load(out)
-        rng = torch.load(out / f"rng_rank{self.rank}.pt", weights_only=False)
-        torch.set_rng_state(rng["torch"])
-        self.step_count = rng["step"]
+        The reference model (KL) is not touched: it stays the initial model this learner was built
+        from, as in the uninterrupted run. Torch strategy: weights from `hf/`, strictly
+        (actors/checkpointing.py); DeepSpeed: weights and optimizer from its own checkpoint
+        (ZeRO-3 included), strict as well.
+        """
+        folder = Path(path)
+        if (why := checkpoint_problem(folder)) is not None:
+            raise ValueError(f"{folder} is not a complete checkpoint: {why}")
+        saved_world = read_manifest(folder).get("world_size", 1)
+        if saved_world != self.world_size:
+            raise ValueError(f"{folder} was written by {saved_world} learner ranks, this job has {self.world_size}; "
+                             "optimizer states are partitioned per rank: resume with the same learner.num_workers")
+        if not isinstance(self.strategy, DeepSpeedStrategy):
+            load_weights_strict(self.strategy.module, folder / "hf")
+        self.strategy.load(folder)
+        mine = torch.load(folder / f"learner_rank{self.rank}.pt", weights_only=True)
+        set_rng_state(mine["rng"])
+        self.step_count = mine["step_count"]
+
+    def _barrier(self) -> None:
+        if self.world_size > 1:
+            torch.distributed.barrier()
 
     def close(self) -> None:
         self.strategy.close()

@@ -152,10 +152,15 @@ class TorchStrategy:
         return full_state_dict(self)
 
     def save(self, path: Path) -> None:
-        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}, path / "optim.pt")
+        """Optimizer and scheduler state; rank 0 writes it (every rank holds the same state)."""
+        if self.rank == 0:
+            state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+            torch.save(state, path / "optim.pt")
 
     def load(self, path: Path) -> None:
-        state = torch.load(path / "optim.pt", weights_only=False)
+        """Optimizer and scheduler state (the learner loads the weights from `hf/`), onto this
+        rank's device."""
+        state = torch.load(path / "optim.pt", weights_only=True, map_location=self.device)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
 
@@ -250,10 +255,14 @@ class DeepSpeedStrategy:
         return full_state_dict(self)
 
     def save(self, path: Path) -> None:
+        """DeepSpeed's own checkpoint: every rank writes its optimizer partition; every rank calls it."""
         self.engine.save_checkpoint(str(path / "deepspeed"), tag="state")
 
     def load(self, path: Path) -> None:
-        self.engine.load_checkpoint(str(path / "deepspeed"), tag="state")
+        """Weights (strict), optimizer partitions and scheduler from DeepSpeed's checkpoint (any ZeRO stage)."""
+        loaded, _ = self.engine.load_checkpoint(str(path / "deepspeed"), tag="state", load_module_strict=True)
+        if loaded is None:
+            raise FileNotFoundError(f"{path / 'deepspeed'}: no DeepSpeed checkpoint with tag 'state'")
 
     def all_reduce_max(self, value: int) -> int:
         return all_reduce_max(value, self.world_size, self.device)

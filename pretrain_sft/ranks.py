@@ -1,7 +1,7 @@
 """A cpt / sft / dpo / wpo stage on several learner ranks: Ray actors of the stage's learner.
 
 `StageRanks` offers `run_stage` the verbs of one `SupervisedLearner` (prepare, train_step,
-evaluate, export, close) and runs each on `learner.num_workers` Ray actors of that class, one
+evaluate, save_checkpoint, load_checkpoint, export, close) and runs each on `learner.num_workers` Ray actors of that class, one
 per bundle of a placement group, meeting at rank 0's node (`actors.group.ActorGroup.ranks`):
 - train_step / evaluate: the step's examples are split by tokens (`split_by_tokens`); each rank
   normalizes by the whole step's counts (summed over ranks), so its metrics are its share and
@@ -97,6 +97,13 @@ class StageRanks:
 
     def evaluate(self, examples: list[Any]) -> dict[str, float]:
         return merge_rank_metrics(self._each("evaluate", examples)[1])
+
+    def save_checkpoint(self, path: Path, trainer_state: dict[str, Any]) -> None:
+        """Every rank writes its part (its DeepSpeed shard and RNG streams; rank 0 the weights)."""
+        self.ray.get(self.group.run("save_checkpoint", path, trainer_state))
+
+    def load_checkpoint(self, path: Path) -> None:
+        self.ray.get(self.group.run("load_checkpoint", path))
 
     def export(self, out: Path) -> Path:
         return self.ray.get(self.group.run("export", out))[0]

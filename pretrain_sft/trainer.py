@@ -105,6 +105,13 @@ class SupervisedLearner:
             add_into(metrics, part)
         return {f"val/{k}": v for k, v in metrics.items() if k != "micro_batches"}
 
+    def save_checkpoint(self, path: Path, trainer_state: dict[str, Any]) -> None:
+        """Weights, optimizer, scheduler and RNG streams, published atomically (actors/learner.py)."""
+        self.base.save_checkpoint(str(path), trainer_state)
+
+    def load_checkpoint(self, path: Path) -> None:
+        self.base.load_checkpoint(str(path))
+
     def export(self, out: Path) -> Path:
         """Model (safetensors) + tokenizer + chat template + generation config in `out/hf`;
         every rank must call it (ZeRO-3 gathers), rank 0 writes."""
