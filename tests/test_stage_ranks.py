@@ -73,3 +73,34 @@ def test_a_stage_on_several_ranks_needs_ray(data):
     with pytest.raises(ConfigError, match="cluster.type inline runs one learner process"):
         validate(PipelineConfig, {"model": {"path": "m"}, "stages": [stage]}, "cfg.yaml")
     assert parse_stage({**stage, "cluster": {"type": "ray"}}).learner.num_workers == 2
+
+
+@pytest.mark.slow
+def test_a_two_rank_zero3_stage_crashed_after_a_checkpoint_resumes_like_the_straight_run(
+        data, tiny_llama, tmp_path, ray_local, monkeypatch):
+    """In-stage checkpoints with 2 ranks: each rank writes its ZeRO-3 shard and RNG streams, the
+    resumed stage (a new pair of ranks) ends where the straight one ends."""
+    from rlsys.core.tracking import RunLog
+    from tests.resume_helpers import read_jsonl
+    from tests.test_resume_stages import Crash, assert_same_stage, assert_same_weights, resumable
+
+    stage = parse_stage({**resumable("sft", data, steps=6, strategy="deepspeed", zero_stage=3, num_workers=2),
+                         "cluster": {"learner_cpus": 1}})
+    straight = run_stage(stage, tiny_llama, tmp_path / "straight", seed=3)
+    original = RunLog.log
+
+    def crash_at_5(self, step, metrics):
+        original(self, step, metrics)
+        if step == 5:
+            raise Crash
+
+    monkeypatch.setattr(RunLog, "log", crash_at_5)
+    with pytest.raises(Crash):
+        run_stage(stage, tiny_llama, tmp_path / "resumed", seed=3)
+    step4 = tmp_path / "resumed" / "checkpoints" / "step_000004"
+    assert len(list((step4 / "deepspeed" / "state").glob("*optim_states.pt"))) == 2  # one shard per rank
+    monkeypatch.setattr(RunLog, "log", original)
+    resumed = run_stage(stage, tiny_llama, tmp_path / "resumed", seed=3)
+    assert_same_stage(read_jsonl(tmp_path / "straight" / "metrics.jsonl"),
+                      read_jsonl(tmp_path / "resumed" / "metrics.jsonl"), 6)
+    assert_same_weights(straight["model_dir"], resumed["model_dir"])
