@@ -4,6 +4,12 @@
 returns the futures; nothing is generated, so "go to definition" lands on the plain class.
 Each group reserves its own placement group (disaggregated placement), or two groups share
 one made by `reserve_bundles` (colocated: rank i of each group in bundle i).
+
+Ranks that form a torch.distributed group (learners: `ActorGroup.ranks`) meet at rank 0: once
+the bundles are placed, `rank0_address` asks for the IP of the node that holds bundle 0 and a
+free port there (a zero-CPU task placed in that bundle picks them), then the ranks start with
+that address. Ray gives each actor its own `CUDA_VISIBLE_DEVICES`, so a rank's GPU is the first
+one it sees.
 """
 from __future__ import annotations
 
@@ -41,6 +47,20 @@ def reserve_bundles(n: int, bundle: dict[str, float], what: str) -> PlacementGro
     return pg
 
 
+def _node_address() -> tuple[str, int]:
+    from actors.distributed import free_port
+
+    return ray.util.get_node_ip_address(), free_port()
+
+
+def rank0_address(pg: PlacementGroup) -> tuple[str, int]:
+    """(IP, free port) of the node that holds bundle 0 of `pg`, where rank 0 will run."""
+    task = ray.remote(num_cpus=0)(_node_address).options(
+        scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0)
+    )
+    return ray.get(task.remote(), timeout=120)
+
+
 class ActorGroup:
     """`n` Ray actors of `cls`, one per bundle of a PACK placement group (its own, or `placement`)."""
 
@@ -71,6 +91,27 @@ class ActorGroup:
                 scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
             ).remote(*args, **kwargs)
             self.actors.append(actor)
+
+    @classmethod
+    def ranks(
+        cls,
+        actor_cls: type,
+        n: int,
+        *,
+        num_cpus: float,
+        num_gpus: float = 0.0,
+        init: Callable[[int, tuple[str, int]], tuple[tuple, dict]],
+        name: str = "",
+        placement: PlacementGroup | None = None,
+    ) -> ActorGroup:
+        """`n` ranks that form one process group: `init(rank, (master_addr, master_port))` gives
+        each rank's constructor arguments; the address is rank 0's node and a free port there."""
+        pg = placement or reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or actor_cls.__name__)
+        address = rank0_address(pg)
+        group = cls(actor_cls, n, num_cpus=num_cpus, num_gpus=num_gpus, name=name, placement=pg,
+                    init=lambda rank: init(rank, address))
+        group.owns_pg = placement is None
+        return group
 
     def run(self, method: str, *args: Any, **kwargs: Any) -> list[ray.ObjectRef]:
         """Call `method` with the same arguments on every rank."""

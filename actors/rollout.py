@@ -263,7 +263,8 @@ class HFBackend:
         torch.manual_seed(seed)
         self.cfg = cfg
         self.stop_ids = stop_ids
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # Ray: this actor's GPU
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(self.device)
         self.model.eval()
 
     def generate(self, prompt_ids: list[list[int]], n: int,
@@ -272,7 +273,7 @@ class HFBackend:
 
         groups = []
         for i, ids in enumerate(prompt_ids):
-            inputs = torch.tensor([ids])
+            inputs = torch.tensor([ids], device=self.device)
             max_new = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
             # a forked RNG: the seed decides this prompt's samples, and the caller's RNG is left alone
             with torch.no_grad(), torch.random.fork_rng(enabled=seeds is not None):

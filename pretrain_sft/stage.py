@@ -5,6 +5,8 @@ loaded), trains `planned_steps` optimizer steps on the weighted mixture, scores 
 validation examples once after the last step (`val/*` metrics of the last step), and exports the
 model in Hugging Face format to `out_dir/final/hf`.
 
+With `learner.num_workers` > 1 the learner is that many Ray actors (`pretrain_sft/ranks.py`).
+
 Resume inside a stage: with `checkpoint_every: N` the stage writes a checkpoint every N steps
 (`out_dir/checkpoints/step_K/`, the same atomic writer as RL: rlsys/core/checkpoints.py) holding
 the weights, optimizer, scheduler and RNG streams. A rerun continues from the newest complete
@@ -38,9 +40,13 @@ from rlsys.core.config import SupervisedStage
 
 
 def make_learner(stage: SupervisedStage, model_path: str, **kwargs: Any) -> SupervisedLearner:
-    if stage.type in ("dpo", "wpo"):
-        return PreferenceLearner(model_path, stage, **kwargs)
-    return SupervisedLearner(model_path, stage, **kwargs)
+    """The stage's learner in this process, or `learner.num_workers` ranks of it on Ray."""
+    cls = PreferenceLearner if stage.type in ("dpo", "wpo") else SupervisedLearner
+    if stage.learner.num_workers > 1:
+        from pretrain_sft.ranks import StageRanks
+
+        return StageRanks(cls, model_path, stage, **kwargs)  # type: ignore[return-value]
+    return cls(model_path, stage, **kwargs)
 
 
 

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from actors.distributed import free_port
-from actors.learner import Learner
+from actors.learner import Learner, split_by_tokens
 from rlsys.core.types import TrainSample
 from actors.reward_worker import RewardWorker
 from actors.rollout import RolloutWorker
@@ -22,16 +22,13 @@ from rlsys.core.types import Sample, WeightPayload
 from rlsys.core.config import RLConfig
 
 
-def learner_kwargs(cfg: RLConfig, rank: int, port: int) -> dict[str, Any]:
+def learner_kwargs(cfg: RLConfig, rank: int, address: tuple[str, int], local_rank: int | None = None) -> dict[str, Any]:
+    """`address`: where the learner ranks meet (rank 0's node IP and a free port there)."""
     return dict(
         model_path=cfg.model.path, cfg=cfg.learner, algo=cfg.algorithm, total_steps=cfg.train.steps,
         temperature=cfg.rollout.temperature, max_completion_tokens=cfg.rollout.max_new_tokens, dtype=cfg.model.dtype, seed=cfg.run.seed, rank=rank,
-        world_size=cfg.learner.num_workers, master_port=port,
+        world_size=cfg.learner.num_workers, master_addr=address[0], master_port=address[1], local_rank=local_rank,
     )
-
-
-def split(items: list, n: int) -> list[list]:
-    return [items[i::n] for i in range(n)]
 
 
 class InlineCluster:
@@ -40,7 +37,7 @@ class InlineCluster:
     def __init__(self, cfg: RLConfig):
         if cfg.learner.num_workers != 1 or cfg.rollout.num_workers != 1:
             raise ValueError("cluster.type inline runs one learner and one rollout worker; use cluster.type ray")
-        self.learner = Learner(**learner_kwargs(cfg, 0, free_port()))
+        self.learner = Learner(**learner_kwargs(cfg, 0, ("127.0.0.1", free_port())))
         self.rollout = RolloutWorker(cfg.model.path, cfg.rollout, seed=cfg.run.seed, dtype=cfg.rollout_dtype)
         self.rewards = RewardWorker(cfg.rewards)
 
@@ -78,11 +75,10 @@ class RayCluster:
 
         self.ray, self.cfg = ray, cfg
         c = cfg.cluster
-        port = free_port()
         learner_resources, rollout_resources = self._placement()
-        self.learners = ActorGroup(
-            Learner, cfg.learner.num_workers, **learner_resources,
-            init=lambda rank: ((), learner_kwargs(cfg, rank, port)), name="learner",
+        self.learners = ActorGroup.ranks(  # local_rank 0: Ray shows each learner actor only its own GPU(s)
+            Learner, cfg.learner.num_workers, **learner_resources, name="learner",
+            init=lambda rank, address: ((), learner_kwargs(cfg, rank, address, local_rank=0)),
         )
         self.rollouts = ActorGroup(
             RolloutWorker, cfg.rollout.num_workers, **rollout_resources,
@@ -141,8 +137,7 @@ class RayCluster:
     def train(self, samples: list[TrainSample], total_tokens: int, total_seqs: int) -> list[dict[str, float]]:
         if self.colocated:  # the learners get the engines' device memory until the weight sync
             self.ray.get(self.rollouts.run("sleep"))
-        shares = split(samples, len(self.learners.actors))
-        return self.ray.get(self.learners.run_each("train_step", [((s, total_tokens, total_seqs), {}) for s in shares]))
+        return self.ray.get(train_on_ranks(self.learners, samples, total_tokens, total_seqs))
 
     def sync_weights(self, version: int) -> float:
         start = time.perf_counter()
@@ -176,6 +171,14 @@ class RayCluster:
             from ray.util.placement_group import remove_placement_group
 
             remove_placement_group(self.shared_pg)
+
+
+def train_on_ranks(learners: Any, samples: list[TrainSample], total_tokens: int, total_seqs: int) -> list[Any]:
+    """`train_step` futures of every learner rank, each on a share of `samples` with about as many
+    tokens as the others (`total_*` count the whole batch: the loss is normalized over it)."""
+    shares = split_by_tokens([len(s) for s in samples], len(learners.actors))
+    return learners.run_each("train_step", [(([samples[i] for i in share], total_tokens, total_seqs), {})
+                                            for share in shares])
 
 
 def state_version(path: str) -> int:

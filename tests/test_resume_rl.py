@@ -32,6 +32,8 @@ CASES = {
     "ray-deepspeed-zero2-2ranks": {"cluster": {"type": "ray", "learner_cpus": 0.5, "rollout_cpus": 0.5},
                                    "learner": {"strategy": "deepspeed", "zero_stage": 2, "num_workers": 2}},
     "inline-deepspeed-zero3": {"cluster": {"type": "inline"}, "learner": {"strategy": "deepspeed", "zero_stage": 3}},
+    "ray-torch-2ranks": {"cluster": {"type": "ray", "learner_cpus": 0.5, "rollout_cpus": 0.5},
+                         "learner": {"strategy": "torch", "num_workers": 2}},
 }
 
 

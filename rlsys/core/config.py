@@ -52,6 +52,8 @@ class ClusterConfig(Section):
     learner_cpus: float = 1.0
     reward_cpus: float = 0.5
     gpus_per_learner: float = 0.0
+    """GPUs per learner rank (Ray shows each rank only its own: `CUDA_VISIBLE_DEVICES`). 0: the
+    learner trains on the CPU."""
     gpus_per_rollout: float = 0.0
     """GPUs of each rollout engine; with `rollout.tensor_parallel_size` > 1 it must equal it."""
     placement: Literal["disaggregated", "colocated"] = "disaggregated"
@@ -112,7 +114,9 @@ class LearnerConfig(Section):
     strategy: Literal["torch", "deepspeed"] = "torch"
     zero_stage: Literal[0, 1, 2, 3] = 2
     num_workers: int = Field(1, ge=1)
-    """Data-parallel learner ranks (DeepSpeed strategy)."""
+    """Data-parallel learner ranks (Ray actors; each trains on a share of the batch with about as
+    many tokens as the others). DeepSpeed ZeRO shards optimizer state (1), gradients (2) and
+    weights (3) across them; the torch strategy keeps a full copy per rank and averages gradients."""
     lr: float = Field(1e-6, gt=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
@@ -123,6 +127,11 @@ class LearnerConfig(Section):
     micro_batch_tokens: int = Field(4096, ge=16)
     """Most tokens (prompt + completion) packed into one forward pass."""
     gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in backward instead of keeping them: much less
+    activation memory for ~1/3 more compute. Needed for long sequences of multi-billion models."""
+    compile: bool = False
+    """`torch.compile` each decoder layer (dynamic shapes). Pays off on GPUs over many steps (the
+    first steps compile); on CPUs it did not help here (docs/field_notes.md)."""
     logprob_chunk_tokens: int = Field(1024, ge=1)
     """Completion tokens per chunk when computing log-probabilities (bounds logits memory)."""
     threads: int | None = None
@@ -414,7 +423,8 @@ class SourceConfig(Section):
 
 
 class SupervisedStage(Section):
-    """Fields shared by the cpt, sft, dpo and wpo stages (one process, torch or DeepSpeed)."""
+    """Fields shared by the cpt, sft, dpo and wpo stages (torch or DeepSpeed; one process, or
+    `learner.num_workers` Ray actors placed as `cluster` says)."""
 
     type: Literal["cpt", "sft", "dpo", "wpo"]
     name: str | None = None
@@ -439,6 +449,10 @@ class SupervisedStage(Section):
     from its newest one. They are deleted once the stage has exported its model."""
     keep_checkpoints: int = Field(1, ge=1)
     learner: LearnerConfig = LearnerConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    """Used when `learner.num_workers` > 1: the ranks are Ray actors with `learner_cpus` and
+    `gpus_per_learner` each, on the running Ray instance, `address`, or a local one. With one
+    worker the stage runs in this process."""
 
     @model_validator(mode="after")
     def _check_supervised(self) -> SupervisedStage:
@@ -453,8 +467,9 @@ class SupervisedStage(Section):
                 raise ValueError(
                     f"source {s.label!r}: kind {s.kind!r} does not fit a {self.type} stage (expected {expected})"
                 )
-        if self.learner.num_workers != 1:
-            raise ValueError("cpt/sft/dpo/wpo stages run in one learner process: learner.num_workers must be 1")
+        if self.learner.num_workers > 1 and self.cluster.type == "inline":
+            raise ValueError("cluster.type inline runs one learner process: learner.num_workers must be 1 "
+                             "(or use cluster.type ray)")
         pair = self.type in ("dpo", "wpo")
         if pair and self.on_overlength == "split":
             raise ValueError("on_overlength 'split' cuts documents; it does not apply to preference pairs")

@@ -69,7 +69,8 @@ class Strategy(Protocol):
         ...
 
     def backward(self, loss: Any) -> None:
-        """Accumulate gradients of one micro-batch's loss (already scaled to the step)."""
+        """Accumulate gradients of one micro-batch's loss (already scaled to the step). With
+        several ranks gradients are averaged over ranks: scale a rank's share by the world size."""
         ...
 
     def step(self) -> float:
@@ -78,8 +79,13 @@ class Strategy(Protocol):
 
     def lr(self) -> float: ...
 
+    def iter_full_params(self) -> Iterator[tuple[str, Any]]:
+        """(name, full tensor) one at a time on the learner's device, Hugging Face names; every
+        rank iterates to the end (ZeRO-3 gathers each parameter for the time of its item)."""
+        ...
+
     def full_state_dict(self) -> dict[str, Any]:
-        """Full weights with Hugging Face names; every rank must call it (ZeRO-3 gathers)."""
+        """Host copies of the full weights on rank 0 ({} elsewhere); every rank must call it."""
         ...
 
     def save(self, path: Path) -> None:
