@@ -12,15 +12,42 @@ evaluation and curation use; the log-probabilities are then those of the model's
 
 Samples come back group-contiguous (all samples of prompt 0, then prompt 1, ...), each with
 the weight version it was sampled with.
+
+Log-probabilities: both backends report, for each sampled token, its log-probability under the
+distribution it was sampled from, i.e. after temperature (vLLM's `logprobs_mode=
+"processed_logprobs"`; transformers' processed scores). The learner computes
+log_softmax(logits / temperature) (`rlsys.core.algorithms.token_logprobs`): the two agree (fp32,
+~1e-5) when nothing else shapes the sampling distribution. They differ by design when something
+does: with `top_p < 1` the engine's value is that of the truncated, renormalized distribution
+(at least as large as the learner's; the gap is -log of the kept probability mass), and while
+`min_new_tokens` bans the stop tokens the engine renormalizes without them. That gap is real
+off-policyness (the behaviour policy is the truncated one): `logprob_diff_rollout` shows it and
+`algorithm.rollout_correction` corrects for it.
+
+Engine side of the rest of an RL step: `update_weights` takes a payload of any transport
+(`actors.weight_sync`; the collective one is received as it is loaded), `join_weight_group`
+joins the collective transport's group, and `sleep` / `wake_up` free and take back the engine's
+memory around a colocated learner's update (vLLM sleep mode, CUDA only; a logged no-op
+elsewhere). `engine_kwargs` is what reaches `vllm.LLM`, tensor parallelism included.
+
+Seeds: `generate(..., seeds=[...])` gives each prompt its own sampling seed (the driver derives
+it from the run seed and the prompt's position in the data stream, rlsys/core/data.py). vLLM
+gets it as `SamplingParams.seed` (its n samples use seed, seed+1, ...); the transformers backend
+seeds a forked torch RNG with it. The samples of a prompt then depend only on the prompt, the
+seed and the weights, not on what the engine sampled before: a resumed run draws what an
+uninterrupted one would have (up to floating-point differences from a different batch
+composition). Without seeds the engine's own RNG, seeded once at start, is used.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
+from collections import deque
 from typing import Any
 
-from actors.weight_sync import unpack
+from actors.weight_sync import load_into, transport
 from rlsys.core.config import RolloutConfig
 from rlsys.core.types import Sample, WeightPayload
 
@@ -49,7 +76,10 @@ def stop_token_ids(tokenizer: Any, generation_config: Any = None) -> list[int]:
 class RolloutWorker:
     """Generates samples for a batch of prompts with the current weights."""
 
-    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int = 0, dtype: str = "float32"):
+    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int = 0, dtype: str = "float32",
+                 sleep_mode: bool = False):
+        """`sleep_mode`: the engine shares its devices with a learner (`cluster.placement:
+        colocated`) and frees its memory between generation and the next weight sync."""
         from transformers import AutoTokenizer, GenerationConfig
 
         if not os.path.isdir(model_path):
@@ -62,14 +92,20 @@ class RolloutWorker:
             gen_cfg = None
         self.stop_ids = stop_token_ids(self.tokenizer, gen_cfg)
         self.weight_version = 0
+        self.memory_events: deque[str] = deque(maxlen=64)
+        """Recent sleep / wake_up calls (what colocated placement asked of the engine)."""
         backend_cls = VLLMBackend if cfg.backend == "vllm" else HFBackend
-        self.backend = backend_cls(model_path, cfg, seed=seed, dtype=dtype, stop_ids=self.stop_ids)
+        self.backend = backend_cls(model_path, cfg, seed=seed, dtype=dtype, stop_ids=self.stop_ids,
+                                   sleep_mode=sleep_mode)
 
-    def generate(self, prompts: list[Any], samples_per_prompt: int | None = None, *,
-                 temperature: float | None = None) -> list[Sample]:
-        """`samples_per_prompt` samples of each prompt; `temperature` overrides the config's for
-        this call (evaluation: 0 for greedy answers, > 0 for pass@k samples from one engine)."""
+    def generate(self, prompts: list[Any], samples_per_prompt: int | None = None,
+                 seeds: list[int] | None = None, *, temperature: float | None = None) -> list[Sample]:
+        """`samples_per_prompt` samples of each prompt; `seeds` one sampling seed per prompt;
+        `temperature` overrides the config's for this call (evaluation: 0 for greedy answers,
+        > 0 for pass@k samples from one engine)."""
         n = samples_per_prompt or self.cfg.samples_per_prompt
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         prompt_ids = []
         for i, prompt in enumerate(prompts):
             ids = render_prompt(self.tokenizer, prompt, self.cfg.use_chat_template)
@@ -79,7 +115,7 @@ class RolloutWorker:
                     f"({self.cfg.max_model_len}); shorten it or raise max_model_len"
                 )
             prompt_ids.append(ids)
-        outputs = self.backend.generate(prompt_ids, n, temperature=temperature)
+        outputs = self.backend.generate(prompt_ids, n, seeds, temperature=temperature)
         samples = []
         for i, (ids, group) in enumerate(zip(prompt_ids, outputs, strict=True)):
             for completion_ids, logprobs, finish in group:
@@ -88,52 +124,93 @@ class RolloutWorker:
         return samples
 
     def update_weights(self, payload: WeightPayload) -> float:
-        """Load new weights; returns the seconds it took."""
+        """Load new weights (any transport; the collective one receives them now); returns the
+        seconds it took."""
         start = time.perf_counter()
         self.backend.load_weights(payload)
         self.weight_version = payload.version
         return time.perf_counter() - start
 
+    def join_weight_group(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
+        """Join the collective weight transport's group; this engine's workers take ranks
+        `rank_offset ..`. Blocks until every member has joined; returns the ranks taken."""
+        return self.backend.join_weight_group(host, port, rank_offset, world_size)
+
+    def sleep(self) -> None:
+        """Free the engine's device memory for the learner (weights and KV cache)."""
+        self.memory_events.append(f"sleep@{self.weight_version}")
+        self.backend.sleep()
+
+    def wake_up(self, tags: list[str] | None = None) -> None:
+        """Take memory back: `["weights"]` before a weight sync, `["kv_cache"]` after, None: all."""
+        self.memory_events.append(f"wake_up({','.join(tags or ['all'])})@{self.weight_version}")
+        self.backend.wake_up(tags)
+
     def shutdown(self) -> None:
         self.backend.shutdown()
 
 
+def engine_kwargs(model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, sleep_mode: bool,
+                  cuda: bool, sleep_available: bool) -> dict[str, Any]:
+    """Arguments of `vllm.LLM` for one rollout engine.
+
+    One worker in this process (`uni`) unless `tensor_parallel_size` > 1: then vLLM starts one
+    worker process per GPU (`mp`) inside this actor, which Ray gave that many GPUs. Sleep mode
+    (colocated placement) is vLLM's cumem allocator, CUDA only: elsewhere it stays off.
+    """
+    tp = cfg.tensor_parallel_size
+    kwargs: dict[str, Any] = dict(
+        model=model_path,
+        dtype=dtype,
+        max_model_len=cfg.max_model_len,
+        seed=seed,
+        enforce_eager=True,
+        worker_extension_cls="actors.weight_sync.VLLMWeightLoader",
+        tensor_parallel_size=tp,
+        distributed_executor_backend="uni" if tp == 1 else "mp",
+        # log-probs of the distribution sampled from (after temperature), not of the raw logits
+        logprobs_mode="processed_logprobs",
+    )
+    if cuda:
+        kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+    if sleep_mode and sleep_available:
+        kwargs["enable_sleep_mode"] = True
+    return kwargs
+
+
 class VLLMBackend:
-    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int]):
+    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int],
+                 sleep_mode: bool = False):
         import torch
 
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(cfg.kv_cache_gib))))
         os.environ.setdefault("VLLM_CACHE_ROOT", tempfile.mkdtemp(prefix="rlsys-vllm-"))
         from vllm import LLM
+        from vllm.platforms import current_platform
 
-        kwargs: dict[str, Any] = dict(
-            model=model_path,
-            dtype=dtype,
-            max_model_len=cfg.max_model_len,
-            seed=seed,
-            enforce_eager=True,
-            worker_extension_cls="actors.weight_sync.VLLMWeightLoader",
-            tensor_parallel_size=cfg.tensor_parallel_size,
-            distributed_executor_backend="uni" if cfg.tensor_parallel_size == 1 else "mp",
-        )
-        if torch.cuda.is_available():
-            kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+        can_sleep = current_platform.is_sleep_mode_available()
+        kwargs = engine_kwargs(model_path, cfg, seed=seed, dtype=dtype, sleep_mode=sleep_mode,
+                               cuda=torch.cuda.is_available(), sleep_available=can_sleep)
+        self.sleeps = "enable_sleep_mode" in kwargs
+        if sleep_mode and not self.sleeps:
+            logging.getLogger(__name__).warning(
+                "colocated placement: vLLM sleep mode needs CUDA (not on %s); the engine keeps its memory "
+                "while the learner trains (sleep/wake_up are no-ops)", current_platform.device_type or "cpu")
         self.cfg = cfg
         self.stop_ids = stop_ids
+        self.asleep = False
         self.llm = LLM(**kwargs)
         # every weight reload warns "RotaryEmbedding: Failed to load weights": rotary caches are
         # not in a state dict and vLLM restores them itself (greedy parity is tested after sync)
-        import logging
-
         logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
 
-    def generate(self, prompt_ids: list[list[int]], n: int, temperature: float | None = None,
-                 ) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None,
+                 temperature: float | None = None) -> list[list[tuple[list[int], list[float], str]]]:
         from vllm import SamplingParams
 
         requests = []
-        for ids in prompt_ids:
+        for i, ids in enumerate(prompt_ids):
             max_tokens = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
             params = SamplingParams(
                 n=n,
@@ -143,6 +220,7 @@ class VLLMBackend:
                 min_tokens=min(self.cfg.min_new_tokens, max_tokens),
                 logprobs=0,
                 stop_token_ids=self.stop_ids,
+                seed=None if seeds is None else seeds[i],
             )
             requests.append(params)
         prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
@@ -161,6 +239,21 @@ class VLLMBackend:
         self.llm.collective_rpc("rlsys_load_weights", args=(payload,))
         self.llm.reset_prefix_cache()
 
+    def join_weight_group(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
+        return self.llm.collective_rpc("rlsys_join_weight_group", args=(host, port, rank_offset, world_size))
+
+    def sleep(self) -> None:
+        """Level 2: weights and KV cache are dropped, not offloaded; the next weight sync
+        overwrites every weight anyway (vLLM keeps the buffers, e.g. rotary tables)."""
+        if self.sleeps and not self.asleep:
+            self.llm.sleep(level=2)
+            self.asleep = True
+
+    def wake_up(self, tags: list[str] | None = None) -> None:
+        if self.sleeps and self.asleep:
+            self.llm.wake_up(tags)
+            self.asleep = tags is not None and "kv_cache" not in tags
+
     def shutdown(self) -> None:
         engine = getattr(self, "llm", None)
         core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
@@ -170,25 +263,37 @@ class VLLMBackend:
 
 
 class HFBackend:
-    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int]):
+    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int],
+                 sleep_mode: bool = False):
         import torch
         from transformers import AutoModelForCausalLM
 
         torch.manual_seed(seed)
         self.cfg = cfg
         self.stop_ids = stop_ids
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # Ray: this actor's GPU
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(self.device)
         self.model.eval()
 
-    def generate(self, prompt_ids: list[list[int]], n: int, temperature: float | None = None,
-                 ) -> list[list[tuple[list[int], list[float], str]]]:
-        """Batches of `hf_batch_size` prompts of similar length, left-padded; n samples each."""
+    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None,
+                 temperature: float | None = None) -> list[list[tuple[list[int], list[float], str]]]:
+        """Batches of `hf_batch_size` prompts of similar length, left-padded; n samples each.
+        Seeded sampling goes one prompt at a time: a seed decides one prompt's samples only when
+        no other prompt shares its generate call (greedy answers need no seed and stay batched)."""
+        import torch
+
         temperature = self.cfg.temperature if temperature is None else temperature
+        seeded = seeds is not None and temperature > 0
+        size = 1 if seeded else self.cfg.hf_batch_size
         order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
         groups: list[list[tuple[list[int], list[float], str]]] = [[] for _ in prompt_ids]
-        for start in range(0, len(order), self.cfg.hf_batch_size):
-            batch = order[start : start + self.cfg.hf_batch_size]
-            outputs = self._generate_batch([prompt_ids[i] for i in batch], n, temperature)
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
+            # a forked RNG: the seed decides this prompt's samples, and the caller's RNG is left alone
+            with torch.random.fork_rng(enabled=seeded):
+                if seeded:
+                    torch.manual_seed(seeds[batch[0]])
+                outputs = self._generate_batch([prompt_ids[i] for i in batch], n, temperature)
             for i, group in zip(batch, outputs, strict=True):
                 groups[i] = group
         return groups
@@ -199,14 +304,14 @@ class HFBackend:
 
         width = max(len(ids) for ids in prompt_ids)
         pad = self.stop_ids[0]
-        inputs = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids])
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids])
+        inputs = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids], device=self.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids], device=self.device)
         max_new = min(self.cfg.max_new_tokens, self.cfg.max_model_len - width)
         sampling = dict(do_sample=True, temperature=temperature, top_p=self.cfg.top_p, top_k=0)
         with torch.no_grad():
             out = self.model.generate(
-                inputs.to(self.model.device),
-                attention_mask=mask.to(self.model.device),
+                inputs,
+                attention_mask=mask,
                 **(sampling if temperature > 0 else {"do_sample": False}),
                 max_new_tokens=max_new,
                 min_new_tokens=min(self.cfg.min_new_tokens, max_new),
@@ -228,7 +333,17 @@ class HFBackend:
         return [rows[k * n : (k + 1) * n] for k in range(len(prompt_ids))]
 
     def load_weights(self, payload: WeightPayload) -> None:
-        self.model.load_state_dict(dict(unpack(payload)), strict=False)
+        load_into(lambda pairs: self.model.load_state_dict(dict(pairs), strict=False), payload)
+
+    def join_weight_group(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
+        transport("collective").join(host, port, rank_offset, world_size, self.model.device)
+        return [rank_offset]
+
+    def sleep(self) -> None:
+        """The transformers backend keeps its memory (a no-op)."""
+
+    def wake_up(self, tags: list[str] | None = None) -> None:
+        """See `sleep`."""
 
     def shutdown(self) -> None:
         self.model = None

@@ -14,7 +14,9 @@ Measured (each after a warm-up call):
   serving the trivial `exact_match` reward (so the numbers are the service's own cost), at batch
   sizes 1, 32, 256 and 1 or 16 concurrent clients (threads with keep-alive connections);
 - COMET QE: segments/s of `comet_qe` on the tiny offline checkpoint (rlsys/toy/comet_tiny.py),
-  in `.venv-qe` (skipped, and said so, when that environment is missing).
+  in `.venv-qe` (skipped, and said so, when that environment is missing);
+- instruction checks: ms per 32 KB completion (`--instruction-kb`) for each of the 25 IFEval
+  constraint types through the in-process `instructions` reward.
 
     PYTHONPATH=. .venv/bin/python benchmarks/rewards.py            # ~1 min on 2 cores
     PYTHONPATH=. .venv/bin/python benchmarks/rewards.py --docs     # also rewrite docs/benchmarks.md
@@ -220,6 +222,64 @@ def drive(httpx: Any, url: str, body: bytes, batch: int, concurrency: int, secon
             "p50_ms": 1e3 * pct(latencies, 0.5), "p99_ms": 1e3 * pct(latencies, 0.99)}
 
 
+# ---------------------------------------------------------------- instruction checks
+
+
+IFEVAL_ARGS: dict[str, dict[str, Any]] = {
+    "keywords:existence": {"keywords": ["garden", "budget"]},
+    "keywords:frequency": {"keyword": "garden", "frequency": 3, "relation": "at least"},
+    "keywords:forbidden_words": {"forbidden_words": ["zebra"]},
+    "keywords:letter_frequency": {"letter": "z", "let_frequency": 3, "let_relation": "less than"},
+    "language:response_language": {"language": "en"},
+    "length_constraints:number_sentences": {"num_sentences": 40, "relation": "at least"},
+    "length_constraints:number_paragraphs": {"num_paragraphs": 4},
+    "length_constraints:number_words": {"num_words": 300, "relation": "at least"},
+    "length_constraints:nth_paragraph_first_word": {"num_paragraphs": 4, "nth_paragraph": 2, "first_word": "the"},
+    "detectable_content:number_placeholders": {"num_placeholders": 2},
+    "detectable_content:postscript": {"postscript_marker": "P.S."},
+    "detectable_format:number_bullet_lists": {"num_bullets": 5},
+    "detectable_format:number_highlighted_sections": {"num_highlights": 3},
+    "detectable_format:multiple_sections": {"section_spliter": "Section", "num_sections": 3},
+    "combination:repeat_prompt": {"prompt_to_repeat": "Write about gardens."},
+    "startend:end_checker": {"end_phrase": "Any other questions?"},
+    "change_case:capital_word_frequency": {"capital_frequency": 5, "capital_relation": "at least"},
+}
+
+
+def long_completion(size: int, seed: int) -> str:
+    """A markdown-ish English completion of `size` characters: headings, lists, bold, abbreviations."""
+    rng = random.Random(seed)
+    pieces = ["## Section {n}", "* The *garden* budget grew by 3.5 percent in Jan. this year.",
+              "Dr. Smith met Mrs. Jones at 5 p.m. and they talked!", "**Why does it matter?** Because costs rise.",
+              "- I'm sure NASA's plan works, e.g. in the U.S. and elsewhere.", "Fill in [name] and [address] here.",
+              "1. Open the box.", "It was great... wasn't it? YES, it was.", ""]
+    out, n = [], 0
+    while sum(map(len, out)) < size:
+        n += 1
+        out.append(rng.choice(pieces).format(n=n))
+    return "\n".join(out)[:size]
+
+
+def bench_instructions(kb: int, n: int) -> dict[str, Any]:
+    """ms per completion of `kb` KB for each IFEval constraint type, through the `instructions` reward."""
+    from rewards.instructions import IFEVAL_TYPES
+    from rewards.registry import get_reward, score
+
+    spec = get_reward("instructions")
+    completions = [long_completion(kb * 1000, seed) for seed in range(n)]
+    score(spec, completions[:1], {"constraints": [[{"type": "language:response_language", "language": "en"}]]})
+    out: dict[str, Any] = {"kb": kb, "completions": n, "load_before": load(), "ms_per_completion": {}}
+    for kind in IFEVAL_TYPES:
+        constraints = [[{"type": kind, **IFEVAL_ARGS.get(kind, {})}]] * n
+        start = time.perf_counter()
+        results = score(spec, completions, {"constraints": constraints})
+        out["ms_per_completion"][kind] = (time.perf_counter() - start) / n * 1000
+        assert all(r.status == "ok" for r in results), results[0]
+    out["all_types_ms"] = sum(out["ms_per_completion"].values())
+    out["load_after"] = load()
+    return out
+
+
 # ---------------------------------------------------------------- COMET (runs in .venv-qe)
 
 
@@ -306,6 +366,13 @@ def markdown(res: dict[str, Any], command: str) -> str:
                      f"{qe['batch64_segments_per_s']:.0f} at batch 64; first call (model load) "
                      f"{qe['first_call_s']:.1f} s; building the checkpoint {qe['checkpoint_build_s']:.0f} s; "
                      f"unbabel-comet {qe['unbabel_comet']}; load {qe['load_before']} -> {qe['load_after']}.")
+    ins = res.get("instructions", {})
+    if "ms_per_completion" in ins:
+        slow = sorted(ins["ms_per_completion"].items(), key=lambda kv: -kv[1])[:3]
+        lines += ["", f"**instruction checks** ({ins['kb']} KB markdown-ish English completions, "
+                  f"`instructions` reward, in-process; load {ins['load_before']} -> {ins['load_after']}): "
+                  f"{ins['all_types_ms']:.0f} ms per completion for all 25 IFEval types, one check each; slowest "
+                  + ", ".join(f"`{k.split(':')[1]}` {v:.0f} ms" for k, v in slow) + "."]
     return "\n".join(lines + [""])
 
 
@@ -315,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--code-runs", type=int, default=48)
     ap.add_argument("--server-seconds", type=float, default=3.0, help="per (batch, clients) setting")
     ap.add_argument("--comet-segments", type=int, default=256)
-    ap.add_argument("--only", default="math,code,server,comet", help="comma-separated subset")
+    ap.add_argument("--instruction-kb", type=int, default=32, help="completion size for the instruction checks")
+    ap.add_argument("--only", default="math,code,server,comet,instructions", help="comma-separated subset")
     ap.add_argument("--docs", action="store_true", help="rewrite the section in docs/benchmarks.md")
     ap.add_argument("--comet-worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=256, help=argparse.SUPPRESS)
@@ -330,7 +398,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="rlsys-bench-rewards-") as tmp:
         steps = {"math": lambda: bench_math(args.math_pairs), "code": lambda: bench_code(args.code_runs),
                  "server": lambda: bench_server(args.server_seconds),
-                 "comet": lambda: bench_comet(Path(tmp), args.comet_segments)}
+                 "comet": lambda: bench_comet(Path(tmp), args.comet_segments),
+                 "instructions": lambda: bench_instructions(args.instruction_kb, 8)}
         for name, fn in steps.items():
             res[name] = fn() if name in only else {"skipped": "not selected (--only)"}
             print(name, json.dumps(res[name]), flush=True)

@@ -10,6 +10,9 @@ optionally with a script or region subtag (`pt-BR`, `pt_br`, `zh-Hant`) -> "Port
 "Chinese (Traditional)". A full English name ("Portuguese") is accepted as is. Unknown codes are
 an error, never a guess: pass `names={"xx": "Name"}` to add one.
 
+The language table itself lives in `rewards.languages` (one table for templates, rewards and
+constraint checks); `LANGUAGE_NAMES` and `language_name` are re-exported here.
+
 Not covered: prompts in languages other than English, document-level or few-shot templates.
 """
 
@@ -18,31 +21,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
-LANGUAGE_NAMES: dict[str, str] = {
-    "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan", "cs": "Czech",
-    "da": "Danish", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
-    "et": "Estonian", "fa": "Persian", "fi": "Finnish", "fr": "French", "ga": "Irish",
-    "gl": "Galician", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian",
-    "id": "Indonesian", "is": "Icelandic", "it": "Italian", "ja": "Japanese", "ko": "Korean",
-    "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay", "mt": "Maltese", "nb": "Norwegian Bokmål",
-    "nl": "Dutch", "nn": "Norwegian Nynorsk", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese",
-    "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian", "sr": "Serbian",
-    "sv": "Swedish", "sw": "Swahili", "ta": "Tamil", "th": "Thai", "tl": "Tagalog",
-    "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese", "zh": "Chinese",
-    "fil": "Filipino", "yue": "Cantonese",
-}
+from rewards.languages import LANGUAGE_NAMES, SUBTAG_NAMES, TOWERPLUS_TEMPLATE, language_name
 
-SUBTAG_NAMES: dict[str, str] = {
-    "Hans": "Simplified", "Hant": "Traditional", "Latn": "Latin script", "Cyrl": "Cyrillic script",
-    "AR": "Argentina", "AT": "Austria", "AU": "Australia", "BE": "Belgium", "BR": "Brazil",
-    "CA": "Canada", "CH": "Switzerland", "CN": "China", "DE": "Germany", "ES": "Spain",
-    "FR": "France", "GB": "United Kingdom", "HK": "Hong Kong", "IN": "India", "MX": "Mexico",
-    "PT": "Portugal", "SG": "Singapore", "TW": "Taiwan", "US": "United States", "419": "Latin America",
-}
+__all__ = [
+    "LANGUAGE_NAMES", "SUBTAG_NAMES", "TOWERPLUS_TEMPLATE", "TRANSLATION_TEMPLATES", "language_name",
+    "template_index", "translation_prompt", "translation_text",
+]
 
 # Placeholders: {src}, {src_lang}, {tgt_lang} (language names, not codes). Each ends where the
-# translation starts.
+# translation starts. The first is the released Tower+ models' own request (see rewards.languages).
 TRANSLATION_TEMPLATES: tuple[str, ...] = (
+    TOWERPLUS_TEMPLATE,
     "Translate the following {src_lang} text into {tgt_lang}.\n{src_lang}: {src}\n{tgt_lang}:",
     "Translate this from {src_lang} to {tgt_lang}:\n{src_lang}: {src}\n{tgt_lang}:",
     "{src_lang}: {src}\n{tgt_lang}:",
@@ -50,37 +39,6 @@ TRANSLATION_TEMPLATES: tuple[str, ...] = (
     "What is the {tgt_lang} translation of this {src_lang} text?\n{src}\nAnswer:",
     "Render the {src_lang} text below in {tgt_lang}. Reply with the translation only.\n\n{src}",
 )
-
-
-def _normalize_code(code: str) -> tuple[str, list[str]]:
-    parts = code.strip().replace("_", "-").split("-")
-    base = parts[0].lower()
-    subtags = [part.title() if len(part) == 4 else part.upper() for part in parts[1:]]
-    return base, subtags
-
-
-def language_name(code: str, names: Mapping[str, str] | None = None) -> str:
-    """English name for an ISO code such as "pt", "pt-BR", "zh_Hant"; raises ValueError if unknown."""
-    if not isinstance(code, str) or not code.strip():
-        raise ValueError(f"language code must be a non-empty string, got {code!r}")
-    table = {**LANGUAGE_NAMES, **(names or {})}
-    if code in table:
-        return table[code]
-    base, subtags = _normalize_code(code)
-    full = "-".join([base, *subtags])
-    if full in table:
-        return table[full]
-    known_names = {name.lower(): name for name in table.values()}
-    if code.strip().lower() in known_names:
-        return known_names[code.strip().lower()]
-    if base not in table:
-        raise ValueError(f"unknown language code {code!r}; add it with names={{{code!r}: 'Name'}}")
-    unknown = [tag for tag in subtags if tag not in SUBTAG_NAMES]
-    if unknown:
-        raise ValueError(f"unknown script/region subtag {unknown[0]!r} in {code!r}; add {full!r} to names")
-    if not subtags:
-        return table[base]
-    return f"{table[base]} ({', '.join(SUBTAG_NAMES[tag] for tag in subtags)})"
 
 
 def template_index(seed: int, key: str, count: int) -> int:
@@ -111,8 +69,12 @@ def translation_prompt(
 def translation_text(prompt: str, tgt: str) -> tuple[str, str]:
     """(prompt part, target part) of a parallel pair written as one CPT document.
 
-    The target is preceded by a space after a "Label:" line end and by a newline otherwise, so
-    the document reads naturally; the split point lets callers mask the prompt.
+    The target is preceded by a space after a "Label:" line end (a prompt ending in ": ", like
+    the Tower+ request, loses its trailing space to the target so the target tokenizes as it
+    would in running text) and by a newline otherwise; the split point lets callers mask the
+    prompt.
     """
+    if prompt.endswith(": "):
+        prompt = prompt.rstrip(" ")
     separator = " " if prompt.endswith(":") else "\n"
     return prompt, separator + tgt

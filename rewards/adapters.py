@@ -12,19 +12,65 @@ their assistant messages. The dataset columns the reward declares are passed thr
 prompts as column `prompt` when the reward asks for it); a reward that declares no columns gets
 every per-sample keyword TRL passes.
 
-Not covered: statuses and reasons are not surfaced in TRL's logs (only NaN counts are); an
-adapter for OpenRLHF's in-process `reward_func(queries, prompts, labels)` (use the service's
-/openrlhf route instead).
+TRL logs only the mean of the numbers (`rewards/math/mean: None` when every sample failed), so
+the adapter says why on the `rewards.adapters` logger: a warning with the counts by status and
+the first distinct reasons, at once for the first failure and then at most every
+`WARN_EVERY_S` seconds per reward (counting what happened in between). Python shows warnings
+on stderr even when logging is not configured.
+
+Not covered: an adapter for OpenRLHF's in-process `reward_func(queries, prompts, labels)` (use
+the service's /openrlhf route instead).
 """
 from __future__ import annotations
 
+import logging
 import re
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from rewards.base import RewardResult
 
 from rewards.compose import select_columns
 from rewards.registry import get_reward
 from rewards.registry import score as score_batch
+
+log = logging.getLogger(__name__)
+WARN_EVERY_S = 60.0
+_REASONS_SHOWN = 3
+
+
+class FailureReport:
+    """Rate-limited warnings about samples a reward did not score (see the module docstring)."""
+
+    def __init__(self, name: str, every_s: float = WARN_EVERY_S) -> None:
+        self.name, self.every_s = name, every_s
+        self.last = -float("inf")
+        self.statuses: Counter[str] = Counter()
+        self.samples = 0
+        self.reasons: list[str] = []
+        self.lock = threading.Lock()
+
+    def note(self, results: Sequence[RewardResult]) -> None:
+        with self.lock:
+            self.samples += len(results)
+            for r in results:
+                if r.status != "ok":
+                    self.statuses[r.status] += 1
+                    if len(self.reasons) < _REASONS_SHOWN and r.reason not in self.reasons:
+                        self.reasons.append(r.reason[:300])
+            now = time.monotonic()
+            if not self.statuses or now - self.last < self.every_s:
+                return
+            failed = sum(self.statuses.values())
+            counts = ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items()))
+            log.warning(
+                "reward %r gave no score to %d of %d samples (%s)%s; TRL records them as None/NaN. Reasons: %s",
+                self.name, failed, self.samples, counts,
+                "" if self.last < 0 else f" in the last {now - self.last:.0f} s", self.reasons)
+            self.last, self.statuses, self.samples, self.reasons = now, Counter(), 0, []
 
 
 def completion_text(completion: Any) -> str:
@@ -57,6 +103,7 @@ def trl_reward_func(name: str, **settings: Any) -> Callable[..., list[float | No
     [1.0, 0.0]
     """
     spec = get_reward(name)
+    report = FailureReport(name)
 
     def reward_func(
         prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **kwargs: Any
@@ -73,6 +120,7 @@ def trl_reward_func(name: str, **settings: Any) -> Callable[..., list[float | No
         if clash:
             raise ValueError(f"settings {clash} of reward {name!r} clash with dataset column(s) of the same name")
         results = score_batch(spec, texts, {**columns, **settings})
+        report.note(results)
         return [r.score if r.status == "ok" else None for r in results]
 
     reward_func.__name__ = re.sub(r"\W", "_", name)  # TRL logs rewards under the function's name

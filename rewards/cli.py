@@ -4,6 +4,11 @@
 stack are imported only when `serve-rewards` runs, so `rlsys --help` stays fast.
 
     rlsys serve-rewards --rewards math,exact_match --port 8000 --token-env RLSYS_REWARD_TOKEN
+    rlsys serve-rewards --rewards code --settings operator.yaml --set code.timeout_s=10
+
+Reward settings given here (`--settings FILE`, `--set REWARD.KEY=VALUE`; `--set` wins) are the
+operator's: the only way to set a reward's safety and resource limits on a server. A request may
+change only the settings a reward declares request-safe (`rlsys rewards list` shows them).
     rlsys rewards list
 
 Not covered: multiple server processes (run several behind a load balancer).
@@ -30,12 +35,14 @@ def list_cmd() -> None:
     table = Table(title="rewards")
     table.add_column("name", style="bold")
     table.add_column("columns")
+    table.add_column("request settings")
     table.add_column("description")
     for name, spec in sorted(list_rewards().items()):
         columns = ", ".join(spec.columns)
         if spec.optional_columns:
             columns += (", " if columns else "") + ", ".join(f"{c} (optional)" for c in spec.optional_columns)
-        table.add_row(escape(name), escape(columns) or "-", escape(spec.description) or "-")
+        safe = ", ".join(spec.request_settings)
+        table.add_row(escape(name), escape(columns) or "-", escape(safe) or "-", escape(spec.description) or "-")
     Console(width=max(120, Console().width)).print(table)
 
 

@@ -7,6 +7,9 @@ connections with at most `concurrency` requests in flight (across threads sharin
 
 Retries: only transient failures are retried (connection errors, timeouts, 502/503/504), with
 exponential backoff `backoff_s * 2**attempt`, up to `retries` times after the first attempt.
+Every request carries a random `Idempotency-Key` header, the same on each of its retries: the
+server answers a repeated key with its first answer (waiting for it if it is still being
+scored), so a retry after a lost answer never scores the samples twice (rewards/idempotency.py).
 4xx answers are never retried: the request itself is wrong and would fail again. A request
 that still fails gives each of its samples status `error` with the reason (never a 0 score),
 and the other requests' results are kept.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -111,13 +115,12 @@ class RemoteReward:
 
     def _post_with_retries(self, body: bytes) -> tuple[httpx.Response | None, str]:
         failure = ""
+        headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                response = self._http.post(
-                    f"{self.url}/v1/score", content=body, headers={"Content-Type": "application/json"}
-                )
+                response = self._http.post(f"{self.url}/v1/score", content=body, headers=headers)
             except httpx.TransportError as exc:  # connect errors, timeouts, broken connections
                 failure = f"{type(exc).__name__}: {exc}"
                 continue

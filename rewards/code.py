@@ -5,45 +5,59 @@ wall-clock kill); read that module for the threat model. If the sandbox is unava
 reward fails closed: every sample gets status `error` with the reason and how to fix it.
 
 Row columns:
-- `tests`: `{"inputs": [...], "outputs": [...]}` (stdin -> expected stdout), a list of
-  `{"input", "output"}` dicts (the same), a list of assert-style Python strings
-  (`["assert add(1, 2) == 3"]`), or a JSON string of any of these. Bad data is status `error`
-  naming the row and the problem.
+- `tests`: stdin/stdout pairs, call-based tests (`{"fn_name", "inputs", "outputs"}` as in APPS and
+  TACO), assert strings, or a HumanEval `{"check", "entry_point"}`; see rewards/code_tests.py for
+  the formats and which of them are judged outside the program's reach. Bad data is status
+  `error` naming the row and the problem.
 - `language` (optional): "python" (default) or "cpp" (compiled with g++ -std=c++17 -O2 inside
   the sandbox, stdin/stdout tests only).
+
+How a verdict is reached, strongest first:
+- call-based (and assert strings of a simple shape, converted to calls): the sandbox gets only
+  the function name and arguments; return values come back as strict JSON and the host compares
+  them with the expected values, which never enter the sandbox (rewards/code_calls.py). An
+  object equal to everything, a subclass of int/str/list with its own `__eq__`, fake output,
+  an early exit or introspection of the harness all fail. All calls of a sample share one run
+  (each call has `timeout_s`).
+- stdin/stdout: the run must exit 0 and its stdout must equal the expected text after
+  stripping trailing whitespace from each line and trailing blank lines. The expected text stays
+  on the host.
+- weak (assert strings of other shapes, the rest of a HumanEval check): the solution runs as
+  module `solution` (so an `if __name__ == "__main__"` block does not run), then the test code
+  in the same namespace; the run passes if it reaches a per-run random marker written after the
+  test, so `sys.exit(0)` / `os._exit(0)` fail. The expected values are inside the sandbox here:
+  a program can read them by introspection or defeat `==`. Documented as weak; not for RL data
+  where call-based tests can be had.
 
 Choices:
 - The code is the last fenced block tagged for the language (```python / ```py / ```cpp ...)
   or untagged. A completion without one scores 0.0 with status ok and reason "no code block":
   not writing code is the policy's failure, not the reward's. A compile error scores 0.0 too.
-- Each test is its own sandboxed run, so a test that hangs fails alone. Score is the fraction
-  of tests passed, or 1/0 with `all_or_nothing=True`. If every test timed out (or the compile
-  did), the status is `timeout`.
-- stdin/stdout: the run must exit 0 and its stdout must equal the expected text after
-  stripping trailing whitespace from each line and trailing blank lines.
-- Asserts: the solution is executed as module `solution` (so an `if __name__ == "__main__"`
-  block does not run), then the test code in the same namespace. A run passes only if it
-  reaches a per-run random marker written after the test, so `sys.exit(0)` or `os._exit(0)`
-  inside the solution fails instead of passing. Not covered: a solution that reads the marker
-  out of the harness by introspection (frames, gc) or patches builtins the test relies on.
+- Score is the fraction of tests passed, or 1/0 with `all_or_nothing=True` (always for HumanEval
+  rows). If every test timed out (or the compile did), the status is `timeout`.
 - Programs use /usr/bin/python3 and its standard library, not the trainer's virtualenv.
 
-Settings (keyword-only; `rewards.settings.code.<key>`): timeout_s, memory_mb, max_output_bytes,
-concurrency, all_or_nothing, compile_timeout_s, unsafe_no_sandbox.
+Settings (keyword-only; `rewards.settings.code.<key>`): all of them are the operator's (the job
+config, or the reward server's --settings/--set) except `all_or_nothing`, the one a request may
+set: timeout_s, memory_mb, max_output_bytes, concurrency, compile_timeout_s, unsafe_no_sandbox.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from rewards.base import RewardResult
+from rewards.code_calls import Verdict, calls_job, judge_calls
+from rewards.code_tests import Case, parse_tests, read_tests
 from rewards.registry import reward
 from rewards.sandbox import BOX, Job, Limits, RunResult, Sandbox, SandboxUnavailable
+from rewards.settings import Setting
+
+__all__ = ["Case", "code", "extract_code", "parse_tests"]
 
 PYTHON = "/usr/bin/python3"
 GXX = "/usr/bin/g++"
@@ -72,22 +86,23 @@ _exit(0)
 """
 
 
-@dataclass(frozen=True)
-class Case:
-    """One test: stdin + expected stdout, or (check is set) Python code run after the solution."""
-
-    stdin: str = ""
-    expected: str = ""
-    check: str | None = None
-
-
 @dataclass
 class _Sample:
     row: int
     language: str
     source: str
     cases: list[Case]
+    all_or_nothing: bool = False
     binary: bytes | None = None
+
+
+@dataclass
+class _Unit:
+    """One sandboxed run and how to read the verdicts of the cases it decides."""
+
+    job: Job
+    cases: list[int]
+    judge: Callable[[RunResult], list[Verdict]] = field(repr=False)
 
 
 @reward(
@@ -95,6 +110,7 @@ class _Sample:
     columns=("tests",),
     optional=("language",),
     description="Fraction of tests the completion's last code block passes in a bubblewrap sandbox.",
+    request_settings={"all_or_nothing": Setting(bool)},
 )
 def code(
     completions: list[str],
@@ -136,16 +152,15 @@ def code(
         if failed is not None:
             results[sample.row] = failed
     runnable = [s for s in samples if results[s.row] is None]
-    jobs, markers = [], []
+    units = {s.row: _units(s, limits) for s in runnable}
+    runs = iter(sandbox.map([u.job for s in runnable for u in units[s.row]]))
     for sample in runnable:
-        for case in sample.cases:
-            job, marker = _job(sample, case, limits)
-            jobs.append(job)
-            markers.append(marker)
-    runs = iter(zip(sandbox.map(jobs), markers, strict=True))
-    for sample in runnable:
-        verdicts = [_verdict(case, *next(runs)) for case in sample.cases]
-        results[sample.row] = _aggregate(verdicts, all_or_nothing, timeout_s)
+        verdicts: list[Verdict | None] = [None] * len(sample.cases)
+        for unit in units[sample.row]:
+            for i, verdict in zip(unit.cases, unit.judge(next(runs)), strict=True):
+                verdicts[i] = verdict
+        strict = all_or_nothing or sample.all_or_nothing
+        results[sample.row] = _aggregate([v for v in verdicts if v is not None], strict, timeout_s)
     return [r if r is not None else RewardResult.error("internal: no result") for r in results]
 
 
@@ -154,64 +169,25 @@ def _plan(row: int, completion: str, raw: Any, lang: Any) -> _Sample | RewardRes
     if language is None:
         return RewardResult.error(f"row {row}: language {lang!r} is not supported (python, cpp)")
     try:
-        cases = parse_tests(raw)
+        suite = read_tests(raw)
     except ValueError as exc:
         return RewardResult.error(f"row {row}: {exc}")
+    cases = suite.cases
     if language == "cpp":
-        if any(c.check is not None for c in cases):
-            return RewardResult.error(f"row {row}: assert-style tests need language python, not cpp")
+        if any(c.check is not None or c.call is not None for c in cases):
+            return RewardResult.error(f"row {row}: assert-style and call-based tests need language python, not cpp")
         if not os.path.exists(GXX):
             return RewardResult.error(f"row {row}: language cpp needs {GXX} (apt-get install g++)")
     source = extract_code(completion, language)
     if source is None:
         return RewardResult.ok(0.0, "no code block")
-    return _Sample(row, language, source, cases)
+    return _Sample(row, language, source, cases, suite.all_or_nothing)
 
 
 def extract_code(completion: str, language: str = "python") -> str | None:
     """The last closed fenced block tagged for `language` or untagged; None if there is none."""
     blocks = [body for tag, body in _FENCE.findall(completion) if tag.lower() in _TAGS[language]]
     return blocks[-1] if blocks else None
-
-
-def parse_tests(raw: Any) -> list[Case]:
-    """Turn a row's `tests` value into cases; ValueError says what is wrong with it."""
-    if isinstance(raw, str | bytes):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"tests is a string but not valid JSON ({exc})") from None
-    if isinstance(raw, dict):
-        cases = _io_cases(raw)
-    elif isinstance(raw, list | tuple) and all(isinstance(t, str) for t in raw):
-        cases = [Case(check=t) for t in raw if t.strip()]
-    elif isinstance(raw, list | tuple) and all(isinstance(t, dict) for t in raw):
-        for i, t in enumerate(raw):
-            if "input" not in t or "output" not in t:
-                raise ValueError(f"tests[{i}] needs keys 'input' and 'output', has {sorted(t)}")
-        cases = _io_cases({"inputs": [t["input"] for t in raw], "outputs": [t["output"] for t in raw]})
-    else:
-        raise ValueError(
-            "tests must be {'inputs': [...], 'outputs': [...]}, a list of {'input', 'output'}, "
-            f"a list of assert strings, or JSON of one of these; got {type(raw).__name__}")
-    if not cases:
-        raise ValueError("tests is empty")
-    return cases
-
-
-def _io_cases(raw: dict) -> list[Case]:
-    if "fn_name" in raw:
-        raise ValueError("call-based tests (fn_name) are not supported; use assert strings")
-    inputs, outputs = raw.get("inputs"), raw.get("outputs")
-    if not isinstance(inputs, list) or not isinstance(outputs, list):
-        raise ValueError("tests needs lists 'inputs' and 'outputs'")
-    if len(inputs) != len(outputs):
-        raise ValueError(f"tests has {len(inputs)} inputs but {len(outputs)} outputs")
-    for name, values in (("inputs", inputs), ("outputs", outputs)):
-        for i, v in enumerate(values):
-            if not isinstance(v, str | int | float) or isinstance(v, bool):
-                raise ValueError(f"tests {name}[{i}] must be a string, got {type(v).__name__}")
-    return [Case(str(i), str(o)) for i, o in zip(inputs, outputs, strict=True)]
 
 
 def _compile_cpp(sandbox: Sandbox, samples: list[_Sample], limits: Limits) -> list[RewardResult | None]:
@@ -232,6 +208,21 @@ def _compile_cpp(sandbox: Sandbox, samples: list[_Sample], limits: Limits) -> li
     return [outcome.get(s.row) for s in samples]
 
 
+def _units(sample: _Sample, limits: Limits) -> list[_Unit]:
+    """One run per stdin or weak case; one run for all the call-based cases of the sample."""
+    units = []
+    calls = [i for i, c in enumerate(sample.cases) if c.call is not None]
+    if calls:
+        job, nonce = calls_job(PYTHON, sample.source, [sample.cases[i].call for i in calls], limits)
+        chosen = [sample.cases[i].call for i in calls]
+        units.append(_Unit(job, calls, lambda run, chosen=chosen, nonce=nonce: judge_calls(run, chosen, nonce)))
+    for i, case in enumerate(sample.cases):
+        if case.call is None:
+            job, marker = _job(sample, case, limits)
+            units.append(_Unit(job, [i], lambda run, case=case, marker=marker: [_verdict(case, run, marker)]))
+    return units
+
+
 def _job(sample: _Sample, case: Case, limits: Limits) -> tuple[Job, bytes | None]:
     if sample.language == "cpp":
         assert sample.binary is not None
@@ -244,7 +235,7 @@ def _job(sample: _Sample, case: Case, limits: Limits) -> tuple[Job, bytes | None
     return Job([PYTHON, "-I", "-", f"{BOX}/main.py"], harness.encode(), files, limits), marker
 
 
-def _verdict(case: Case, run: RunResult, marker: bytes | None) -> tuple[bool, bool, str]:
+def _verdict(case: Case, run: RunResult, marker: bytes | None) -> Verdict:
     """(passed, timed_out, why it failed)."""
     if run.timed_out:
         return False, True, run.killed.replace("_", " ")
@@ -259,7 +250,7 @@ def _verdict(case: Case, run: RunResult, marker: bytes | None) -> tuple[bool, bo
     return False, False, "wrong output"
 
 
-def _aggregate(verdicts: list[tuple[bool, bool, str]], all_or_nothing: bool, timeout_s: float) -> RewardResult:
+def _aggregate(verdicts: list[Verdict], all_or_nothing: bool, timeout_s: float) -> RewardResult:
     n = len(verdicts)
     if all(timed_out for _, timed_out, _ in verdicts):
         return RewardResult.timeout(f"all {n} tests timed out ({timeout_s}s each)")

@@ -16,7 +16,7 @@ component is never folded into the sum as a zero.
 
 Columns a reward receives: its declared required and optional columns (a row lacking an optional
 one passes None); a reward that declares no columns at all receives every column of the rows
-(minus `reward`). A row missing a required column gets status `error` naming the row and column.
+(minus `reward` and any column named like one of the reward's settings: data never sets them). A row missing a required column gets status `error` naming the row and column.
 Settings (`{reward_name: {key: value}}`) are passed as keyword arguments in the same call; a
 setting with the same name as a column passed is an error for that reward's samples.
 
@@ -25,14 +25,17 @@ resolving names the caller does not allow (pass `resolve=`).
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rewards.base import RewardResult, Status
+from rewards.deadline import run_with_deadline
 from rewards.registry import RewardSpec, get_reward
 from rewards.registry import score as score_batch
+from rewards.settings import setting_names
 
 REWARD_FIELD = "reward"
 
@@ -119,10 +122,15 @@ def group_rows(plans: Sequence[tuple[Component, ...]]) -> dict[str, list[int]]:
 
 
 def select_columns(spec: RewardSpec, available: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Which columns a reward receives: (required, optional); see the module docstring."""
+    """Which columns a reward receives: (required, optional); see the module docstring.
+
+    A reward that declares no columns gets every column except those named like one of its
+    settings: data never sets a reward's settings (`rewards.settings`).
+    """
     if spec.columns or spec.optional_columns:
         return list(spec.columns), list(spec.optional_columns)
-    return [], [c for c in available if c != REWARD_FIELD]
+    settings = set(setting_names(spec))
+    return [], [c for c in available if c != REWARD_FIELD and c not in settings]
 
 
 def score_reward(
@@ -186,12 +194,15 @@ def score_rows(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     resolve: Callable[[str], RewardSpec] = get_reward,
+    timeout_s: float | None = None,
 ) -> list[CompositeResult]:
     """Score each completion with the reward(s) its row names; one CompositeResult per row.
 
     Raises ValueError for a malformed `reward` field or settings, KeyError for an unknown reward
     name (configuration mistakes, reported before anything is scored). Failures while scoring
-    are per-sample statuses, never exceptions.
+    are per-sample statuses, never exceptions. With `timeout_s`, each reward runs in its own thread
+    and the rows of a reward still running after that many seconds get status `timeout`
+    (rewards/deadline.py says what that does not cover).
 
     >>> [r.score for r in score_rows(["42", "7"], [{"reward": "exact_match", "answer": "42"}] * 2)]
     [1.0, 0.0]
@@ -202,9 +213,19 @@ def score_rows(
     plans = plan_rows(rows)
     groups = group_rows(plans)
     specs = {name: resolve(name) for name in groups}
-    group_results = {
-        name: score_reward(specs[name], [completions[i] for i in idx], [rows[i] for i in idx], settings.get(name))
+    calls = {
+        name: functools.partial(
+            score_reward, specs[name], [completions[i] for i in idx], [rows[i] for i in idx], settings.get(name)
+        )
         for name, idx in groups.items()
+    }
+    if timeout_s is None:
+        return combine(plans, groups, {name: call() for name, call in calls.items()})
+    done = run_with_deadline(calls, timeout_s)
+    reason = "reward {!r} did not finish within the batch budget of {:g} s (rewards.batch_timeout_s)"
+    group_results = {
+        name: results if results is not None else [RewardResult.timeout(reason.format(name, timeout_s))] * len(groups[name])
+        for name, results in done.items()
     }
     return combine(plans, groups, group_results)
 

@@ -19,21 +19,28 @@ Only the completion's last `\\boxed{}` counts when there is one (math-verify alo
 nearby boxes, so a boxed first attempt would turn a corrected answer into a set); a list of
 answers belongs in one box, `\\boxed{1, 2}`. Without a box, math-verify's own answer patterns.
 
+Workers are plain `python -c` subprocesses talking over a socket pair, not `multiprocessing`
+spawns: a spawn re-imports the caller's `__main__`, so a TRL script without an
+`if __name__ == "__main__":` guard re-ran its whole training in every worker, and every sample
+failed. These workers import only this module (with the caller's `sys.path`), so a script needs
+no guard for the math reward.
+
 Not covered: one batch at a time per process (concurrent callers wait on a lock; run more
 processes or Ray actors to scale); answers math-verify cannot represent (free text, multiple
 choice letters beyond its string match, several acceptable gold answers per row); no recycling
-of long-lived workers (SymPy's caches are bounded). Spawned workers re-import the caller's
-`__main__` module, so scripts need an `if __name__ == "__main__":` guard, as with any
-`multiprocessing` spawn. The file is not named `math.py`: a script run from `rewards/` would
-shadow the standard library's `math` module.
+of long-lived workers (SymPy's caches are bounded). The file is not named `math.py`: a script
+run from `rewards/` would shadow the standard library's `math` module.
 """
 from __future__ import annotations
 
 import atexit
-import multiprocessing
+import json
 import os
 import resource
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -48,6 +55,13 @@ from rewards.registry import reward
 DEFAULT_TIMEOUT_S = 5
 WORKER_MEMORY_BYTES = 2 << 30  # address space per worker (idle: ~65 MB): a power tower must not eat the host
 STARTUP_LIMIT_S = 60.0  # a worker that is not ready by then fails the batch with an error
+_SYS_PATH_ENV = "RLSYS_MATH_WORKER_SYS_PATH"
+_BOOT = (  # a worker imports this module only, never the caller's __main__
+    "import json, os, sys; sys.path[:] = json.loads(os.environ.pop(%r)); "
+    "from multiprocessing.connection import Connection; "
+    "from rewards.math_verify_reward import _serve; "
+    "_serve(Connection(int(sys.argv[1])), int(sys.argv[2]))" % _SYS_PATH_ENV
+)
 _REASON_CHARS = 80
 _MEMORY_NOTE = f"worker address-space limit {WORKER_MEMORY_BYTES >> 30} GiB"
 
@@ -170,6 +184,30 @@ class _Worker:
     deadline: float = 0.0
 
 
+class _Process:
+    """A worker subprocess with the few `multiprocessing.Process` verbs the pool uses."""
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self.popen = popen
+        self.pid = popen.pid
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        self.popen.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.returncode
+
+
 class VerifierPool:
     """Spawned math-verify workers with a hard per-sample wall-clock limit.
 
@@ -179,7 +217,6 @@ class VerifierPool:
     """
 
     def __init__(self, memory_bytes: int = WORKER_MEMORY_BYTES) -> None:
-        self._ctx = multiprocessing.get_context("spawn")
         self._memory_bytes = memory_bytes
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
@@ -222,13 +259,15 @@ class VerifierPool:
             self._workers.append(self._spawn())
 
     def _spawn(self) -> _Worker:
-        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(
-            target=_serve, args=(child_conn, self._memory_bytes), name="math-verify-worker", daemon=True
-        )
-        process.start()
-        child_conn.close()
-        return _Worker(process, parent_conn)
+        parent_sock, child_sock = socket.socketpair()
+        env = {**os.environ, _SYS_PATH_ENV: json.dumps([p or os.getcwd() for p in sys.path])}
+        try:
+            popen = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, str(child_sock.fileno()), str(self._memory_bytes)],
+                pass_fds=(child_sock.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        finally:
+            child_sock.close()
+        return _Worker(_Process(popen), Connection(parent_sock.detach()))
 
     def _stop(self, worker: _Worker) -> None:
         worker.conn.close()

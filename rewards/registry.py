@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
 from rewards.base import RewardResult, coerce
+from rewards.settings import Setting
 
 ENTRY_POINT_GROUP = "rlsys.rewards"
 RewardFn = Callable[..., Sequence[Any]]
@@ -31,15 +32,25 @@ class RewardSpec:
     columns: tuple[str, ...] = ()
     description: str = ""
     optional_columns: tuple[str, ...] = field(default=())
+    request_settings: Mapping[str, Setting] = field(default_factory=dict, hash=False)
+    """Settings a request to a reward server may change, with bounds (see rewards.settings)."""
 
 
 _REGISTRY: dict[str, RewardSpec] = {}
 
 
 def reward(
-    name: str, *, columns: Sequence[str] = (), optional: Sequence[str] = (), description: str = ""
+    name: str,
+    *,
+    columns: Sequence[str] = (),
+    optional: Sequence[str] = (),
+    description: str = "",
+    request_settings: Mapping[str, Setting] | None = None,
 ) -> Callable[[RewardFn], RewardFn]:
     """Register a batched reward function under `name`; a second registration is an error.
+
+    `request_settings` names the settings a request to a reward server may change, with their
+    bounds; every other setting is the operator's (see `rewards.settings`).
 
     >>> @reward("always_one_doc", description="Scores every completion 1.")
     ... def always_one(completions, **columns):
@@ -50,7 +61,11 @@ def reward(
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"reward {name!r} is already registered by {_REGISTRY[name].fn.__module__}")
         doc = description or (inspect.getdoc(fn) or "").split("\n")[0]
-        spec = RewardSpec(name, fn, tuple(columns), doc, tuple(optional))
+        safe = dict(request_settings or {})
+        bad = [k for k, v in safe.items() if not isinstance(v, Setting)]
+        if bad:
+            raise TypeError(f"reward {name!r}: request_settings {bad} must be rewards.settings.Setting objects")
+        spec = RewardSpec(name, fn, tuple(columns), doc, tuple(optional), safe)
         _REGISTRY[name] = spec
         fn.reward_spec = spec  # type: ignore[attr-defined]
         return fn

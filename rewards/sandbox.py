@@ -37,7 +37,9 @@ without a working `bwrap`) the sandbox is unavailable and says so: it fails clos
 `RLSYS_BWRAP` names another bwrap binary. The explicit opt-out (`unsafe_no_sandbox=True` or `RLSYS_UNSAFE_NO_SANDBOX=1`) runs a plain
 subprocess with the same rlimits except NPROC, in a temporary directory, with a clean
 environment and a process-group kill, and logs a warning for every batch. It is for trusted
-code on a laptop, never for a policy's output.
+code on a laptop, never for a policy's output. Both are the operator's: the environment of the
+process, the job config, or a reward server's start settings; a request to a reward server can
+set neither (rewards/settings.py), and a server started with either says so (log, /healthz).
 """
 from __future__ import annotations
 

@@ -9,8 +9,15 @@ Routes (JSON in and out; errors are `{"detail": "<what is wrong>"}`):
   -> `{"results": [{"score", "status", "reason", "rewards": {name: {score, status, reason}}}]}`,
   one result per sample, in order. `prompt`, if given, is passed as the `prompt` column.
 - `POST /openrlhf` (alias `/get_reward`): OpenRLHF's remote reward protocol, see `_openrlhf`.
-- `GET /v1/rewards` (served names, columns, descriptions), `GET /healthz`, `GET /metrics`
-  (Prometheus: requests by route/code, latency histogram, per-reward result counts by status).
+- `GET /v1/rewards` (served names, columns, descriptions, request-safe and operator settings),
+  `GET /healthz` (also says whether the code sandbox is on), `GET /metrics` (Prometheus:
+  requests by route/code, latency histogram, per-reward result counts by status),
+  `GET /openapi.json` (the models in rewards/http_models.py).
+
+Who sets what (threat model in the README): callers are untrusted, token or not. Reward settings
+are the operator's (`create_app(settings=...)`, `rlsys serve-rewards --settings/--set`), checked
+at start and applied to every route; a request's `settings` may only change what each reward
+declares request-safe, within bounds (rewards/settings.py), else 422 naming the key.
 
 Limits and the choices made:
 - Bearer token (optional): `/v1/*`, `/openrlhf`, `/get_reward` need it; `/healthz` and
@@ -28,6 +35,9 @@ Limits and the choices made:
   be called from several threads at once and must be thread-safe (or hold its own lock).
 - Keep a client's timeout above `request_timeout_s` (RemoteReward's default 60 s vs 45 s here),
   so slow rewards come back as `timeout` statuses rather than as a client timeout and a retry.
+- `Idempotency-Key` header (sent by RemoteReward): a repeated key gets the first answer, a
+  duplicate in flight waits for it (rewards/idempotency.py; bounded). A client that hangs up
+  before its body is complete is counted as 499, never as a server error.
 
 Not covered: a timed-out reward's thread cannot be killed and runs to its end in the background,
 no longer counted against `max_concurrency` (rewards must bound their own work: math and code
@@ -42,7 +52,6 @@ import functools
 import hmac
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -52,8 +61,9 @@ import typer
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.requests import ClientDisconnect
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ValidationError
 
 from rewards.base import STATUSES, RewardResult
 from rewards.compose import (
@@ -65,94 +75,33 @@ from rewards.compose import (
     parse_reward_field,
     score_reward,
 )
+from rewards.http_models import (
+    ERRORS,
+    HealthResponse,
+    OpenRLHFRequest,
+    OpenRLHFResponse,
+    RewardsResponse,
+    SampleIn,
+    ScoreRequest,
+    ScoreResponse,
+    openapi,
+    request_body,
+)
+from rewards.http_metrics import MetricsMiddleware, ServiceMetrics
+from rewards.idempotency import KeyReused, ResultCache, check_key
 from rewards.registry import RewardSpec, get_reward, list_rewards
+from rewards.sandbox import UNSAFE_ENV
+from rewards.settings import SettingError, check_operator, check_request, describe_settings
 
+SERVICE_VERSION = "1"
+CLIENT_CLOSED = 499
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 DEFAULT_MAX_BATCH = 4096
 DEFAULT_REQUEST_TIMEOUT_S = 45.0  # below RemoteReward's default 60 s, so timeouts come back as statuses
 DEFAULT_MAX_CONCURRENCY = 8
 _INLINE_PARSE_BYTES = 2**20  # larger bodies are parsed in a thread so /healthz stays responsive
 SCORE_ROUTES = ("/v1/score", "/openrlhf", "/get_reward")
-ROUTES = (*SCORE_ROUTES, "/v1/rewards", "/healthz", "/metrics")
-
-
-class SampleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    completion: str
-    reward: Any  # checked by compose.parse_reward_field, whose messages say what a reward field may be
-    columns: dict[str, Any] = {}
-    prompt: str | list[dict[str, Any]] | None = None
-
-
-class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    samples: list[SampleIn]
-    settings: dict[str, dict[str, Any]] = {}
-
-
-class OpenRLHFRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # OpenRLHF versions add fields; ignore what we do not use
-    query: list[str]
-    prompts: list[str] | None = None
-    labels: list[Any] | None = None
-
-
-class ServiceMetrics:
-    """Prometheus metrics in a registry of their own (several apps may share a process)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "rlsys_reward_http_requests",
-            "HTTP requests by route and status code",
-            ["route", "code"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "rlsys_reward_http_request_seconds",
-            "HTTP request latency by route",
-            ["route"],
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
-            registry=self.registry,
-        )
-        self.results = Counter(
-            "rlsys_reward_results", "Per-reward sample results by status", ["reward", "status"], registry=self.registry
-        )
-
-    def record_results(self, group_results: Mapping[str, Sequence[RewardResult]]) -> None:
-        for name, results in group_results.items():
-            for status in STATUSES:
-                n = sum(1 for r in results if r.status == status)
-                if n:
-                    self.results.labels(name, status).inc(n)
-
-
-class MetricsMiddleware:
-    """Counts every HTTP request by route and status code and times it (pure ASGI, no buffering)."""
-
-    def __init__(self, app: Any, metrics: ServiceMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        route = scope["path"] if scope["path"] in ROUTES else "other"
-        code = 500
-
-        async def send_and_note(message: dict) -> None:
-            nonlocal code
-            if message["type"] == "http.response.start":
-                code = message["status"]
-            await send(message)
-
-        start = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            self.metrics.requests.labels(route, str(code)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
+ROUTES = (*SCORE_ROUTES, "/v1/rewards", "/healthz", "/metrics", "/openapi.json")
 
 
 class RewardService:
@@ -168,10 +117,12 @@ class RewardService:
         request_timeout_s: float,
         max_concurrency: int,
         openrlhf_reward: str | None,
+        settings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         if max_body_bytes <= 0 or max_batch <= 0 or request_timeout_s <= 0 or max_concurrency <= 0:
             raise ValueError("max_body_bytes, max_batch, request_timeout_s and max_concurrency must be positive")
         self.specs = specs
+        self.settings = operator_settings(specs, settings or {})
         self.token = token or None
         self.max_body_bytes = max_body_bytes
         self.max_batch = max_batch
@@ -179,6 +130,7 @@ class RewardService:
         self.limiter = anyio.CapacityLimiter(max_concurrency)
         self.openrlhf_reward = openrlhf_reward
         self.metrics = ServiceMetrics()
+        self.results = ResultCache()
 
     def check_token(self, request: Request) -> None:
         if self.token is None:
@@ -192,11 +144,22 @@ class RewardService:
         if not hmac.compare_digest(value.strip().encode(), self.token.encode()):
             raise _auth_error("wrong bearer token")
 
-    async def read_json(self, request: Request, model: type[BaseModel]) -> Any:
-        body = await _read_body(request, self.max_body_bytes)
-        if len(body) > _INLINE_PARSE_BYTES:
-            return await anyio.to_thread.run_sync(_parse, body, model)
-        return _parse(body, model)
+    async def read_body(self, request: Request) -> bytes:
+        return await _read_body(request, self.max_body_bytes)
+
+    async def answer_once(self, request: Request, body: bytes, compute: Any) -> Response:
+        """`await compute()` (JSON bytes), once per Idempotency-Key if the request has one."""
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            return Response(await compute(), media_type="application/json")
+        try:
+            check_key(key)
+            data = await self.results.run(key, request.url.path.encode() + b"\0" + body, compute)
+        except KeyReused as exc:
+            raise HTTPException(422, str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        return Response(data, media_type="application/json")
 
     def check_batch(self, n: int) -> None:
         if n > self.max_batch:
@@ -208,6 +171,14 @@ class RewardService:
         if unknown:
             raise HTTPException(422, f"unknown reward(s) {unknown}{where}; this server serves: {sorted(self.specs)}")
 
+    def check_settings(self, settings: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        """A request's settings: only request-safe keys within bounds, else 422 naming the key."""
+        self.check_names(list(settings), " in settings")
+        try:
+            return {name: check_request(self.specs[name], values) for name, values in settings.items()}
+        except SettingError as exc:
+            raise HTTPException(422, str(exc)) from None
+
     async def score(
         self,
         completions: Sequence[str],
@@ -215,13 +186,17 @@ class RewardService:
         plans: Sequence[tuple[Component, ...]],
         settings: Mapping[str, Mapping[str, Any]],
     ) -> list[CompositeResult]:
-        """Each reward's group in its own worker thread; unfinished groups time out per sample."""
+        """Each reward's group in its own worker thread; unfinished groups time out per sample.
+
+        `settings` are a request's, already checked; the operator's settings are the defaults under them.
+        """
         groups = group_rows(plans)
         done: dict[str, list[RewardResult]] = {}
 
         async def run(name: str, idx: list[int]) -> None:
             batch = ([completions[i] for i in idx], [rows[i] for i in idx])
-            call = functools.partial(score_reward, self.specs[name], *batch, settings.get(name))
+            merged = {**self.settings.get(name, {}), **settings.get(name, {})}
+            call = functools.partial(score_reward, self.specs[name], *batch, merged)
             done[name] = await anyio.to_thread.run_sync(call, abandon_on_cancel=True, limiter=self.limiter)
 
         with anyio.move_on_after(self.request_timeout_s):
@@ -249,12 +224,22 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if int(declared) > limit:
             raise HTTPException(413, f"request body of {declared} bytes {over}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(413, f"request body {over}")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, f"request body {over}")
+            chunks.append(chunk)
+    except ClientDisconnect:  # nobody to answer; counted as 499 (nginx's "client closed request"), not a 500
+        raise HTTPException(CLIENT_CLOSED, "client closed the connection before sending the whole body") from None
     return b"".join(chunks)
+
+
+async def parse(body: bytes, model: type[BaseModel]) -> Any:
+    """Large bodies are parsed in a thread so that /healthz stays responsive."""
+    if len(body) > _INLINE_PARSE_BYTES:
+        return await anyio.to_thread.run_sync(_parse, body, model)
+    return _parse(body, model)
 
 
 def _parse(body: bytes, model: type[BaseModel]) -> Any:
@@ -293,6 +278,25 @@ def _rows_from_samples(samples: Sequence[SampleIn]) -> tuple[list[dict[str, Any]
     return rows, plans
 
 
+def operator_settings(
+    specs: Mapping[str, RewardSpec], settings: Mapping[str, Mapping[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The operator's settings, checked at start: served rewards, known keys, bounds (ValueError)."""
+    unknown = sorted(set(settings) - set(specs))
+    if unknown:
+        raise ValueError(f"settings for reward(s) {unknown}, which this server does not serve: {sorted(specs)}")
+    return {name: check_operator(specs[name], values) for name, values in settings.items()}
+
+
+def sandbox_state(settings: Mapping[str, Mapping[str, Any]]) -> str:
+    """'on', or why the code sandbox is off (the operator's RLSYS_UNSAFE_NO_SANDBOX or setting)."""
+    if any(values.get("unsafe_no_sandbox") for values in settings.values()):
+        return "OFF (operator setting unsafe_no_sandbox)"
+    if os.environ.get(UNSAFE_ENV, "") not in ("", "0", "false", "False"):
+        return f"OFF ({UNSAFE_ENV}={os.environ[UNSAFE_ENV]})"
+    return "on"
+
+
 def resolve_served(reward_names: Sequence[str] | None, openrlhf_reward: str | None = None) -> dict[str, RewardSpec]:
     """Names a request may use: the given ones (resolved now, so a typo fails at start) or all registered."""
     specs = dict(list_rewards()) if reward_names is None else {}
@@ -312,8 +316,13 @@ def create_app(
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     openrlhf_reward: str | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FastAPI:
-    """Build the app; raises KeyError at once for an unknown reward name."""
+    """Build the app; raises KeyError at once for an unknown reward name, ValueError for bad settings.
+
+    `settings` are the operator's `{reward: {key: value}}`: the only way to set a reward's
+    limits on this server; a request may change only the keys a reward declares request-safe.
+    """
     service = RewardService(
         resolve_served(reward_names, openrlhf_reward),
         token=token,
@@ -322,42 +331,42 @@ def create_app(
         request_timeout_s=request_timeout_s,
         max_concurrency=max_concurrency,
         openrlhf_reward=openrlhf_reward,
+        settings=settings,
     )
-    app = FastAPI(title="rlsys reward service", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="rlsys reward service", version=SERVICE_VERSION, description=__doc__.split("\n\n")[0],
+                  docs_url=None, redoc_url=None)
+    app.openapi = lambda: openapi(app, secured=service.token is not None)  # type: ignore[method-assign]
     app.state.service = service
-    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics, routes=ROUTES)
 
-    @app.post("/v1/score")
+    @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, openapi_extra=request_body(ScoreRequest))
     async def score(request: Request) -> Response:
+        """Score samples, each with the reward(s) it names; one result per sample, in order."""
         service.check_token(request)
-        payload: ScoreRequest = await service.read_json(request, ScoreRequest)
-        service.check_batch(len(payload.samples))
-        rows, plans = _rows_from_samples(payload.samples)
-        service.check_names([p.name for parts in plans for p in parts])
-        service.check_names(list(payload.settings), " in settings")
-        completions = [s.completion for s in payload.samples]
-        results = await service.score(completions, rows, plans, payload.settings)
-        return JSONResponse({"results": [r.to_dict() for r in results]})
+        body = await service.read_body(request)
+        return await service.answer_once(request, body, lambda: _score(service, body))
 
     async def openrlhf(request: Request) -> Response:
+        """OpenRLHF's remote reward protocol, scored by the reward named at start (--openrlhf-reward)."""
         service.check_token(request)
         if service.openrlhf_reward is None:
             raise HTTPException(404, "this server has no OpenRLHF reward; start it with --openrlhf-reward NAME")
-        payload: OpenRLHFRequest = await service.read_json(request, OpenRLHFRequest)
-        service.check_batch(len(payload.query))
-        return JSONResponse(await _openrlhf(service, payload))
+        body = await service.read_body(request)
+        return await service.answer_once(request, body, lambda: _openrlhf_json(service, body))
 
-    app.post("/openrlhf")(openrlhf)
-    app.post("/get_reward")(openrlhf)
+    for path in ("/openrlhf", "/get_reward"):
+        app.post(path, response_model=OpenRLHFResponse, responses=ERRORS,
+                 openapi_extra=request_body(OpenRLHFRequest))(openrlhf)
 
-    @app.get("/v1/rewards")
+    @app.get("/v1/rewards", response_model=RewardsResponse, responses=ERRORS)
     async def rewards(request: Request) -> Response:
+        """The served rewards: columns, description, and which settings a request may set."""
         service.check_token(request)
         return JSONResponse({"rewards": [describe(name, spec) for name, spec in sorted(service.specs.items())]})
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthResponse)
     async def healthz() -> Response:
-        return JSONResponse({"status": "ok", "rewards": sorted(service.specs)})
+        return JSONResponse({"status": "ok", "rewards": sorted(service.specs), "sandbox": sandbox_state(service.settings)})
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -366,12 +375,30 @@ def create_app(
     return app
 
 
+async def _score(service: RewardService, body: bytes) -> bytes:
+    payload: ScoreRequest = await parse(body, ScoreRequest)
+    service.check_batch(len(payload.samples))
+    rows, plans = _rows_from_samples(payload.samples)
+    service.check_names([p.name for parts in plans for p in parts])
+    settings = service.check_settings(payload.settings)
+    completions = [s.completion for s in payload.samples]
+    results = await service.score(completions, rows, plans, settings)
+    return JSONResponse({"results": [r.to_dict() for r in results]}).body
+
+
+async def _openrlhf_json(service: RewardService, body: bytes) -> bytes:
+    payload: OpenRLHFRequest = await parse(body, OpenRLHFRequest)
+    service.check_batch(len(payload.query))
+    return JSONResponse(await _openrlhf(service, payload)).body
+
+
 def describe(name: str, spec: RewardSpec) -> dict[str, Any]:
     return {
         "name": name,
         "columns": list(spec.columns),
         "optional_columns": list(spec.optional_columns),
         "description": spec.description,
+        **describe_settings(spec),
     }
 
 
@@ -439,6 +466,10 @@ def serve(
     if not token and host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {host} without a token; anyone who can reach it can score", file=sys.stderr)
     app = create_app(reward_names, token=token, **app_options)
+    state = sandbox_state(app.state.service.settings)
+    if state != "on":
+        print(f"WARNING: the code sandbox is {state}: programs sent by clients run WITHOUT a sandbox "
+              "and can read and change this host", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
     _AnnouncingServer(config).run()
 
@@ -462,14 +493,29 @@ def serve_rewards(
         str, typer.Option(help="Reward used by the OpenRLHF-compatible route POST /openrlhf (and /get_reward).")
     ] = "",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    settings: Annotated[
+        str, typer.Option(help="YAML/JSON file of the operator's reward settings: {reward: {key: value}}.")
+    ] = "",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Operator setting REWARD.KEY=VALUE (YAML value), repeatable; wins over --settings."),
+    ] = None,
 ) -> None:
     """Serve reward functions over HTTP (POST /v1/score, OpenRLHF route, /metrics)."""
+    from rewards.settings import SettingError, load_settings_file, parse_assignments
+
     token = None
     if token_env:
         token = os.environ.get(token_env)
         if not token:
             raise typer.BadParameter(f"environment variable {token_env!r} is unset or empty", param_hint="--token-env")
     names = [n.strip() for n in rewards.split(",") if n.strip()] or None
+    try:
+        operator = load_settings_file(settings) if settings else {}
+        for name, values in parse_assignments(set_ or []).items():
+            operator.setdefault(name, {}).update(values)
+    except SettingError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--settings/--set") from None
     try:
         serve(
             names,
@@ -482,6 +528,7 @@ def serve_rewards(
             request_timeout_s=request_timeout_s,
             max_concurrency=max_concurrency,
             openrlhf_reward=openrlhf_reward or None,
+            settings=operator,
         )
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc).strip("'\"")) from None

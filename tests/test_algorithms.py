@@ -65,6 +65,42 @@ def test_advantage_errors_and_registry():
     assert {"grpo", "dr_grpo"} <= set(alg.ADVANTAGES) and "ppo_clip" in alg.POLICY_LOSSES
 
 
+def test_failed_reward_is_left_out_of_group_statistics_for_every_estimator():
+    """Rewards [1, 0, fail, 1]: statistics over the 3 known rewards only; the failed sample gets 0."""
+    rewards = torch.tensor([1.0, 0.0, NAN, 1.0])
+    valid = torch.tensor([True, True, False, True])
+    # known [1, 0, 1]: mean 2/3, deviations [1/3, -2/3, 1/3]
+    # unbiased var = (1/9 + 4/9 + 1/9) / (3 - 1) = 1/3, std = 0.5773503
+    # grpo: [1/3, -2/3, 1/3] / 0.5773503 = [0.5773503, -1.1547005, 0.5773503]
+    # (filling the failure with the mean and dividing by the std over all 4 gives
+    #  std sqrt((6/9) / 3) = 0.4714045 and [0.7071068, -1.4142136, 0, 0.7071068]: x sqrt(3/2))
+    close(alg.compute_advantages("grpo", rewards, 4, valid=valid), [0.5773503, -1.1547005, 0, 0.5773503])
+    close(alg.compute_advantages("dr_grpo", rewards, 4, valid=valid), [1 / 3, -2 / 3, 0, 1 / 3])
+    for name in alg.ADVANTAGES:  # every registered estimator takes the mask and zeroes invalid rows
+        adv = alg.compute_advantages(name, rewards, 4, valid=valid)
+        assert adv[2] == 0 and torch.isfinite(adv).all(), name
+
+
+def test_groups_with_fewer_than_two_known_rewards_get_zero_advantages():
+    rewards = torch.tensor([NAN, 3.0, NAN, NAN, NAN, NAN, NAN, NAN, 1.0, 0.0, 1.0, 0.0])
+    valid = ~torch.isnan(rewards)
+    for name in alg.ADVANTAGES:
+        adv = alg.compute_advantages(name, rewards, 4, valid=valid)
+        close(adv[:8], [0] * 8)  # one known reward: no baseline; none known: nothing to learn
+        assert (adv[8:] != 0).all(), name
+    # equal known rewards: zero variance; one or no known reward: no signal either
+    assert alg.group_zero_variance(rewards, 4, valid=valid).tolist() == [True, True, False]
+    mixed = torch.tensor([0.5, 0.5, NAN, 0.5, 0.5, 0.5, NAN, 1.0])
+    assert alg.group_zero_variance(mixed, 4, valid=~torch.isnan(mixed)).tolist() == [True, False]
+
+
+def test_valid_mask_errors():
+    with pytest.raises(ValueError, match="rows \\[1\\]"):  # NaN where the mask says the reward is known
+        alg.compute_advantages("grpo", torch.tensor([1.0, NAN]), 2, valid=torch.tensor([True, True]))
+    with pytest.raises(ValueError, match="valid shape"):
+        alg.compute_advantages("grpo", torch.zeros(4), 2, valid=torch.ones(3, dtype=torch.bool))
+
+
 # ----------------------------------------------------------------------------- aggregation
 
 VALUES = torch.tensor([[1.0, 2, 3, 4], [5, 6, NAN, NAN], [9, 9, 9, 9]])
@@ -177,8 +213,10 @@ def test_on_policy_gradient_is_minus_advantage_times_grad_logp(agg):
 
 def test_policy_loss_errors():
     logp, old_logp, adv, mask = clip_case()
-    with pytest.raises(ValueError, match="unknown policy loss 'gspo'"):
-        alg.policy_loss(logp, old_logp, adv, mask, name="gspo")
+    with pytest.raises(ValueError, match="unknown policy loss 'cispo'.*gspo"):
+        alg.policy_loss(logp, old_logp, adv, mask, name="cispo")
+    with pytest.raises(ValueError, match="weights shape"):
+        alg.policy_loss(logp, old_logp, adv, mask, weights=torch.ones(4, 3))
     with pytest.raises(ValueError, match="advantages shape"):
         alg.policy_loss(logp, old_logp, adv[:2], mask)
     with pytest.raises(ValueError, match="clip_low"):
@@ -251,11 +289,21 @@ def test_token_logprobs_chunked_matches_unchunked(dtype):
         close(grad, grads[0], atol=1e-5 if dtype == torch.float32 else 2e-2)
 
 
+def test_token_logprobs_at_a_temperature():
+    # logits [0, ln 2, 0] at T = 0.5 -> [0, 2 ln 2, 0]: p = [1, 4, 1] / 6, log p(1) = ln(2/3)
+    logits = torch.tensor([[[0.0, LN2, 0.0]]])
+    for chunk in (None, 1):
+        close(alg.token_logprobs(logits, torch.tensor([[1]]), chunk=chunk, temperature=0.5), [[math.log(2 / 3)]])
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        alg.token_logprobs(logits, torch.tensor([[1]]), temperature=0.0)
+
+
 def test_token_logprobs_gradcheck_and_errors():
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
     tokens = torch.randint(0, 5, (2, 3))
     assert torch.autograd.gradcheck(lambda x: alg.token_logprobs(x, tokens, chunk=2), (logits,))
+    assert torch.autograd.gradcheck(lambda x: alg.token_logprobs(x, tokens, chunk=2, temperature=0.7), (logits,))
     with pytest.raises(ValueError, match="token ids must be in \\[0, 5\\)"):
         alg.token_logprobs(logits, torch.full((2, 3), -100))
     with pytest.raises(ValueError, match="tokens \\[N, T\\]"):

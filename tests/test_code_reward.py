@@ -14,6 +14,7 @@ import pytest
 
 from rewards.base import RewardResult
 from rewards.code import Case, extract_code, parse_tests
+from rewards.code_tests import Call
 from rewards.registry import get_reward, score
 from rewards.sandbox import Sandbox, SandboxUnavailable
 
@@ -57,11 +58,13 @@ def test_extract_code_takes_the_last_matching_block():
 def test_parse_tests_formats_and_errors():
     assert parse_tests({"inputs": ["1"], "outputs": [2]}) == [Case("1", "2")]
     assert parse_tests([{"input": "a", "output": "b"}]) == [Case("a", "b")]
-    assert parse_tests(json.dumps(ADD_ASSERTS))[0] == Case(check=ADD_ASSERTS[0])
+    assert parse_tests(json.dumps(ADD_ASSERTS))[0] == Case(call=Call("add", "[1, 2]", 3))  # judged on the host
+    assert parse_tests(["assert add(1, 2) > 2"]) == [Case(check="assert add(1, 2) > 2")]  # weak mode
+    assert parse_tests({"fn_name": "f", "inputs": [[1, [2]]], "outputs": [[3]]}) == [Case(call=Call("f", "[1, [2]]", [3]))]
     for bad, message in [
         ({"inputs": ["1"], "outputs": []}, "1 inputs but 0 outputs"),
         ({"inputs": ["1"]}, "lists 'inputs' and 'outputs'"),
-        ({"fn_name": "f", "inputs": [], "outputs": []}, "fn_name"),
+        ({"fn_name": "f", "inputs": [], "outputs": []}, "tests is empty"),
         ("{not json", "not valid JSON"),
         ([], "empty"),
         (42, "got int"),
@@ -90,7 +93,7 @@ def test_stdin_stdout_and_asserts(run_code):
     assert results[0] == RewardResult.ok(1.0, "3/3 tests passed")
     assert results[1].score == 0.0 and "test 0: wrong output" in results[1].reason
     assert results[2] == RewardResult.ok(1.0, "3/3 tests passed")
-    assert results[3].score == pytest.approx(2 / 3) and "AssertionError" in results[3].reason
+    assert results[3].score == pytest.approx(2 / 3) and "test 2: returned 99, expected 0" in results[3].reason
     assert results[4] == RewardResult.ok(0.0, "no code block")
 
 

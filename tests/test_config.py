@@ -69,3 +69,28 @@ def test_mixed_precision_settings(tmp_path):
     assert cfg.rollout_dtype == "bfloat16" and cfg.model.dtype == "float32" and cfg.learner.autocast == "bfloat16"
     with pytest.raises(ConfigError, match="learner.autocast"):
         load_config(write(tmp_path, BASE), ["learner.autocast=int8"])
+
+
+def test_k1_kl_is_refused_as_a_loss_and_allowed_without_one(tmp_path):
+    """k1 = log(pi / pi_ref) has zero expected gradient as a loss (E_pi[grad log pi] = 0)."""
+    with pytest.raises(ConfigError, match="k1.*zero expected gradient.*k3"):
+        load_config(write(tmp_path, BASE), ["algorithm.kl_coef=0.1", "algorithm.kl_estimator=k1"])
+    assert load_config(write(tmp_path, BASE), ["algorithm.kl_estimator=k1"]).algorithm.kl_coef == 0
+
+
+def test_policy_loss_picks_its_own_defaults_and_options_are_checked(tmp_path):
+    cfg = load_config(write(tmp_path, BASE), ["algorithm.policy_loss=gspo"])
+    assert (cfg.algorithm.clip_low, cfg.algorithm.clip_high, cfg.algorithm.loss_agg) == (3e-4, 4e-4, "seq_mean_token_mean")
+    cfg = load_config(write(tmp_path, BASE), ["algorithm.policy_loss=gspo", "algorithm.clip_high=1e-3"])
+    assert cfg.algorithm.clip_high == 1e-3 and cfg.algorithm.clip_low == 3e-4  # a set value wins
+    assert load_config(write(tmp_path, BASE)).algorithm.clip_high == 0.28
+    assert load_config(write(tmp_path, BASE)).algorithm.rollout_correction.resolve() == "none"
+    assert load_config(write(tmp_path, BASE)).algorithm.rollout_correction.resolve(asynchronous=True) == "tis"
+    with pytest.raises(ConfigError, match="zero_variance_groups: keep"):
+        load_config(write(tmp_path, BASE), ["algorithm.dynamic_sampling.enabled=true", "algorithm.zero_variance_groups=keep"])
+    with pytest.raises(ConfigError, match="buffer_tokens"):
+        load_config(write(tmp_path, BASE), ["algorithm.overlong.mode=penalty", "algorithm.overlong.buffer_tokens=500"])
+    with pytest.raises(ConfigError, match="rollout_correction.type"):
+        load_config(write(tmp_path, BASE), ["algorithm.rollout_correction.type=icepop"])
+    cfg = load_config(write(tmp_path, BASE), ["algorithm.overlong.mode=penalty", "rollout.max_new_tokens=100"])
+    assert cfg.overlong_buffer_tokens == 20

@@ -115,10 +115,15 @@ def test_submit_through_ray_jobs(tiny_llama, tmp_path):
     job_dir = tmp_path / "job"
     job_dir.mkdir()
     (job_dir / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    port = "8275"
-    subprocess.run([RAY, "start", "--head", "--num-cpus", "3", f"--dashboard-port={port}", "--include-dashboard=true",
-                    "--disable-usage-stats", f"--temp-dir={ray_tmp}"], env=env, check=True,
-                   capture_output=True, timeout=180)
+    from actors.distributed import free_port
+
+    # every port Ray would otherwise take by default is a free one, so two runs on one host do not meet
+    port, gcs, client, agent = (free_port() for _ in range(4))
+    started = subprocess.run([RAY, "start", "--head", "--num-cpus", "3", f"--port={gcs}", f"--dashboard-port={port}",
+                    f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
+                    "--include-dashboard=true", "--disable-usage-stats", f"--temp-dir={ray_tmp}"], env=env,
+                   capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, f"ray start failed:\n{started.stdout[-2000:]}\n{started.stderr[-3000:]}"
     try:
         res = subprocess.run(
             [sys.executable, "-m", "rlsys.cli", "submit", "cfg.yaml", "--address", f"http://127.0.0.1:{port}",
@@ -135,4 +140,21 @@ def test_submit_through_ray_jobs(tiny_llama, tmp_path):
         )
         assert bad.returncode == 1 and "FAILED" in bad.stderr
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_cluster(ray_tmp)
+
+
+def stop_cluster(temp_dir: str) -> None:
+    """Kill this test's Ray processes only (`ray stop` would end every Ray cluster on the host): the
+    ones whose command line names the cluster's temp dir, then whatever they started."""
+    import signal
+
+    import psutil
+
+    procs = [p for p in psutil.process_iter(["cmdline"]) if temp_dir in " ".join(p.info["cmdline"] or [])]
+    procs += [c for p in procs for c in p.children(recursive=True)]
+    for proc in procs:
+        try:
+            proc.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=30)

@@ -66,6 +66,32 @@ def test_shared_prompts_give_the_same_logprobs_from_a_shorter_row(tiny_llama, ea
         torch.testing.assert_close(torch.tensor(lp), logprobs_alone(eager_model, s), atol=1e-4, rtol=1e-4)
 
 
+def test_learner_logprobs_are_the_shared_formula_at_the_sampling_temperature(tiny_llama, eager_model):
+    """The learner's chunked path gives rlsys.core.algorithms.token_logprobs of logits / T."""
+    from rlsys.core import algorithms
+
+    learner = Learner(tiny_llama, LearnerConfig(logprob_chunk_tokens=3), temperature=0.7)
+    batch = samples()
+    for s, lp in zip(batch, learner.compute_logprobs(batch)):
+        ids = torch.tensor([s.prompt_ids + s.completion_ids])
+        with torch.no_grad():
+            logits = eager_model(ids).logits[:, len(s.prompt_ids) - 1 : -1]
+        expected = algorithms.token_logprobs(logits, torch.tensor([s.completion_ids]), temperature=0.7)[0]
+        torch.testing.assert_close(torch.tensor(lp), expected, atol=1e-4, rtol=1e-4)
+        assert (expected - logprobs_alone(eager_model, s)).abs().max() > 1e-2  # T = 0.7 is not T = 1
+
+
+def test_lr_schedule_spans_every_optimizer_step_with_several_epochs(tiny_llama):
+    """epochs_per_step optimizer steps per RL step: a linear schedule must reach 0 at the last one."""
+    learner = Learner(tiny_llama, LearnerConfig(lr=1e-3, lr_schedule="linear"), AlgorithmConfig(epochs_per_step=2),
+                      total_steps=3)
+    batch = samples(2)
+    tokens = sum(len(s.completion_ids) for s in batch)
+    lrs = [learner.train_step(batch, tokens, len(batch))["lr"] for _ in range(3)]
+    # 3 RL steps x 2 epochs = 6 optimizer steps; after 2, 4, 6 of them: 1e-3 * (1 - 2/6, 1 - 4/6, 0)
+    assert lrs == pytest.approx([1e-3 * 4 / 6, 1e-3 * 2 / 6, 0.0])
+
+
 def test_shared_prompt_pack_layout():
     a, b, t = TrainSample([1, 2], [3, 4], 1.0, [0.0] * 2), TrainSample([1, 2], [5], 1.0, [0.0]), TrainSample([6], [7], 1.0, [0.0])
     p = pack([a, b, t], share_prompts=True)
@@ -113,6 +139,70 @@ def test_gradient_does_not_depend_on_micro_batching(tiny_llama, agg):
     assert grads[0].keys() == grads[1].keys() and grads[0]
     for key in grads[0]:
         torch.testing.assert_close(grads[0][key], grads[1][key], atol=1e-6, rtol=1e-4)
+
+
+def step_grads(learner, batch, total_tokens):
+    """Gradients of one train_step (the optimizer step is replaced by a capture) and its metrics."""
+    captured = {}
+
+    def capture(model=learner.strategy.module):
+        captured.update({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+        model.zero_grad(set_to_none=True)
+        return 0.0
+
+    learner.strategy.step = capture
+    metrics = learner.train_step(batch, total_tokens, len(batch))
+    return captured, metrics
+
+
+def assert_same_grads(a, b):
+    assert a.keys() == b.keys() and a
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=1e-4)
+
+
+def test_rollout_correction_in_the_learner(tiny_llama):
+    """The engine gave sample 0 a quarter of the learner's probability on every token (rho = 4).
+    TIS (cap 2) is the same update as doubling its advantage; MIS ([0.5, 2]) drops its gradient
+    but keeps its tokens in the normalizer; both count it in their metrics."""
+    import dataclasses
+    import math
+
+    batch = [s for s in samples() if s.advantage != 0]
+    learner = Learner(tiny_llama, LearnerConfig())
+    agreeing = [dataclasses.replace(s, rollout_logprobs=lp) for s, lp in zip(batch, learner.compute_logprobs(batch))]
+    off = [dataclasses.replace(agreeing[0], rollout_logprobs=[x - math.log(4) for x in agreeing[0].rollout_logprobs])]
+    off += agreeing[1:]
+    total = sum(len(s.completion_ids) for s in batch)
+    share0 = len(batch[0].completion_ids) / total
+
+    def run(kind, data, tokens=total):
+        algo = AlgorithmConfig(rollout_correction={"type": kind, "tis_cap": 2.0, "mis_low": 0.5, "mis_high": 2.0})
+        return step_grads(Learner(tiny_llama, LearnerConfig(), algo), data, tokens)
+
+    tis, m = run("tis", off)
+    doubled, _ = run("none", [dataclasses.replace(agreeing[0], advantage=2 * batch[0].advantage)] + agreeing[1:])
+    assert_same_grads(tis, doubled)
+    assert m["rollout_is/truncated_frac"] == pytest.approx(share0) and m["rollout_is/masked_frac"] == pytest.approx(share0)
+    assert m["rollout_is/ratio_max"] == pytest.approx(4, rel=1e-4) and m["rollout_is/ratio_p50"] == pytest.approx(1, abs=1e-4)
+    assert m["logprob_diff_rollout"] == pytest.approx(share0 * math.log(4), rel=1e-4)
+    mis, _ = run("mis", off)
+    without, _ = run("none", agreeing[1:], total)  # same normalizer: the masked tokens still count
+    assert_same_grads(mis, without)
+    none, m0 = run("none", off)  # off by default: the mismatch is measured, not corrected
+    plain, _ = run("none", agreeing)
+    assert_same_grads(none, plain)
+    assert m0["rollout_is/truncated_frac"] == pytest.approx(share0)
+
+
+def test_kl_k1_is_logged_beside_the_loss_estimator(tiny_llama):
+    learner = Learner(tiny_llama, LearnerConfig(lr=1e-2), AlgorithmConfig(kl_coef=0.1))
+    batch = [s for s in samples() if s.advantage != 0]
+    tokens = sum(len(s.completion_ids) for s in batch)
+    first = learner.train_step(batch, tokens, len(batch))
+    assert first["kl"] == pytest.approx(0, abs=1e-6) and first["kl_k1"] == pytest.approx(0, abs=1e-6)
+    second = learner.train_step(batch, tokens, len(batch))  # the policy has moved from the reference
+    assert second["kl"] > 0 and second["kl_k1"] != 0
 
 
 def test_train_step_moves_logprobs_in_the_direction_of_the_advantage(tiny_llama):

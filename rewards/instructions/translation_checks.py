@@ -21,9 +21,12 @@ rewards/translation.py):
 - translation:max_length_ratio {ratio}: len(output) / len(src) <= ratio, in characters after
   stripping. Pick the ratio per language pair (Chinese output is much shorter than English).
 - translation:no_extra_text: no preamble ("Here is the translation:", "Voici la traduction :",
-  "以下是翻译："), no trailing note ("Note: ...", "I hope this helps"), no wrapping quotes or code
-  fence the source does not have. Preambles are recognised for en, de, fr, es, it, pt, nl, ru,
-  zh, ja, ko only; a line that the source itself starts or ends with is never counted.
+  "以下是翻译：", "<translation>"), no leading language label ("Portuguese (Portugal): ..."), no
+  trailing note ("Note: ...", "(Note: ...)" at the end of the last line, "Alternatively: ...",
+  "I hope this helps"), no wrapping quotes, code fence, bold markup or markdown heading the source
+  does not have. Preambles are recognised for en, de, fr, es, it, pt, nl, ru, zh, ja, ko only; a
+  line that the source itself starts or ends with is never counted. `extra_text_reason` says
+  which pattern matched (the translation guards use it).
 """
 from __future__ import annotations
 
@@ -34,11 +37,14 @@ from collections import Counter
 from rewards.instructions.language import detect_language
 from rewards.instructions.segmentation import contains_term
 from rewards.instructions.spec import Arg, check
+from rewards.languages import LANGUAGE_NAMES
 
 _SRC = Arg("src", "str", column="src")
 _OPTIONAL_SRC = Arg("src", "str", required=False, column="src")
 
-_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# The look-behind makes an e-mail match start only at the start of a run of address characters:
+# without it, a long run with no "@" is rescanned from every position (quadratic time).
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'()\[\]]+|(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _TAG = re.compile(r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>")
 _PLACEHOLDER = re.compile(
     r"\{\{[^{}]*\}\}"  # {{var}}
@@ -137,16 +143,24 @@ _PREAMBLES = re.compile(
         r"^(?:以下是|这是|這是).{0,12}(?:翻译|翻譯|译文|譯文)|^.{0,12}(?:翻译|翻譯|译文|譯文)\s*[:：]",
         r"^以下は.{0,12}(?:翻訳|訳文)|^.{0,12}(?:翻訳|訳文)\s*[:：]",
         r"^다음은.{0,12}번역|^.{0,12}번역(?:문)?\s*[:：]",
+        r"^<(?:translation|output|answer|result|target)>",
     )),
     re.IGNORECASE,
 )
+_NOTE_WORDS = (
+    r"notes?|explanation|translator'?s notes?|translation notes?|n\.b\.|anmerkung|hinweis|remarque|"
+    r"nota|notas|примечание|注|注意|注释|注釋|備考|참고|alternative(?: translation)?s?|alternatively"
+)
 _NOTES = re.compile(
-    r"^\(?\s*(?:notes?|explanation|translator'?s notes?|n\.b\.|anmerkung|hinweis|remarque|nota|"
-    r"примечание|注|注意|備考|참고)\s*[:：]"
-    r"|^(?:i hope this helps|let me know|feel free|hope this helps)\b",
+    rf"^\(?\s*(?:{_NOTE_WORDS})\s*[:：,]"
+    r"|^(?:i hope this helps|let me know|feel free|hope this helps|if you (?:need|want|have))\b",
     re.IGNORECASE,
 )
+_TRAILING_NOTE = re.compile(rf"[(（]\s*(?:{_NOTE_WORDS})\s*[:：][^()（）]*[)）]\s*$", re.IGNORECASE)
+_LABEL = re.compile(r"^[A-Za-z][A-Za-z ]{1,30}(?:\s*\([^()\n]{1,30}\))?\s*[:：]\s*")
+_MARKDOWN_PREFIX = re.compile(r"^(?:#{1,6}\s+|[*_]{1,3}(?=\S))")
 _QUOTES = ('"', '"'), ("“", "”"), ("„", "“"), ("«", "»"), ("「", "」"), ("'", "'")
+_NAMES = frozenset(name.lower() for name in LANGUAGE_NAMES.values())
 
 
 def _lines(text: str) -> list[str]:
@@ -158,18 +172,63 @@ def _quoted(text: str) -> bool:
     return len(text) > 1 and any(text.startswith(a) and text.endswith(b) for a, b in _QUOTES)
 
 
-@check("translation:no_extra_text", _OPTIONAL_SRC)
-def no_extra_text(response: str, *, src: str | None = None) -> bool:
-    """No preamble, trailing note, wrapping quotes or code fence that the source lacks."""
+def _bold(text: str) -> bool:
+    text = text.strip()
+    return len(text) > 4 and text[:2] in ("**", "__") and text.endswith(text[:2])
+
+
+def _language_label(line: str) -> str | None:
+    """A leading "Portuguese:" / "Portuguese (Portugal):" label naming a language, or None."""
+    match = _LABEL.match(line)
+    if match and match.group().split("(")[0].strip(" :：").lower() in _NAMES:
+        return match.group().strip()
+    return None
+
+
+def extra_text_reason(response: str, src: str | None = None) -> str | None:
+    """Why `response` holds more than a translation (preamble, note, wrapper, label), or None.
+
+    Each pattern is ignored when the source itself has it at the same place (a source that
+    starts with "Note:" may be translated as "Nota:").
+    """
     lines, src_lines = _lines(response), _lines(src or "")
     if not lines:
-        return False
-    first, last = lines[0], lines[-1]
-    src_first, src_last = (src_lines[0], src_lines[-1]) if src_lines else ("", "")
+        return "empty output"
+    first, last = _MARKDOWN_PREFIX.sub("", lines[0]), lines[-1]
+    src_first, src_last = (_MARKDOWN_PREFIX.sub("", src_lines[0]), src_lines[-1]) if src_lines else ("", "")
     if _PREAMBLES.search(first) and not _PREAMBLES.search(src_first):
-        return False
+        return f"preamble {lines[0][:40]!r}"
+    label = _language_label(first)
+    if label and not _language_label(src_first):
+        return f"language label {label!r}"
     if len(lines) > 1 and _NOTES.search(last) and not _NOTES.search(src_last):
-        return False
+        return f"trailing note {last[:40]!r}"
+    if _TRAILING_NOTE.search(last) and not _TRAILING_NOTE.search(src_last):
+        return f"trailing note {_TRAILING_NOTE.search(last).group()[:40]!r}"  # type: ignore[union-attr]
     if _quoted(response) and not _quoted(src or ""):
-        return False
-    return not (response.strip().startswith("```") and not (src or "").strip().startswith("```"))
+        return "wrapped in quotes"
+    if response.strip().startswith("```") and not (src or "").strip().startswith("```"):
+        return "wrapped in a code fence"
+    if _bold(response) and not _bold(src or ""):
+        return "wrapped in bold markup"
+    if lines[0].startswith("#") and not (src_lines and src_lines[0].startswith("#")):
+        return f"markdown heading {lines[0][:40]!r}"
+    return None
+
+
+@check("translation:no_extra_text", _OPTIONAL_SRC)
+def no_extra_text(response: str, *, src: str | None = None) -> bool:
+    """No preamble, language label, trailing note, or wrapper (quotes, code fence, bold) that the source lacks."""
+    return extra_text_reason(response, src) is None
+
+
+def strip_markup(text: str) -> str:
+    """`text` without URLs, e-mail addresses, tags and placeholders (numbers stay)."""
+    for pattern in (_URL, _TAG, _PLACEHOLDER):
+        text = pattern.sub(" ", text)
+    return text
+
+
+def strip_protected(text: str) -> str:
+    """`text` without URLs, e-mail addresses, tags, placeholders and numbers (kept as is by translators)."""
+    return _NUMBER.sub(" ", strip_markup(text))

@@ -52,7 +52,15 @@ class ClusterConfig(Section):
     learner_cpus: float = 1.0
     reward_cpus: float = 0.5
     gpus_per_learner: float = 0.0
+    """GPUs per learner rank (Ray shows each rank only its own: `CUDA_VISIBLE_DEVICES`). 0: the
+    learner trains on the CPU."""
     gpus_per_rollout: float = 0.0
+    """GPUs of each rollout engine; with `rollout.tensor_parallel_size` > 1 it must equal it."""
+    placement: Literal["disaggregated", "colocated"] = "disaggregated"
+    """`disaggregated`: learners and rollout engines on their own resources (a placement group
+    each). `colocated`: rollout engine i shares learner rank i's bundle (its CPUs and GPUs);
+    the engine sleeps while the learner trains (vLLM sleep mode frees its GPU memory; on CPU
+    it stays awake) and wakes for the weight sync. Needs as many engines as learner ranks."""
 
 
 class DataConfig(Section):
@@ -72,8 +80,11 @@ class RolloutConfig(Section):
     0 for training; `min_new_tokens = max_new_tokens` gives fixed-length samples (benchmarks)."""
     max_model_len: int = Field(512, ge=16)
     temperature: float = Field(1.0, ge=0)
-    """Sampling temperature; 0 is greedy decoding (evaluation, curation): RL needs > 0."""
+    """Sampling temperature; rollout and learner log-probs are those of softmax(logits / T).
+    0 is greedy decoding (evaluation, curation): RL needs > 0."""
     top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling. Below 1 the engine's log-probs are those of the truncated distribution
+    it sampled from, the learner's are not (see `algorithm.rollout_correction`)."""
     num_workers: int = Field(1, ge=1)
     use_chat_template: bool = True
     """Render message prompts with the tokenizer's chat template (string prompts too, as one
@@ -84,26 +95,47 @@ class RolloutConfig(Section):
     """Rollout engine dtype; `auto` is `model.dtype`. bfloat16 with an fp32 learner (weights
     are cast at each sync) generates ~1.5x faster on CPUs with AVX512-BF16."""
     gpu_memory_utilization: float = 0.5
+    """Share of a GPU's memory for one engine's weights and KV cache; with `cluster.placement:
+    colocated` leave room for the learner (whose memory the engine can only use while asleep)."""
     tensor_parallel_size: int = Field(1, ge=1)
-    """GPUs per vLLM engine (vLLM's tensor parallelism, for models that do not fit one GPU)."""
+    """GPUs per vLLM engine (vLLM's tensor parallelism, for models that do not fit one GPU);
+    needs `cluster.gpus_per_rollout` equal to it. `num_workers` engines of this size run."""
+    weight_transport: Literal["object_store", "collective"] = "object_store"
+    """How new weights reach the engines. `object_store`: the state dict through Ray's object
+    store (or in-process inline); `collective`: learner rank 0 broadcasts bucketed tensors to
+    every engine over a torch.distributed group of their own (NCCL between GPUs, gloo on CPU),
+    no host copies in the object store. See README "How weights travel"."""
+    prompts_per_request: int | None = Field(None, ge=1)
+    """With several engines, prompts go out in requests of this many prompts (all their
+    samples), each to the engine with the fewest pending samples, so a slower engine gets
+    less. Default: a quarter of an even share, so each engine sees about four requests a step."""
     hf_batch_size: int = Field(16, ge=1)
-    """Prompts per transformers `generate` call (hf backend; left-padded, each with all its samples)."""
+    """Prompts per transformers `generate` call (hf backend; left-padded, each with all its
+    samples). Seeded sampling (RL) goes one prompt at a time so each prompt's seed decides its samples."""
 
 
 class LearnerConfig(Section):
     strategy: Literal["torch", "deepspeed"] = "torch"
     zero_stage: Literal[0, 1, 2, 3] = 2
     num_workers: int = Field(1, ge=1)
-    """Data-parallel learner ranks (DeepSpeed strategy)."""
+    """Data-parallel learner ranks (Ray actors; each trains on a share of the batch with about as
+    many tokens as the others). DeepSpeed ZeRO shards optimizer state (1), gradients (2) and
+    weights (3) across them; the torch strategy keeps a full copy per rank and averages gradients."""
     lr: float = Field(1e-6, gt=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
+    """Optimizer steps of linear warm-up (an RL step makes `algorithm.epochs_per_step` of them)."""
     weight_decay: float = Field(0.0, ge=0)
     adam_betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = Field(1.0, gt=0)
     micro_batch_tokens: int = Field(4096, ge=16)
     """Most tokens (prompt + completion) packed into one forward pass."""
     gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in backward instead of keeping them: much less
+    activation memory for ~1/3 more compute. Needed for long sequences of multi-billion models."""
+    compile: bool = False
+    """`torch.compile` each decoder layer (dynamic shapes). Pays off on GPUs over many steps (the
+    first steps compile); on CPUs it did not help here (docs/field_notes.md)."""
     logprob_chunk_tokens: int = Field(1024, ge=1)
     """Completion tokens per chunk when computing log-probabilities (bounds logits memory)."""
     threads: int | None = None
@@ -113,32 +145,145 @@ class LearnerConfig(Section):
     while weights, gradients and optimizer state stay in `model.dtype`. On CPUs with
     AVX512-BF16 or AMX, bfloat16 makes the learner step ~1.3x faster (docs/benchmarks.md);
     with a bfloat16 rollout, rollout and learner log-probabilities differ by ~3e-3 per token
-    (`logprob_diff_rollout`; 0 in float32)."""
+    (`logprob_diff_rollout`; ~1e-5 in float32, more with rollout.top_p < 1 or min_new_tokens,
+    whose truncated sampling distribution the engine reports)."""
+
+
+class RolloutCorrectionConfig(Section):
+    """Importance-sampling correction with the rollout engine's log-probabilities
+    (`rlsys.core.algorithms.rollout_correction`): the engine samples with its own numerics
+    (bf16, other kernels, or older weights), so even a synchronous step is slightly off-policy.
+    rho_t = pi_learner(y_t) / pi_rollout(y_t), the learner's log-probs at the step's start
+    against the engine's. Its metrics (`rollout_is/*`) are logged whatever `type` is."""
+
+    type: Literal["auto", "none", "tis", "mis", "tis_mis"] = "auto"
+    """`tis`: truncated IS per token, weight min(rho_t, tis_cap). `mis`: masked IS per sequence,
+    weight 0 for a sequence whose geometric-mean ratio is outside [mis_low, mis_high], else 1.
+    `tis_mis`: both. `none`: no correction. `auto` (default): `none` for the synchronous loop,
+    `ASYNC_ROLLOUT_CORRECTION` for the asynchronous one, whose stale weights make the mismatch
+    large (see `resolve`)."""
+    tis_cap: float = Field(2.0, gt=0)
+    """Upper bound C of the token weights (verl's rollout_is_threshold 2.0; TRL's default 3.0,
+    OpenRLHF's 5.0)."""
+    mis_low: float = Field(0.5, ge=0, lt=1)
+    mis_high: float = Field(2.0, gt=1)
+    """Sequences with a geometric-mean ratio outside [mis_low, mis_high] are masked. The default
+    (symmetric in log space, +-0.69 mean log-ratio per token) only catches gross mismatch; verl
+    suggests 1/1.001 .. 1.001 for its geometric rejection sampling."""
+
+    def resolve(self, asynchronous: bool = False) -> str:
+        """The concrete type. The hook for the asynchronous loop: it passes `asynchronous=True`
+        (the learner learns it from its config), making `auto` mean `tis` there."""
+        if self.type != "auto":
+            return self.type
+        return ASYNC_ROLLOUT_CORRECTION if asynchronous else "none"
+
+
+ASYNC_ROLLOUT_CORRECTION = "tis"
+"""What `rollout_correction.type: auto` becomes for the asynchronous loop (issue 12 §3)."""
+
+
+class OverlongConfig(Section):
+    """Completions cut at the generation limit (finish reason `length`) have no real ending:
+    their reward judges a fragment."""
+
+    mode: Literal["none", "mask", "penalty"] = "none"
+    """`mask`: truncated samples stay in their group's statistics but leave the loss (DAPO's
+    overlong filtering, TRL's mask_truncated_completions). `penalty`: DAPO's soft overlong
+    punishment is added to every known reward: 0 up to max_new_tokens - buffer_tokens
+    completion tokens, then linear down to -penalty_factor at max_new_tokens."""
+    buffer_tokens: int | None = Field(None, ge=1)
+    """Length of the penalty ramp (default: a fifth of rollout.max_new_tokens, DAPO's
+    4096 of 20480)."""
+    penalty_factor: float = Field(1.0, gt=0)
+    """Size of the largest penalty (verl's overlong_buffer.penalty_factor)."""
+
+
+class DynamicSamplingConfig(Section):
+    """DAPO's dynamic sampling: a group whose known rewards are all equal has no learning
+    signal; instead of training on fewer groups, draw new prompts until the step has
+    `train.prompts_per_step` groups with signal (surplus groups are dropped), at most
+    `max_rounds` extra generate calls. Rows drawn for refills advance the prompt stream (the
+    checkpoint's data position includes them)."""
+
+    enabled: bool = False
+    max_rounds: int = Field(3, ge=1)
+    """Extra generate + score rounds per step; a step still short after them trains on the
+    groups it has (counted in `dynamic_sampling/short_groups`)."""
+
+
+POLICY_LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ppo_clip": {"clip_low": 0.2, "clip_high": 0.28, "loss_agg": "token_mean"},
+    "gspo": {"clip_low": 3e-4, "clip_high": 4e-4, "loss_agg": "seq_mean_token_mean"},
+}
+"""Defaults that depend on `policy_loss` (a value set in the config wins): DAPO's clip-higher
+and token-mean loss for the token ratio; the GSPO paper's clip range and sequence-mean
+objective for the sequence ratio (TRL's GSPO recipe: loss_type="grpo", the same mean)."""
 
 
 class AlgorithmConfig(Section):
     type: Literal["grpo", "dr_grpo"] = "grpo"
     """Advantage estimator: `grpo` normalizes by the group std, `dr_grpo` does not."""
+    policy_loss: Literal["ppo_clip", "gspo"] = "ppo_clip"
+    """`ppo_clip`: token-level ratio, asymmetric clip (DAPO). `gspo`: one length-normalized
+    ratio per sequence (Zheng et al. 2025); with `loss_agg: seq_mean_token_mean` (its default)
+    it is the paper's objective, with `token_mean` TRL's importance_sampling_level="sequence"
+    under its default token-level loss (sequences weighted by length)."""
     loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum_norm"] = "token_mean"
-    """How token losses become one number; Dr. GRPO uses `seq_mean_token_sum_norm`."""
+    """How token losses become one number; Dr. GRPO uses `seq_mean_token_sum_norm`. Default per
+    `policy_loss` (POLICY_LOSS_DEFAULTS): token_mean for ppo_clip, seq_mean_token_mean for gspo."""
     clip_low: float = Field(0.2, ge=0)
     clip_high: float = Field(0.28, ge=0)
-    """Asymmetric PPO clip (clip-higher, DAPO)."""
+    """Asymmetric clip range [1 - clip_low, 1 + clip_high] of the ratio. Defaults depend on
+    `policy_loss` (POLICY_LOSS_DEFAULTS): 0.2 / 0.28 for ppo_clip (clip-higher, DAPO), 3e-4 / 4e-4
+    for gspo (its sequence ratio stays much closer to 1)."""
     kl_coef: float = Field(0.0, ge=0)
     """Weight of the KL penalty to the frozen initial model; 0 loads no reference model."""
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
+    """Per-token KL estimator used in the loss (Schulman's k1/k2/k3). `k1` = log(pi / pi_ref) has
+    zero expected gradient as a loss (E_pi[grad log pi] = 0), so it is refused with kl_coef > 0;
+    the learner logs k1 as the metric `kl_k1` whenever a reference model is loaded."""
     entropy_coef: float = 0.0
     epochs_per_step: int = Field(1, ge=1)
     """Passes over each step's samples; 1 is on-policy and skips the old-logprob pass."""
     zero_variance_groups: Literal["skip", "keep"] = "skip"
     """Groups whose samples all got the same reward carry no signal: skip them or keep them."""
+    rollout_correction: RolloutCorrectionConfig = RolloutCorrectionConfig()
+    dynamic_sampling: DynamicSamplingConfig = DynamicSamplingConfig()
+    overlong: OverlongConfig = OverlongConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _loss_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("policy_loss") in POLICY_LOSS_DEFAULTS:
+            data = {**POLICY_LOSS_DEFAULTS[data["policy_loss"]], **data}
+        return data
+
+    @model_validator(mode="after")
+    def _check_algorithm(self) -> AlgorithmConfig:
+        if self.kl_coef > 0 and self.kl_estimator == "k1":
+            raise ValueError(
+                "algorithm.kl_estimator k1 has zero expected gradient as a loss (its gradient is grad log pi, "
+                "whose expectation under pi is 0), so kl_coef > 0 would not pull towards the reference; "
+                "use k3 (verl's low_var_kl) or k2 (its gradient is that of KL(pi || pi_ref)); k1 is logged as the metric kl_k1"
+            )
+        if self.dynamic_sampling.enabled and self.zero_variance_groups == "keep":
+            raise ValueError(
+                "algorithm.dynamic_sampling drops the groups without signal and refills them; "
+                "it cannot be combined with zero_variance_groups: keep"
+            )
+        if self.clip_low >= 1:
+            raise ValueError(f"algorithm.clip_low must be < 1 (the ratio's lower bound is 1 - clip_low), got {self.clip_low}")
+        return self
 
 
 class RewardsConfig(Section):
     default: str | list[dict[str, Any]] | None = None
     """Reward for rows without a `reward` column: a name or [{name, weight}]."""
     settings: dict[str, dict[str, Any]] = {}
-    """Per-reward keyword settings, e.g. {math: {timeout_s: 5}}."""
+    """Per-reward keyword settings, e.g. {math: {timeout_s: 5}}. For local rewards this job is the
+    operator (sandbox, time and memory limits included); for a reward in `remote`, only the
+    settings its server lets a request set (`rlsys rewards list`: request settings)."""
     remote: dict[str, str] = {}
     """Rewards scored by a reward server: {reward_name: URL}."""
     remote_token_env: str | None = None
@@ -146,6 +291,10 @@ class RewardsConfig(Section):
     on_failure: Literal["skip", "zero"] = "skip"
     """A sample whose reward failed (error/timeout): `skip` leaves it out of the loss and of its
     group's statistics; `zero` scores it 0. Either way it is counted in the metrics."""
+    batch_timeout_s: float | None = Field(300.0, gt=0)
+    """Wall-clock budget (seconds) for scoring one batch in the reward worker: rewards still
+    running then give their samples status `timeout` and the step goes on (the late work is
+    left to finish in a background thread). None waits for every reward."""
 
 
 class TrainConfig(Section):
@@ -155,7 +304,11 @@ class TrainConfig(Section):
     """Save a checkpoint every N steps (0: only at the end)."""
     keep_checkpoints: int = Field(2, ge=1)
     resume: bool = True
-    """Continue from the newest complete checkpoint in the run folder if there is one."""
+    """Continue from the newest complete checkpoint in the run folder if there is one (the
+    README's "Checkpoints and resume" says what continues exactly)."""
+    log_samples: int = Field(0, ge=0)
+    """Write the first N samples of every step (prompt, completion, reward, status) to
+    `samples.jsonl` in the run folder; 0: none."""
 
 
 class RLSections(Section):
@@ -176,12 +329,24 @@ class RLSections(Section):
                              "and the log-probabilities of a sampling distribution are undefined)")
         if self.algorithm.type == "grpo" and self.rollout.samples_per_prompt < 2:
             raise ValueError("algorithm.type grpo needs rollout.samples_per_prompt >= 2 (one group per prompt)")
+        check_rollout_placement(self.cluster, self.rollout, self.learner)
+        overlong = self.algorithm.overlong
+        if overlong.buffer_tokens is not None and overlong.buffer_tokens > self.rollout.max_new_tokens:
+            raise ValueError(
+                f"algorithm.overlong.buffer_tokens ({overlong.buffer_tokens}) must be at most "
+                f"rollout.max_new_tokens ({self.rollout.max_new_tokens})"
+            )
         if self.learner.micro_batch_tokens < self.rollout.max_model_len:
             raise ValueError(
                 f"learner.micro_batch_tokens ({self.learner.micro_batch_tokens}) must be at least "
                 f"rollout.max_model_len ({self.rollout.max_model_len}) so that every sequence fits"
             )
         return self
+
+    @property
+    def overlong_buffer_tokens(self) -> int:
+        """The overlong penalty's ramp length: the configured one or a fifth of max_new_tokens."""
+        return self.algorithm.overlong.buffer_tokens or max(1, self.rollout.max_new_tokens // 5)
 
     @field_validator("rewards")
     @classmethod
@@ -201,6 +366,37 @@ class RLConfig(RLSections):
     @property
     def rollout_dtype(self) -> str:
         return self.model.dtype if self.rollout.dtype == "auto" else self.rollout.dtype
+
+
+def check_rollout_placement(cluster: ClusterConfig, rollout: RolloutConfig, learner: LearnerConfig) -> None:
+    """Cross-field rules of engines, placement and weight transport (errors name the keys)."""
+    tp = rollout.tensor_parallel_size
+    if tp > 1 and rollout.backend != "vllm":
+        raise ValueError("rollout.tensor_parallel_size > 1 is vLLM's tensor parallelism: it needs rollout.backend vllm")
+    if tp > 1 and cluster.gpus_per_rollout != tp:
+        raise ValueError(f"rollout.tensor_parallel_size {tp} runs one engine on {tp} GPUs: set "
+                         f"cluster.gpus_per_rollout to {tp} (it is {cluster.gpus_per_rollout})")
+    if cluster.type == "inline":
+        if rollout.weight_transport == "collective":
+            raise ValueError("rollout.weight_transport collective broadcasts between processes; cluster.type "
+                             "inline runs learner and engine in one process (use object_store there)")
+        if cluster.placement == "colocated":
+            raise ValueError("cluster.placement colocated places Ray actors; cluster.type inline has none")
+        return
+    if cluster.placement != "colocated":
+        return
+    if rollout.num_workers != learner.num_workers:
+        raise ValueError(f"cluster.placement colocated puts rollout engine i with learner rank i: rollout.num_workers "
+                         f"({rollout.num_workers}) must equal learner.num_workers ({learner.num_workers})")
+    if tp > 1:
+        raise ValueError("cluster.placement colocated shares one learner rank's GPUs with one engine: "
+                         "rollout.tensor_parallel_size must be 1 (use disaggregated for larger engines)")
+    if cluster.gpus_per_rollout not in (0, cluster.gpus_per_learner):
+        raise ValueError("cluster.placement colocated: an engine uses its learner rank's GPUs; leave "
+                         "cluster.gpus_per_rollout at 0 or equal to cluster.gpus_per_learner")
+    if rollout.weight_transport == "collective" and cluster.gpus_per_learner > 0:
+        raise ValueError("rollout.weight_transport collective cannot run colocated on GPUs: NCCL cannot hold the "
+                         "learner and the engine as two ranks on one GPU; use object_store")
 
 
 # ---------------------------------------------------------------- stage pipeline (Tower+: CPT → SFT → WPO → RL)
@@ -227,7 +423,7 @@ class SourceConfig(Section):
     """Name in metrics and errors (default: the file name without its suffix)."""
     language_names: dict[str, str] = {}
     """Extra language names for parallel rows' codes, e.g. {qaa: Toyish} (codes beyond the
-    built-in table in pretrain_sft/templates.py)."""
+    built-in table in rewards/languages.py)."""
 
     @property
     def label(self) -> str:
@@ -235,7 +431,8 @@ class SourceConfig(Section):
 
 
 class SupervisedStage(Section):
-    """Fields shared by the cpt, sft, dpo and wpo stages (one process, torch or DeepSpeed)."""
+    """Fields shared by the cpt, sft, dpo and wpo stages (torch or DeepSpeed; one process, or
+    `learner.num_workers` Ray actors placed as `cluster` says)."""
 
     type: Literal["cpt", "sft", "dpo", "wpo"]
     name: str | None = None
@@ -255,11 +452,19 @@ class SupervisedStage(Section):
     epochs: float = Field(1.0, gt=0)
     validation_fraction: float = Field(0.0, ge=0, lt=1)
     """Share of each source's examples held out for the validation loss at the end of the stage."""
+    checkpoint_every: int = Field(0, ge=0)
+    """Save an in-stage checkpoint every N steps (0: none); a stage that is interrupted continues
+    from its newest one. They are deleted once the stage has exported its model."""
+    keep_checkpoints: int = Field(1, ge=1)
     mix_by: Literal["tokens", "examples"] | None = None
     """What source weights share out: `tokens` (a weight of 0.33 gives the source 33 % of the
     epoch's tokens, however long its rows are: the Tower+ CPT split is a token split) or
     `examples` (33 % of the rows). Default: tokens for cpt, examples for the other stages."""
     learner: LearnerConfig = LearnerConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    """Used when `learner.num_workers` > 1: the ranks are Ray actors with `learner_cpus` and
+    `gpus_per_learner` each, on the running Ray instance, `address`, or a local one. With one
+    worker the stage runs in this process."""
 
     @property
     def mixing(self) -> str:
@@ -279,8 +484,9 @@ class SupervisedStage(Section):
                 raise ValueError(
                     f"source {s.label!r}: kind {s.kind!r} does not fit a {self.type} stage (expected {expected})"
                 )
-        if self.learner.num_workers != 1:
-            raise ValueError("cpt/sft/dpo/wpo stages run in one learner process: learner.num_workers must be 1")
+        if self.learner.num_workers > 1 and self.cluster.type == "inline":
+            raise ValueError("cluster.type inline runs one learner process: learner.num_workers must be 1 "
+                             "(or use cluster.type ray)")
         pair = self.type in ("dpo", "wpo")
         if pair and self.on_overlength == "split":
             raise ValueError("on_overlength 'split' cuts documents; it does not apply to preference pairs")
