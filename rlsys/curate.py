@@ -23,7 +23,10 @@ Steps (`run_curation(cfg, out_dir, model_path)`):
 
 Resume: a killed run (any signal, a crash, a lost machine) continues where it stopped: shards with
 a `.done` marker are read back, not generated again; a shard without one is generated again from
-its start. `plan.json` records the settings, the models and a hash of the prompts: a rerun with
+its start, with the same per-prompt sampling seeds (rlsys.core.data.sampling_seed of the run seed
+and the prompt's position), so it draws what the uninterrupted run would have (up to
+floating-point differences of another batch). With `cluster.type: ray` shards go to the engines
+in requests balanced by pending work (rlsys/dispatch.py), as in the RL stage. `plan.json` records the settings, the models and a hash of the prompts: a rerun with
 other ones is refused, naming the folder to delete.
 
 Log-probabilities in pairs: the sum over the answer's tokens under the model that sampled it
@@ -45,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from rlsys.core.config import CurateSections, RewardsConfig
-from rlsys.core.data import load_prompts
+from rlsys.core.data import load_prompts, sampling_seed
 from rlsys.curate_select import apply_quota, dedupe, domain_of, filter_reason, select, translation_guard
 
 
@@ -131,8 +134,8 @@ class InlineEngines:
         self.close_model()
         self.worker = RolloutWorker(model_path, self.cfg.rollout, seed=self.seed, dtype=dtype)
 
-    def generate(self, prompts: list[Any]) -> list[Any]:
-        return self.worker.generate(prompts)
+    def generate(self, prompts: list[Any], seeds: list[int]) -> list[Any]:
+        return self.worker.generate(prompts, seeds=seeds)
 
     def score(self, completions: list[str], rows: list[dict[str, Any]]) -> list[Any]:
         return self.rewards.score(completions, rows)[0]
@@ -173,16 +176,11 @@ class RayEngines(InlineEngines):
                                 num_gpus=c.gpus_per_rollout, name="curate-rollout",
                                 init=lambda rank: ((model_path, self.cfg.rollout), dict(seed=self.seed + rank, dtype=dtype)))
 
-    def generate(self, prompts: list[Any]) -> list[Any]:
-        n = len(self.group.actors)
-        parts = [list(range(len(prompts)))[i::n] for i in range(n)]
-        futures = self.group.run_each("generate", [(([prompts[j] for j in p],), {}) for p in parts])
-        samples = []
-        for part, result in zip(parts, self.ray.get(futures), strict=True):
-            for s in result:
-                s.prompt_index = part[s.prompt_index]
-                samples.append(s)
-        return sorted(samples, key=lambda s: s.prompt_index)
+    def generate(self, prompts: list[Any], seeds: list[int]) -> list[Any]:
+        from rlsys.dispatch import generate_balanced
+
+        r = self.cfg.rollout
+        return generate_balanced(self.group.actors, prompts, r.samples_per_prompt, r.prompts_per_request, seeds=seeds)
 
     def score(self, completions: list[str], rows: list[dict[str, Any]]) -> list[Any]:
         return self.ray.get(self.reward_group.actors[0].score.remote(completions, rows))[0]
@@ -207,9 +205,12 @@ def shard_paths(out_dir: Path, model: str, k: int) -> tuple[Path, Path]:
 
 
 def run_shard(engines: Any, prompts: list[dict[str, Any]], start: int, model: str, model_index: int,
-              n: int, path: Path, done: Path) -> None:
-    """Generate, score and write one shard's candidates; the `.done` marker is written last."""
-    samples = engines.generate([p["row"]["prompt"] for p in prompts])
+              n: int, path: Path, done: Path, seed: int = 0) -> None:
+    """Generate, score and write one shard's candidates; the `.done` marker is written last.
+    Prompt i of the run is sampled with `sampling_seed(seed, i)` by every model, so a shard that
+    is generated again after a kill draws what the uninterrupted run would have."""
+    seeds = [sampling_seed(seed, start + i) for i in range(len(prompts))]
+    samples = engines.generate([p["row"]["prompt"] for p in prompts], seeds)
     rows = [prompts[s.prompt_index]["row"] for s in samples]
     results = engines.score([s.completion for s in samples], rows)
     seen: dict[int, int] = {}
@@ -300,7 +301,8 @@ def _generate(cfg: CurateSections, rewards: RewardsConfig, seed: int, models: di
                 progress.update(task, description=name)
                 engines.load(path, dtype)
                 for k in todo[name]:
-                    run_shard(engines, shards[k], k * cfg.shard_prompts, name, m, n, *shard_paths(out, name, k))
+                    run_shard(engines, shards[k], k * cfg.shard_prompts, name, m, n, *shard_paths(out, name, k),
+                              seed=seed)
                     progress.advance(task, len(shards[k]))
     finally:
         engines.close()

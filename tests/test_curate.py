@@ -217,3 +217,18 @@ def test_curation_on_ray_rollout_actors_with_comet_qe_from_the_qe_server(toy, ti
 
 
 from tests.test_translation import qe_python, tiny_comet  # noqa: E402,F401  (session fixtures)
+
+
+def test_a_shard_generated_again_draws_the_answers_of_the_uninterrupted_run(toy, tiny_llama, tmp_path):
+    """A killed run regenerates its unfinished shard in a fresh engine, whose own RNG has not seen
+    the shards before it: per-prompt sampling seeds make the regenerated answers the same ones."""
+    cfg = config(toy, tmp_path / "c", tiny_llama, rollout={"backend": "hf", "samples_per_prompt": 2,
+                                                           "max_new_tokens": 8, "max_model_len": 256},
+                 sources=[{"path": str(toy / "curate.jsonl"), "limit": 8}], shard_prompts=4)
+    run_curation(cfg, tmp_path / "c", tiny_llama)
+    shard = tmp_path / "c" / "shards" / "policy" / "shard_00001.jsonl"
+    straight = shard.read_bytes()
+    shard.unlink()
+    shard.with_suffix(".done").unlink()  # as if the run had been killed while writing it
+    run_curation(cfg, tmp_path / "c", tiny_llama)
+    assert shard.read_bytes() == straight
