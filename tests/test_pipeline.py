@@ -118,7 +118,7 @@ def test_the_base_and_every_stage_model_are_evaluated_once(data, tiny_llama, tmp
                 "max_model_len": 128}
     cfg = pipeline(tmp_path, tiny_llama, [{**stage_config("sft", data), "steps": 1}], eval=eval_cfg)
     summary = run_pipeline(cfg)
-    assert [sorted(r["eval"]) for r in summary["stages"]] == [["translation/chrf", "translation/rows"]] * 2
+    assert [sorted(r["eval"]) for r in summary["stages"]] == [["translation/bleu", "translation/chrf", "translation/rows"]] * 2
     stages = tmp_path / "run" / "stages"
     for name, model in (("0_base", tiny_llama), ("1_sft", done(tmp_path, "1_sft")["model_dir"])):
         scores = json.loads((stages / name / "eval_scores.json").read_text())
