@@ -23,7 +23,6 @@ from pretrain_sft.mixing import mix_indices, split_validation, token_mix
 from rlsys.core.config import MODE_KINDS, SourceConfig, SupervisedStage
 
 
-
 @dataclasses.dataclass
 class StageData:
     """A stage's examples: `train` holds each source's training examples back to back, in
