@@ -239,7 +239,14 @@ def read_shards(out_dir: Path, models: list[str], shards: int) -> list[dict[str,
 
 @contextlib.contextmanager
 def progress_bar(console: Any, total: int) -> Iterator[Any]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("curate {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("prompts"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())

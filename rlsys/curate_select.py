@@ -194,7 +194,7 @@ def apply_quota(rows: Sequence[dict[str, Any]], quota: dict[str, float], max_row
     rng = random.Random(f"{seed}:quota")
     for row in rows:
         by_domain.setdefault(row["domain"], []).append(row)
-    for domain, members in by_domain.items():
+    for members in by_domain.values():
         rng.shuffle(members)  # a seeded order among equal scores
         members.sort(key=lambda r: -r[score_key])
     if not quota:

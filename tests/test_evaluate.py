@@ -207,8 +207,8 @@ def test_code_accuracy_and_pass_at_k_run_in_the_sandbox():
     wrong = "```python\nprint(4)\n```"  # passes one test of two: not solved
     add = "```python\ndef add(a, b):\n    return a + b\n```"
     cfg = EvalConfig(data={"code": "unused.jsonl"}, samples_per_prompt=2, pass_k=[1, 2])
-    result = score("code", rows, [double, wrong], samples=[[wrong, double], [wrong, wrong]], cfg=cfg)
-    assert result.metrics["accuracy"] == 0.5
+    result = score("code", rows, [wrong, add], samples=[[wrong, double], [wrong, wrong]], cfg=cfg)
+    assert result.metrics["accuracy"] == 0.5  # `add` solves the second problem, `wrong` not the first
     assert result.metrics["pass@1"] == pytest.approx(0.25) and result.metrics["pass@2"] == pytest.approx(0.5)
 
 
