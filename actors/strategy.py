@@ -189,6 +189,9 @@ class DeepSpeedStrategy:
                  device: torch.device = torch.device("cpu")):
         import deepspeed
 
+        from actors.ds_ops import prebuild_shm_op
+
+        prebuild_shm_op()  # never waits behind a build killed earlier (actors/ds_ops.py)
         deepspeed.init_distributed(dist_backend=torch.distributed.get_backend(), auto_mpi_discovery=False)
         self.cfg, self.device = cfg, device
         optimizer, scheduler = make_optimizer(model, cfg, total_steps)
