@@ -195,7 +195,7 @@ def test_curate_stage_in_a_pipeline_feeds_the_sft_and_wpo_stages(toy, tiny_llama
 
 
 @pytest.mark.slow
-def test_curation_on_ray_rollout_actors_with_comet_qe_from_the_qe_server(toy, tiny_llama, tmp_path, tiny_comet):
+def test_curation_on_ray_rollout_actors_with_comet_qe_from_the_qe_server(toy, tiny_llama, tmp_path, tiny_comet):  # noqa: F811
     """The RL stage's placement (a rollout actor, a reward actor) and a CometKiwi reward served by
     the QE environment: translation rows are ranked by `comet_qe`."""
     import ray

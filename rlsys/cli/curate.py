@@ -10,14 +10,13 @@ shards. `register(app)` adds the command (rlsys/cli/__init__.py calls it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 
 def curate(
     config: Path = typer.Argument(..., help="curation config YAML"),
-    overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides"),
+    overrides: list[str] | None = typer.Argument(None, help="key.sub=value overrides"),
 ) -> None:
     """Answer prompts n times with one or several models, rank by rewards, keep SFT rows and pairs."""
     from rlsys.cli.common import console, fail, quiet_libraries

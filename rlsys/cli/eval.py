@@ -11,7 +11,7 @@ are imported only when the command runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,22 +33,22 @@ def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="Model folder in Hugging Face format (weights + tokenizer).")],
     data: Annotated[list[str], typer.Option(
         "--data", help="TASK=PATH, repeatable; TASK: translation, ifmt, instructions, math, code or judge (or TASK:label).")],
-    out: Annotated[Optional[Path], typer.Option(help="Folder for eval.json, eval.md and samples.jsonl.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for eval.json, eval.md and samples.jsonl.")] = None,
     backend: Annotated[str, typer.Option(help="hf | vllm")] = "hf",
     max_new_tokens: Annotated[int, typer.Option(help="Most generated tokens per prompt.")] = 256,
     max_model_len: Annotated[int, typer.Option(help="Most prompt + completion tokens.")] = 2048,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N rows of each set.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N rows of each set.")] = None,
     batch_size: Annotated[int, typer.Option(help="Prompts per generate call (hf backend).")] = 16,
     dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16")] = "auto",
     tensor_parallel_size: Annotated[int, typer.Option(help="GPUs per vLLM engine.")] = 1,
     samples_per_prompt: Annotated[int, typer.Option(help="Sampled answers per math/code prompt for pass@k.")] = 1,
-    pass_k: Annotated[Optional[list[int]], typer.Option(help="k of pass@k, repeatable (default 1).")] = None,
+    pass_k: Annotated[list[int] | None, typer.Option(help="k of pass@k, repeatable (default 1).")] = None,
     temperature: Annotated[float, typer.Option(help="Temperature of the pass@k samples.")] = 0.8,
-    qe_url: Annotated[Optional[str], typer.Option(help="A running QE reward server (comet / comet_qe).")] = None,
-    comet_model: Annotated[Optional[str], typer.Option(help="COMET checkpoint; starts a QE server in .venv-qe.")] = None,
-    qe_model: Annotated[Optional[str], typer.Option(help="CometKiwi-style checkpoint; likewise.")] = None,
-    judge_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible base URL for judge sets.")] = None,
-    judge_model: Annotated[Optional[str], typer.Option(help="Model name sent to the judge.")] = None,
+    qe_url: Annotated[str | None, typer.Option(help="A running QE reward server (comet / comet_qe).")] = None,
+    comet_model: Annotated[str | None, typer.Option(help="COMET checkpoint; starts a QE server in .venv-qe.")] = None,
+    qe_model: Annotated[str | None, typer.Option(help="CometKiwi-style checkpoint; likewise.")] = None,
+    judge_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for judge sets.")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Model name sent to the judge.")] = None,
 ) -> None:
     """Evaluate a checkpoint: chrF/BLEU/COMET, IFEval strict/loose, IF-MT rules, math/code accuracy and pass@k."""
     from rlsys.cli.common import fail, quiet_libraries
