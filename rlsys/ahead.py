@@ -40,6 +40,8 @@ class Submitted:
     rows: list[dict]
     seeds: list[int]
     future: Future
+    samples: list | None = None
+    """Set by `Ahead.take` once the future is done."""
 
 
 class Ahead:

