@@ -86,7 +86,8 @@ class ActorGroup:
         if placement is None:
             placement = reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or cls.__name__)
         self.pg = placement
-        self._remote_cls, self._init, self._name = ray.remote(cls), init, name
+        self._remote_cls: Any = ray.remote(cls)
+        self._init, self._name = init, name
         self._resources = {"num_cpus": num_cpus, "num_gpus": num_gpus}
         self.restarts = [0] * n
         self.actors = [self._start(rank) for rank in range(n)]

@@ -82,7 +82,7 @@ def bound_staleness(cluster: Any, job: Submitted, version: int, cfg: RLConfig) -
     weights (`stale_policy: wait`) or left out (`drop`; if every group is stale, they are
     generated again: a step is never empty)."""
     algo, n = cfg.algorithm, cfg.rollout.samples_per_prompt
-    samples = job.samples
+    samples = job.samples or []
     ages = [version - s.weight_version for s in samples]
     stale = sorted({s.prompt_index for s, age in zip(samples, ages) if age > algo.max_staleness})
     metrics: dict[str, float] = {

@@ -32,13 +32,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from actors.distributed import free_port
-from rlsys.ahead import GenerateClock
 from actors.learner import Learner, split_by_tokens
-from rlsys.core.types import TrainSample
 from actors.reward_worker import RewardWorker
 from actors.rollout import RolloutWorker
-from rlsys.core.types import Sample, WeightPayload
+from rlsys.ahead import GenerateClock
 from rlsys.core.config import RLConfig
+from rlsys.core.types import Sample, TrainSample, WeightPayload
 
 
 def learner_kwargs(cfg: RLConfig, rank: int, address: tuple[str, int], local_rank: int | None = None) -> dict[str, Any]:

@@ -26,9 +26,6 @@ from pathlib import Path
 
 from rlsys.ahead import Ahead, bound_staleness
 from rlsys.cluster import InlineCluster, LearnerDied, RayCluster
-from rlsys.core.config import RLConfig
-from rlsys.core.data import PromptStream, load_prompts
-from rlsys.plots import plot_reward_curve
 from rlsys.core.batch import build_batch, group_signal, merge_learner_metrics
 from rlsys.core.checkpoints import (
     checkpoint_dir,
@@ -38,7 +35,10 @@ from rlsys.core.checkpoints import (
     read_trainer_state,
     remove_leftovers,
 )
+from rlsys.core.config import RLConfig
+from rlsys.core.data import PromptStream, load_prompts
 from rlsys.core.tracking import RunLog
+from rlsys.plots import plot_reward_curve
 
 
 @contextmanager
@@ -106,13 +106,13 @@ def train(cfg: RLConfig) -> Path:
             plot_reward_curve(log.metrics_path, log.dir / "reward_curve.png")
 
 
-def run_steps(cluster, cfg: RLConfig, stream: PromptStream, log: RunLog, at: Position, restarts: dict) -> Path:
+def run_steps(cluster, cfg: RLConfig, stream: PromptStream, log: RunLog, at: Position, restarts: dict) -> Path | None:
     """The steps from `at` to `train.steps`. With `algorithm.max_staleness` k > 0 the generation
     of steps t+1..t+k is submitted before step t trains (`Ahead`); with 0 each step's generation
     is submitted and waited for, which is the synchronous loop."""
     ahead = Ahead(cluster, stream, cfg)
     while at.step < cfg.train.steps:
-        step, times = at.step + 1, {}
+        step, times = at.step + 1, dict[str, float]()
         step_start = time.perf_counter()
         ahead.submit_until(min(cfg.train.steps, step + cfg.algorithm.max_staleness), step)
         with phase(times, "generate"):  # waiting for it: the time it did not overlap with training
