@@ -18,6 +18,7 @@ the learner each use all of them), so overlapping mostly shares the same CPU tim
 overlap to be large and the step time to change little. On GPUs with disaggregated placement the
 phases use different devices and the overlap becomes time saved.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,13 +38,26 @@ def run(args: argparse.Namespace, max_staleness: int) -> dict[str, float]:
 
     args.tag = f"staleness{max_staleness}"
     cfg = grpo_vs_trl.rlsys_config(args, "torch")
-    cfg = cfg.model_copy(update={"algorithm": cfg.algorithm.model_copy(update={"max_staleness": max_staleness}),
-                                 "cluster": cfg.cluster.model_copy(update={"learner_cpus": 1.0, "rollout_cpus": 1.0})})
+    cfg = cfg.model_copy(
+        update={
+            "algorithm": cfg.algorithm.model_copy(update={"max_staleness": max_staleness}),
+            "cluster": cfg.cluster.model_copy(update={"learner_cpus": 1.0, "rollout_cpus": 1.0}),
+        }
+    )
     train(cfg)
     rows = [json.loads(line) for line in (Path(cfg.run.output_dir) / "metrics.jsonl").read_text().splitlines()]
-    rows = rows[args.warmup + max_staleness:]  # the first async step has nothing to overlap with
-    med = {k: statistics.median(r[k] for r in rows) for k in
-           ("time/step_s", "time/train_s", "time/generate_s", "time/overlap_s", "time/reward_s", "time/weight_sync_s")}
+    rows = rows[args.warmup + max_staleness :]  # the first async step has nothing to overlap with
+    med = {
+        k: statistics.median(r[k] for r in rows)
+        for k in (
+            "time/step_s",
+            "time/train_s",
+            "time/generate_s",
+            "time/overlap_s",
+            "time/reward_s",
+            "time/weight_sync_s",
+        )
+    }
     med["overlap/train"] = statistics.median(r["time/overlap_s"] / r["time/train_s"] for r in rows)
     med["staleness_max"] = max(r["async/staleness_max"] for r in rows)
     return med
@@ -65,8 +79,16 @@ def main(argv: list[str] | None = None) -> None:
         results = {k: run(args, k) for k in (0, 1)}
     finally:
         ray.shutdown()
-    keys = ["time/step_s", "time/generate_s", "time/train_s", "time/overlap_s", "overlap/train", "time/reward_s",
-            "time/weight_sync_s", "staleness_max"]
+    keys = [
+        "time/step_s",
+        "time/generate_s",
+        "time/train_s",
+        "time/overlap_s",
+        "overlap/train",
+        "time/reward_s",
+        "time/weight_sync_s",
+        "staleness_max",
+    ]
     print("| max_staleness | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
     for k, med in results.items():

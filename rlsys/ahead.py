@@ -19,6 +19,7 @@ samples of those k steps are not those of the uninterrupted run. Not covered: pa
 (a request aborted at a weight update and continued on new weights) and dynamic sampling
 together with k > 0 (refused by the config).
 """
+
 from __future__ import annotations
 
 import time

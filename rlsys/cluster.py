@@ -82,6 +82,7 @@ class InlineCluster:
 
     def sync_weights(self, version: int) -> float:
         payload = self.learner.export_weights(version)
+        assert payload is not None  # one rank: rank 0's payload
         with self._engine:
             return self.rollout.update_weights(payload)
 

