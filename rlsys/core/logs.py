@@ -84,14 +84,12 @@ class _Redirect:
         self.lock = threading.Lock()
         self.path, self.file = path, _open_log(path)
         self.threads: list[threading.Thread] = []
-        self.pipes: dict[int, int] = {}
         _flush_std()
         if tee:
             for fd in (1, 2):
                 read, write = os.pipe()
                 os.dup2(write, fd)
                 os.close(write)
-                self.pipes[fd] = read
                 thread = threading.Thread(target=self._copy, args=(read, self.saved[fd]), daemon=True,
                                           name=f"rlsys-log-tee-{fd}")
                 thread.start()
@@ -104,12 +102,18 @@ class _Redirect:
             os.dup2(file.fileno(), fd)
 
     def _copy(self, read: int, terminal: int) -> None:
-        while chunk := os.read(read, 65536):
-            with self.lock:
-                self.file.write(chunk)
-                self.file.flush()
-            os.write(terminal, chunk)
-        os.close(read)
+        """Verbose: what arrives on the pipe goes to the log file and to the terminal."""
+        try:
+            while chunk := os.read(read, 65536):
+                with self.lock:
+                    self.file.write(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(terminal, view):]
+        except (OSError, ValueError):  # the terminal or the file was closed: nothing more to copy
+            pass
+        finally:
+            os.close(read)
 
     def move(self, path: Path) -> None:
         _flush_std()
@@ -170,14 +174,13 @@ def capture(folder: str | Path | None, verbose_console: bool = False, name: str 
     """Send this process's stdout/stderr to `folder/<name>.log` (and the console too with
     `verbose_console`); yields the terminal's streams for the console. The environment tells the
     actors started meanwhile where to log. Everything is put back on exit."""
-    global _active
+    global _active, _terminal
     previous = {key: os.environ.get(key) for key in (LOG_DIR, VERBOSE)}
     folder = Path(folder) if folder is not None else Path(_temporary_folder())
     os.environ[LOG_DIR] = str(folder)
     os.environ[VERBOSE] = "1" if verbose_console else "0"
     redirect = _Redirect(folder / f"{name}.log", tee=verbose_console) if _has_real_descriptors() else None
     _active = redirect
-    global _terminal
     terminal_out = os.fdopen(os.dup(redirect.saved[1]), "w", buffering=1) if redirect else sys.stdout
     terminal_err = os.fdopen(os.dup(redirect.saved[2]), "w", buffering=1) if redirect else sys.stderr
     _terminal = Streams(terminal_out, terminal_err, folder / f"{name}.log")
