@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from actors.checkpointing import save_hf
 from pretrain_sft.examples import Example
 from pretrain_sft.losses import masked_ce
 from pretrain_sft.packing import collate_packed, pack_examples
@@ -119,12 +120,7 @@ class SupervisedLearner:
         state = self.strategy.full_state_dict()
         if self.rank != 0:
             return hf
-        module = self.strategy.module
-        module.save_pretrained(hf, state_dict=state, safe_serialization=True)
-        self.tokenizer.save_pretrained(hf)
-        if getattr(module, "generation_config", None) is not None:
-            module.generation_config.save_pretrained(hf)
-        return hf
+        return save_hf(self.strategy.module, state, self.tokenizer, hf)
 
     def close(self) -> None:
         self.base.close()
