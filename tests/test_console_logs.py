@@ -205,3 +205,31 @@ def test_ray_job_verbose_shows_the_libraries_and_still_logs_them(ray_job):
     logs = ray_job / "verbose" / "logs"
     assert library_lines((logs / "rollout-0.log").read_text())["vLLM"]
     assert library_lines((logs / "learner-0.log").read_text())["DeepSpeed"]
+
+
+# ---------------------------------------------------------------- rlsys pipeline
+
+
+@pytest.mark.slow
+def test_pipeline_stages_log_in_their_folders_and_the_console_shows_the_stage_list(tmp_path, tiny_llama):
+    from tests.test_stage_modes import stage_config, write_data
+
+    data = write_data(tmp_path / "data")
+    stages = [{**stage_config(m, data, strategy="deepspeed", zero_stage=2), "steps": 1} for m in ("sft", "dpo")]
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({"run": {"name": "logs", "output_dir": str(tmp_path / "run")},
+                                      "model": {"path": tiny_llama}, "stages": stages}))
+    res = subprocess.run([sys.executable, "-m", "rlsys.cli", "pipeline", str(config)], capture_output=True,
+                         text=True, env={**env(), "COLUMNS": "200"}, timeout=600)
+    console = res.stdout + res.stderr
+    assert res.returncode == 0, console
+    assert library_lines(console) == {"vLLM": [], "DeepSpeed": [], "Ray": []}, console
+    for line in ("1_sft: 1 steps", "2_dpo: 1 steps"):
+        assert line in console.splitlines()
+    assert re.search(r"^2_dpo step 1/1  .*loss \S+  .*s/step  eta 0:00:00$", console, re.M), console
+    assert re.search(r"│ 2_dpo +│ dpo +│", console) and "pipeline_summary.md" in console  # the table, as before
+    run = tmp_path / "run"
+    for folder in ("logs", "stages/0_base/logs", "stages/1_sft/logs", "stages/2_dpo/logs"):
+        assert (run / folder / "driver.log").is_file(), folder
+    everything = "".join(p.read_text() for p in run.rglob("logs/*.log"))
+    assert library_lines(everything)["DeepSpeed"]
