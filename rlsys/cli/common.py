@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,20 +43,40 @@ def logged_run(folder: str | Path | None, verbose: bool) -> Iterator[logs.Stream
     temporary folder), the console on the terminal. An unexpected error is written to the log
     with its traceback and shown on the console as one line, where to read more, and the last
     lines of the actor log that holds the failure; with `verbose` it propagates as it is."""
-    with logs.capture(folder, verbose) as streams:
-        console.file = streams.stderr
-        try:
-            yield streams
-        except (typer.Exit, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if verbose:
+    made = first_missing(Path(folder)) if folder is not None else None
+    try:
+        with logs.capture(folder, verbose) as streams:
+            console.file = streams.stderr
+            try:
+                yield streams
+            except (typer.Exit, KeyboardInterrupt):
                 raise
-            traceback.print_exc()  # to the driver log
-            report_failure(exc)
-            raise typer.Exit(1) from None
-        finally:
-            console.file = None  # type: ignore[assignment]  # back to sys.stderr
+            except Exception as exc:
+                if verbose:
+                    raise
+                traceback.print_exc()  # to the driver log
+                report_failure(exc)
+                raise typer.Exit(1) from None
+            finally:
+                console.file = None  # type: ignore[assignment]  # back to sys.stderr
+    except typer.Exit as exc:
+        if exc.exit_code == 2 and made is not None and only_logs(made, Path(folder)):
+            shutil.rmtree(made)  # bad input: the command leaves nothing behind (not even the log)
+        raise
+
+
+def first_missing(folder: Path) -> Path | None:
+    """The outermost folder of `folder`'s path that does not exist yet (None: it exists)."""
+    missing = None
+    for path in (folder, *folder.parents):
+        if path.exists():
+            return missing
+        missing = path
+    return missing
+
+
+def only_logs(made: Path, log_folder: Path) -> bool:
+    return all(p.is_dir() or log_folder in p.parents for p in made.rglob("*"))
 
 
 def report_failure(exc: BaseException) -> None:
