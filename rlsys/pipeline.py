@@ -39,8 +39,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from rlsys.core.logs import move_to
-from rlsys.core.progress import Display, run_display
 from rlsys.core.config import (
     ConfigError,
     GRPOStage,
@@ -53,6 +51,8 @@ from rlsys.core.config import (
     read_yaml,
     validate,
 )
+from rlsys.core.logs import move_to
+from rlsys.core.progress import Display, run_display
 
 SUMMARY_KEYS = ("loss", "val/loss", "rewards/accuracy", "val/rewards/accuracy", "reward/mean")
 """Last-step metrics shown next to the evaluation in the summary, where a stage has them."""

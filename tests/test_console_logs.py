@@ -226,7 +226,7 @@ def test_pipeline_stages_log_in_their_folders_and_the_console_shows_the_stage_li
     assert library_lines(console) == {"vLLM": [], "DeepSpeed": [], "Ray": []}, console
     for line in ("1_sft: 1 steps", "2_dpo: 1 steps"):
         assert line in console.splitlines()
-    assert re.search(r"^2_dpo step 1/1  .*loss \S+  .*s/step  eta 0:00:00$", console, re.M), console
+    assert re.search(r"^2_dpo step 1/1  .*loss \S+  .*s/step  eta 0:00:00$", console, re.MULTILINE), console
     assert re.search(r"│ 2_dpo +│ dpo +│", console) and "pipeline_summary.md" in console  # the table, as before
     run = tmp_path / "run"
     for folder in ("logs", "stages/0_base/logs", "stages/1_sft/logs", "stages/2_dpo/logs"):

@@ -43,7 +43,8 @@ def logged_run(folder: str | Path | None, verbose: bool) -> Iterator[logs.Stream
     temporary folder), the console on the terminal. An unexpected error is written to the log
     with its traceback and shown on the console as one line, where to read more, and the last
     lines of the actor log that holds the failure; with `verbose` it propagates as it is."""
-    made = first_missing(Path(folder)) if folder is not None else None
+    log_folder = Path(folder) if folder is not None else None
+    made = first_missing(log_folder) if log_folder is not None else None
     try:
         with logs.capture(folder, verbose) as streams:
             console.file = streams.stderr
@@ -60,7 +61,7 @@ def logged_run(folder: str | Path | None, verbose: bool) -> Iterator[logs.Stream
             finally:
                 console.file = None  # type: ignore[assignment]  # back to sys.stderr
     except typer.Exit as exc:
-        if exc.exit_code == 2 and made is not None and only_logs(made, Path(folder)):
+        if exc.exit_code == 2 and made is not None and log_folder is not None and only_logs(made, log_folder):
             shutil.rmtree(made)  # bad input: the command leaves nothing behind (not even the log)
         raise
 

@@ -28,10 +28,11 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 LOG_DIR = "RLSYS_LOG_DIR"
 """Environment: the folder where the run's processes write their logs (set by `capture`)."""

@@ -18,7 +18,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 SHORT = (("reward/mean", "reward", ".3g"), ("accuracy", "acc", ".3g"), ("rewards/accuracy", "acc", ".3g"),
          ("loss", "loss", ".4g"), ("kl", "kl", ".2g"), ("completion/len_mean", "len", ".3g"))
@@ -33,7 +41,7 @@ def metrics_line(metrics: dict[str, float]) -> str:
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
