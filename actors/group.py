@@ -46,9 +46,9 @@ def with_process_logs(cls: type) -> type:
     """`cls` with a constructor that first sends the actor process's output to its log file
     (`rlsys.core.logs.actor_setup`; nothing happens without a log file in the environment)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         logs.actor_setup()
-        cls.__init__(self, *args, **kwargs)
+        cls.__init__(self, *args, **kwargs)  # type: ignore[misc]
 
     return type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
 
