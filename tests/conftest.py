@@ -16,6 +16,9 @@ os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("VLLM_CACHE_ROOT", tempfile.mkdtemp(prefix="rlsys-test-vllm-"))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# DeepSpeed's CPU op is built per checkout (its build arguments name the venv's path: checkouts
+# sharing one folder rebuild over each other); actors/ds_ops.py explains the lock it guards.
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "torch_extensions"))
 
 import pytest  # noqa: E402
 

@@ -18,7 +18,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -30,6 +30,9 @@ from rlsys.core.checkpoints import (  # noqa: F401  (their home before checkpoin
 from rlsys.core.config import dump_config
 from rlsys.core.logs import terminal_stderr
 from rlsys.core.progress import attach
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 
 class RunLog:
@@ -43,7 +46,7 @@ class RunLog:
         self.metrics_path = self.dir / "metrics.jsonl"
         self.samples_path = self.dir / "samples.jsonl"
         self.console = console or Console(stderr=True, file=terminal_stderr())  # not the captured stderr
-        self._tb = None
+        self._tb: SummaryWriter | None = None
         self._open_tensorboard()
         self.display, self._own_display = attach(self.console)  # the pipeline's, or one of its own
         self.display.begin(None, total_steps)
