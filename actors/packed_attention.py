@@ -5,18 +5,23 @@ L^2 attention for it (12 s instead of 4 s per GRPO step on 32 x 152 tokens, 2 CP
 docs/benchmarks.md). `packed_sdpa` instead splits each row into its sequences by their
 position ids and runs causal SDPA per sequence, batching sequences of equal shape. A sequence
 whose positions start above 0 continues the prompt of the last sequence that started at 0
-(the shared-prompt layout of `actors.learner.pack`), attending to that prefix in full.
+(the shared-prompt layout of `actors.learner.pack`), attending to that prefix in full. Each
+group of sequences of one shape is gathered with one index, so the backward's work does not
+grow with the number of sequences. On CPU a half-precision row attends in float32: torch's
+bfloat16 SDPA backward is 2-3x slower there (45 % of a bfloat16-autocast GRPO step).
 
 Not covered: padding masks and KV caches (handed to transformers' SDPA unchanged), sliding
 window or soft-capped attention (`attention_for` picks another implementation for those).
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
 
 PACKED_ATTENTION = "rlsys_packed_sdpa"
+HALF_DTYPES = (torch.bfloat16, torch.float16)
 
 
 def _segments(pos: torch.Tensor) -> list[tuple[int, int, int, int]]:
@@ -59,10 +64,15 @@ def _per_sequence(module, query, key, value, pos, dropout, scaling) -> torch.Ten
     Each group of sequences of one shape is gathered with one index (and its output put back with
     one more): autograd then scatters each gradient once per group. Slicing every sequence out
     (`query[r, :, a:a + n]`) made the backward zero-fill and add a full-row gradient per
-    sequence, O(sequences x row length): half of a GRPO learner step on 2 CPU cores."""
+    sequence, O(sequences x row length): 11-13 % of a GRPO learner step's CPU time on the
+    benchmark row, most of it under load."""
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     b, _, length, _ = query.shape
+    # CPU: half-precision SDPA's backward is 2-3x slower than float32's (torch 2.13, AVX512-BF16: 0.32
+    # vs 0.14 s for 32 x 16 heads x 128 tokens), so attention runs in float32 there (more precise,
+    # too); on GPUs half precision is the fast path
+    compute = torch.float32 if query.device.type == "cpu" and query.dtype in HALF_DTYPES else query.dtype
     groups: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (length, prefix len) -> (start, prefix start)
     for row in range(b):
         for a, n, f, s in _segments(pos[row]):
@@ -73,11 +83,12 @@ def _per_sequence(module, query, key, value, pos, dropout, scaling) -> torch.Ten
         starts, prefixes = (torch.tensor(c, device=query.device)[:, None] for c in zip(*where))
         idx = starts + torch.arange(n, device=query.device)
         kv_idx = torch.cat([prefixes + torch.arange(s, device=query.device), idx], dim=1) if s else idx
-        q, k, v = q_all[idx].transpose(1, 2), k_all[kv_idx].transpose(1, 2), v_all[kv_idx].transpose(1, 2)
+        q, k, v = (t[i].transpose(1, 2).to(compute) for t, i in ((q_all, idx), (k_all, kv_idx), (v_all, kv_idx)))
         # causal within the sequence, everything in its shared prefix
         mask = torch.ones(n, s + n, dtype=torch.bool, device=query.device).tril(s)[None, None] if s else None
-        out, _ = sdpa_attention_forward(module, q, k, v, mask, dropout=dropout, scaling=scaling, is_causal=True)
-        outs.append(out.reshape(-1, *out.shape[2:]))  # [m * n, H, D]
+        with torch.autocast("cpu", enabled=False) if compute != query.dtype else contextlib.nullcontext():
+            out, _ = sdpa_attention_forward(module, q, k, v, mask, dropout=dropout, scaling=scaling, is_causal=True)
+        outs.append(out.reshape(-1, *out.shape[2:]).to(query.dtype))  # [m * n, H, D]
         order.append(idx.reshape(-1))
     order_all = torch.cat(order)
     inverse = torch.empty_like(order_all)

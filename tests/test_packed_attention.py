@@ -90,3 +90,25 @@ def test_backward_work_does_not_grow_with_the_number_of_sequences():
         out, _ = packed_sdpa(Attn(), q, k, v, None, position_ids=packed.position_ids)
         sizes.append(graph_size(out))
     assert sizes[0] == sizes[1], f"autograd nodes: {sizes} for 6 and 48 sequences"
+
+
+def test_half_precision_rows_attend_in_float32_on_cpu():
+    """On CPU a bfloat16 row (autocast) attends in float32 and rounds once at the end: torch's
+    bfloat16 SDPA backward is 2-3x slower there, and less precise. The forward is exact; the
+    gradients are summed over gathered positions in bfloat16, so they match to bfloat16's precision."""
+    from actors.packed_attention import _segments
+
+    _, packed = row(groups=2, per_group=3, extra=(4, 9))
+    q32, k32, v32 = qkv(packed.input_ids.shape[1])
+    q, k, v = (t.detach().bfloat16().requires_grad_() for t in (q32, k32, v32))
+    grad = torch.randn(1, q.shape[2], H, D, generator=torch.Generator().manual_seed(2)).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, _ = packed_sdpa(Attn(), q, k, v, None, position_ids=packed.position_ids)
+    assert got.dtype == torch.bfloat16
+    got_grads = torch.autograd.grad((got.float() * grad.float()).sum(), (q, k, v))
+    exact = [t.detach().float().requires_grad_() for t in (q, k, v)]
+    want = reference(*exact, _segments(packed.position_ids[0]))
+    want_grads = torch.autograd.grad((want * grad.float()).sum(), exact)
+    torch.testing.assert_close(got, want.bfloat16(), atol=0, rtol=0)
+    for a, b in zip(got_grads, want_grads):
+        torch.testing.assert_close(a, b.bfloat16(), atol=2e-2, rtol=2e-2)
