@@ -2,6 +2,14 @@
 
 `ActorGroup.run("method", ...)` calls the method on every rank with `.remote(...)` and
 returns the futures; nothing is generated, so "go to definition" lands on the plain class.
+Each group reserves its own placement group (disaggregated placement), or two groups share
+one made by `reserve_bundles` (colocated: rank i of each group in bundle i).
+
+Ranks that form a torch.distributed group (learners: `ActorGroup.ranks`) meet at rank 0: once
+the bundles are placed, `rank0_address` asks for the IP of the node that holds bundle 0 and a
+free port there (a zero-CPU task placed in that bundle picks them), then the ranks start with
+that address. Ray gives each actor its own `CUDA_VISIBLE_DEVICES`, so a rank's GPU is the first
+one it sees.
 """
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
-from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 
@@ -25,8 +33,36 @@ def actor_env() -> dict[str, str]:
     return env
 
 
+def reserve_bundles(n: int, bundle: dict[str, float], what: str) -> PlacementGroup:
+    """A PACK placement group of `n` copies of `bundle`; waits until Ray has placed it."""
+    pg = placement_group([bundle] * n, strategy="PACK")
+    try:
+        ray.get(pg.ready(), timeout=120)
+    except ray.exceptions.GetTimeoutError:
+        remove_placement_group(pg)
+        raise RuntimeError(
+            f"Ray could not place {n} x {bundle} for {what} in 120 s; the cluster has "
+            f"{ray.available_resources()} free. Lower cluster.*_cpus / *_gpus or add nodes."
+        ) from None
+    return pg
+
+
+def _node_address() -> tuple[str, int]:
+    from actors.distributed import free_port
+
+    return ray.util.get_node_ip_address(), free_port()
+
+
+def rank0_address(pg: PlacementGroup) -> tuple[str, int]:
+    """(IP, free port) of the node that holds bundle 0 of `pg`, where rank 0 will run."""
+    task = ray.remote(num_cpus=0)(_node_address).options(
+        scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=0)
+    )
+    return ray.get(task.remote(), timeout=120)
+
+
 class ActorGroup:
-    """`n` Ray actors of `cls`, one per bundle of a PACK placement group."""
+    """`n` Ray actors of `cls`, one per bundle of a PACK placement group (its own, or `placement`)."""
 
     def __init__(
         self,
@@ -37,16 +73,12 @@ class ActorGroup:
         num_gpus: float = 0.0,
         init: Callable[[int], tuple[tuple, dict]] = lambda rank: ((), {}),
         name: str = "",
+        placement: PlacementGroup | None = None,
     ):
-        self.pg = placement_group([{"CPU": num_cpus, "GPU": num_gpus}] * n, strategy="PACK")
-        try:
-            ray.get(self.pg.ready(), timeout=120)
-        except ray.exceptions.GetTimeoutError:
-            remove_placement_group(self.pg)
-            raise RuntimeError(
-                f"Ray could not place {n} x {{CPU: {num_cpus}, GPU: {num_gpus}}} for {name or cls.__name__} in 120 s; "
-                f"the cluster has {ray.available_resources()} free. Lower cluster.*_cpus / *_gpus or add nodes."
-            ) from None
+        self.owns_pg = placement is None
+        if placement is None:
+            placement = reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or cls.__name__)
+        self.pg = placement
         remote_cls = ray.remote(cls)
         self.actors = []
         for rank in range(n):
@@ -60,6 +92,27 @@ class ActorGroup:
             ).remote(*args, **kwargs)
             self.actors.append(actor)
 
+    @classmethod
+    def ranks(
+        cls,
+        actor_cls: type,
+        n: int,
+        *,
+        num_cpus: float,
+        num_gpus: float = 0.0,
+        init: Callable[[int, tuple[str, int]], tuple[tuple, dict]],
+        name: str = "",
+        placement: PlacementGroup | None = None,
+    ) -> ActorGroup:
+        """`n` ranks that form one process group: `init(rank, (master_addr, master_port))` gives
+        each rank's constructor arguments; the address is rank 0's node and a free port there."""
+        pg = placement or reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or actor_cls.__name__)
+        address = rank0_address(pg)
+        group = cls(actor_cls, n, num_cpus=num_cpus, num_gpus=num_gpus, name=name, placement=pg,
+                    init=lambda rank: init(rank, address))
+        group.owns_pg = placement is None
+        return group
+
     def run(self, method: str, *args: Any, **kwargs: Any) -> list[ray.ObjectRef]:
         """Call `method` with the same arguments on every rank."""
         return [getattr(actor, method).remote(*args, **kwargs) for actor in self.actors]
@@ -71,4 +124,5 @@ class ActorGroup:
     def kill(self) -> None:
         for actor in self.actors:
             ray.kill(actor)
-        remove_placement_group(self.pg)
+        if self.owns_pg:
+            remove_placement_group(self.pg)

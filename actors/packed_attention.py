@@ -10,18 +10,88 @@ group of sequences of one shape is gathered with one index, so the backward's wo
 grow with the number of sequences. On CPU a half-precision row attends in float32: torch's
 bfloat16 SDPA backward is 2-3x slower there (45 % of a bfloat16-autocast GRPO step).
 
+On CUDA, in bfloat16 / float16, rows whose sequences all start at position 0 go through one
+variable-length flash-attention call instead (`flash_attn.flash_attn_varlen_func` when the
+flash-attn package is installed, else torch's `torch.nn.attention.varlen.varlen_attn`): no
+Python loop over sequences and no host sync when the caller passes the sequence boundaries
+(`varlen_kwargs`, transformers' `cu_seq_lens_q` / `max_length_q` names) to the model's forward.
+The learner then packs every sample whole (no shared prompts: `uses_varlen`).
+
 Not covered: padding masks and KV caches (handed to transformers' SDPA unchanged), sliding
-window or soft-capped attention (`attention_for` picks another implementation for those).
+window or soft-capped attention (`attention_for` picks another implementation for those),
+shared prompts through the varlen kernels (they take the per-sequence SDPA path).
 """
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 PACKED_ATTENTION = "rlsys_packed_sdpa"
-HALF_DTYPES = (torch.bfloat16, torch.float16)
+HALF = (torch.bfloat16, torch.float16)
+
+
+@functools.cache
+def _varlen_kernel() -> Callable | None:
+    """flash-attn's varlen function, else torch's (its keywords changed across releases: causal
+    is `is_causal` in some, `window_size=(-1, 0)` in others; `scale` and `enable_gqa` came
+    later), else None."""
+    try:
+        from flash_attn import flash_attn_varlen_func
+    except ImportError:
+        pass
+    else:
+        def flash(q, k, v, cu, max_len, scale):
+            return flash_attn_varlen_func(q, k, v, cu, cu, max_len, max_len, softmax_scale=scale, causal=True)
+
+        return flash
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    params = inspect.signature(varlen_attn).parameters
+    if "is_causal" in params:
+        causal = {"is_causal": True}
+    elif "window_size" in params:
+        causal = {"window_size": (-1, 0)}
+    else:
+        return None
+    gqa, has_scale = "enable_gqa" in params, "scale" in params
+
+    def torch_varlen(q, k, v, cu, max_len, scale):
+        extra = dict(causal)
+        if has_scale:
+            extra["scale"] = scale
+        elif scale != q.shape[-1] ** -0.5:
+            q = q * (scale * q.shape[-1] ** 0.5)  # scores scale with q: the kernel's default times this
+        if k.shape[1] != q.shape[1]:
+            if gqa:
+                extra["enable_gqa"] = True
+            else:
+                k, v = (t.repeat_interleave(q.shape[1] // t.shape[1], dim=1) for t in (k, v))
+        return varlen_attn(q, k, v, cu, cu, max_len, max_len, **extra)
+
+    return torch_varlen
+
+
+def uses_varlen(device: torch.device, compute_dtype: torch.dtype) -> bool:
+    """Whether packed rows on `device`, computed in `compute_dtype`, take the varlen kernels."""
+    return device.type == "cuda" and compute_dtype in HALF and _varlen_kernel() is not None
+
+
+def varlen_kwargs(positions: Sequence[int], device: torch.device | str) -> dict[str, Any]:
+    """Sequence boundaries of one packed row (host-side position ids: each sequence starts at 0),
+    as the keyword arguments a transformers model forwards to its attention function."""
+    starts = [i for i, p in enumerate(positions) if p == 0] + [len(positions)]
+    if not positions or starts[0] != 0 or any(p != q + 1 for p, q in zip(positions[1:], positions) if p != 0):
+        raise ValueError("varlen attention needs every sequence of the row to start at position 0")
+    cu = torch.tensor(starts, dtype=torch.int32, device=device)
+    longest = max(b - a for a, b in zip(starts, starts[1:]))
+    return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest, "max_length_k": longest}
 
 
 def _segments(pos: torch.Tensor) -> list[tuple[int, int, int, int]]:
@@ -55,6 +125,15 @@ def packed_sdpa(module, query, key, value, attention_mask, dropout=0.0, scaling=
     if attention_mask is not None or pos is None or query.shape[2] != key.shape[2]:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
+    if query.shape[0] == 1 and uses_varlen(query.device, query.dtype):
+        cu, longest = kwargs.get("cu_seq_lens_q"), kwargs.get("max_length_q")
+        if cu is None:  # boundaries from the position ids: one host sync per layer
+            segments = _segments(pos[0])
+            if all(s == 0 for *_, s in segments):
+                cu = torch.tensor([a for a, *_ in segments] + [pos.shape[-1]], dtype=torch.int32, device=query.device)
+                longest = max(n for _, n, *_ in segments)
+        if cu is not None:
+            return _varlen(module, query, key, value, cu, longest, scaling), None
     return _per_sequence(module, query, key, value, pos.expand(query.shape[0], -1), dropout, scaling), None
 
 
@@ -72,7 +151,7 @@ def _per_sequence(module, query, key, value, pos, dropout, scaling) -> torch.Ten
     # CPU: half-precision SDPA's backward is 2-3x slower than float32's (torch 2.13, AVX512-BF16: 0.32
     # vs 0.14 s for 32 x 16 heads x 128 tokens), so attention runs in float32 there (more precise,
     # too); on GPUs half precision is the fast path
-    compute = torch.float32 if query.device.type == "cpu" and query.dtype in HALF_DTYPES else query.dtype
+    compute = torch.float32 if query.device.type == "cpu" and query.dtype in HALF else query.dtype
     groups: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (length, prefix len) -> (start, prefix start)
     for row in range(b):
         for a, n, f, s in _segments(pos[row]):
@@ -94,6 +173,13 @@ def _per_sequence(module, query, key, value, pos, dropout, scaling) -> torch.Ten
     inverse = torch.empty_like(order_all)
     inverse[order_all] = torch.arange(order_all.numel(), device=query.device)
     return torch.cat(outs)[inverse].view(b, length, *outs[0].shape[1:])
+
+
+def _varlen(module, query, key, value, cu: torch.Tensor, longest: int, scaling: float | None) -> torch.Tensor:
+    """[1, H, L, D] query / key / value of one packed row -> [1, L, H, D] attention output."""
+    q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # [L, H, D]
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    return _varlen_kernel()(q, k, v, cu, int(longest), scale)[None]
 
 
 def _packed_mask(*args, attention_mask=None, use_vmap=False, **kwargs):

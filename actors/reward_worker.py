@@ -12,7 +12,7 @@ operator owns the limits: the job may send only the settings the server says a r
 ValueError naming the key. If the server cannot be reached at start, the server itself refuses
 such a request later (HTTP 422, an `error` status per sample with the reason).
 With `rewards.batch_timeout_s` set (the default), a batch gets that wall-clock budget
-(`rewards.deadline`): rewards still running then give their samples status `timeout`.
+(`rewards.compose.score_rows(timeout_s=...)`): rewards still running then give their samples status `timeout`.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rewards.compose import CompositeResult, score_rows
-from rewards.deadline import score_rows_with_deadline
 from rewards.registry import RewardSpec, get_reward
 from rewards.settings import check_operator
 from rlsys.core.config import RewardsConfig
@@ -63,11 +62,8 @@ class RewardWorker:
         """One composite result per completion, and the seconds it took."""
         start = time.perf_counter()
         clean = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
-        if self.cfg.batch_timeout_s is None:
-            results = score_rows(completions, clean, self.cfg.settings, resolve=self._resolve)
-        else:
-            results = score_rows_with_deadline(completions, clean, self.cfg.settings, resolve=self._resolve,
-                                               timeout_s=self.cfg.batch_timeout_s)
+        results = score_rows(completions, clean, self.cfg.settings, resolve=self._resolve,
+                             timeout_s=self.cfg.batch_timeout_s)
         return results, time.perf_counter() - start
 
 

@@ -18,14 +18,30 @@ does: with `top_p < 1` the engine's value is that of the truncated, renormalized
 `min_new_tokens` bans the stop tokens the engine renormalizes without them. That gap is real
 off-policyness (the behaviour policy is the truncated one): `logprob_diff_rollout` shows it and
 `algorithm.rollout_correction` corrects for it.
+
+Engine side of the rest of an RL step: `update_weights` takes a payload of any transport
+(`actors.weight_sync`; the collective one is received as it is loaded), `join_weight_group`
+joins the collective transport's group, and `sleep` / `wake_up` free and take back the engine's
+memory around a colocated learner's update (vLLM sleep mode, CUDA only; a logged no-op
+elsewhere). `engine_kwargs` is what reaches `vllm.LLM`, tensor parallelism included.
+
+Seeds: `generate(..., seeds=[...])` gives each prompt its own sampling seed (the driver derives
+it from the run seed and the prompt's position in the data stream, rlsys/core/data.py). vLLM
+gets it as `SamplingParams.seed` (its n samples use seed, seed+1, ...); the transformers backend
+seeds a forked torch RNG with it. The samples of a prompt then depend only on the prompt, the
+seed and the weights, not on what the engine sampled before: a resumed run draws what an
+uninterrupted one would have (up to floating-point differences from a different batch
+composition). Without seeds the engine's own RNG, seeded once at start, is used.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
+from collections import deque
 from typing import Any
 
-from actors.weight_sync import unpack
+from actors.weight_sync import load_into, transport
 from rlsys.core.config import RolloutConfig
 from rlsys.core.types import Sample, WeightPayload
 
@@ -54,7 +70,10 @@ def stop_token_ids(tokenizer: Any, generation_config: Any = None) -> list[int]:
 class RolloutWorker:
     """Generates samples for a batch of prompts with the current weights."""
 
-    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int = 0, dtype: str = "float32"):
+    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int = 0, dtype: str = "float32",
+                 sleep_mode: bool = False):
+        """`sleep_mode`: the engine shares its devices with a learner (`cluster.placement:
+        colocated`) and frees its memory between generation and the next weight sync."""
         from transformers import AutoTokenizer, GenerationConfig
 
         if not os.path.isdir(model_path):
@@ -67,11 +86,17 @@ class RolloutWorker:
             gen_cfg = None
         self.stop_ids = stop_token_ids(self.tokenizer, gen_cfg)
         self.weight_version = 0
+        self.memory_events: deque[str] = deque(maxlen=64)
+        """Recent sleep / wake_up calls (what colocated placement asked of the engine)."""
         backend_cls = VLLMBackend if cfg.backend == "vllm" else HFBackend
-        self.backend = backend_cls(model_path, cfg, seed=seed, dtype=dtype, stop_ids=self.stop_ids)
+        self.backend = backend_cls(model_path, cfg, seed=seed, dtype=dtype, stop_ids=self.stop_ids,
+                                   sleep_mode=sleep_mode)
 
-    def generate(self, prompts: list[Any], samples_per_prompt: int | None = None) -> list[Sample]:
+    def generate(self, prompts: list[Any], samples_per_prompt: int | None = None,
+                 seeds: list[int] | None = None) -> list[Sample]:
         n = samples_per_prompt or self.cfg.samples_per_prompt
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         prompt_ids = []
         for i, prompt in enumerate(prompts):
             ids = render_prompt(self.tokenizer, prompt, self.cfg.use_chat_template)
@@ -81,7 +106,7 @@ class RolloutWorker:
                     f"({self.cfg.max_model_len}); shorten it or raise max_model_len"
                 )
             prompt_ids.append(ids)
-        outputs = self.backend.generate(prompt_ids, n)
+        outputs = self.backend.generate(prompt_ids, n, seeds)
         samples = []
         for i, (ids, group) in enumerate(zip(prompt_ids, outputs, strict=True)):
             for completion_ids, logprobs, finish in group:
@@ -90,18 +115,63 @@ class RolloutWorker:
         return samples
 
     def update_weights(self, payload: WeightPayload) -> float:
-        """Load new weights; returns the seconds it took."""
+        """Load new weights (any transport; the collective one receives them now); returns the
+        seconds it took."""
         start = time.perf_counter()
         self.backend.load_weights(payload)
         self.weight_version = payload.version
         return time.perf_counter() - start
 
+    def join_weight_group(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
+        """Join the collective weight transport's group; this engine's workers take ranks
+        `rank_offset ..`. Blocks until every member has joined; returns the ranks taken."""
+        return self.backend.join_weight_group(host, port, rank_offset, world_size)
+
+    def sleep(self) -> None:
+        """Free the engine's device memory for the learner (weights and KV cache)."""
+        self.memory_events.append(f"sleep@{self.weight_version}")
+        self.backend.sleep()
+
+    def wake_up(self, tags: list[str] | None = None) -> None:
+        """Take memory back: `["weights"]` before a weight sync, `["kv_cache"]` after, None: all."""
+        self.memory_events.append(f"wake_up({','.join(tags or ['all'])})@{self.weight_version}")
+        self.backend.wake_up(tags)
+
     def shutdown(self) -> None:
         self.backend.shutdown()
 
 
+def engine_kwargs(model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, sleep_mode: bool,
+                  cuda: bool, sleep_available: bool) -> dict[str, Any]:
+    """Arguments of `vllm.LLM` for one rollout engine.
+
+    One worker in this process (`uni`) unless `tensor_parallel_size` > 1: then vLLM starts one
+    worker process per GPU (`mp`) inside this actor, which Ray gave that many GPUs. Sleep mode
+    (colocated placement) is vLLM's cumem allocator, CUDA only: elsewhere it stays off.
+    """
+    tp = cfg.tensor_parallel_size
+    kwargs: dict[str, Any] = dict(
+        model=model_path,
+        dtype=dtype,
+        max_model_len=cfg.max_model_len,
+        seed=seed,
+        enforce_eager=True,
+        worker_extension_cls="actors.weight_sync.VLLMWeightLoader",
+        tensor_parallel_size=tp,
+        distributed_executor_backend="uni" if tp == 1 else "mp",
+        # log-probs of the distribution sampled from (after temperature), not of the raw logits
+        logprobs_mode="processed_logprobs",
+    )
+    if cuda:
+        kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+    if sleep_mode and sleep_available:
+        kwargs["enable_sleep_mode"] = True
+    return kwargs
+
+
 class VLLMBackend:
-    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int]):
+    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int],
+                 sleep_mode: bool = False):
         import torch
 
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -109,34 +179,30 @@ class VLLMBackend:
         # VLLM_CACHE_ROOT: vLLM's own default (~/.cache/vllm) unless set. A fresh folder per run
         # made every engine start inspect the model class in a subprocess (8 CPU-s, 18-31 s under load)
         from vllm import LLM
+        from vllm.platforms import current_platform
 
-        kwargs: dict[str, Any] = dict(
-            model=model_path,
-            dtype=dtype,
-            max_model_len=cfg.max_model_len,
-            seed=seed,
-            enforce_eager=True,
-            worker_extension_cls="actors.weight_sync.VLLMWeightLoader",
-            distributed_executor_backend="uni",
-            # log-probs of the distribution sampled from (after temperature), not of the raw logits
-            logprobs_mode="processed_logprobs",
-        )
-        if torch.cuda.is_available():
-            kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+        can_sleep = current_platform.is_sleep_mode_available()
+        kwargs = engine_kwargs(model_path, cfg, seed=seed, dtype=dtype, sleep_mode=sleep_mode,
+                               cuda=torch.cuda.is_available(), sleep_available=can_sleep)
+        self.sleeps = "enable_sleep_mode" in kwargs
+        if sleep_mode and not self.sleeps:
+            logging.getLogger(__name__).warning(
+                "colocated placement: vLLM sleep mode needs CUDA (not on %s); the engine keeps its memory "
+                "while the learner trains (sleep/wake_up are no-ops)", current_platform.device_type or "cpu")
         self.cfg = cfg
         self.stop_ids = stop_ids
+        self.asleep = False
         self.llm = LLM(**kwargs)
         # every weight reload warns "RotaryEmbedding: Failed to load weights": rotary caches are
         # not in a state dict and vLLM restores them itself (greedy parity is tested after sync)
-        import logging
-
         logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
 
-    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(self, prompt_ids: list[list[int]], n: int,
+                 seeds: list[int] | None = None) -> list[list[tuple[list[int], list[float], str]]]:
         from vllm import SamplingParams
 
         requests = []
-        for ids in prompt_ids:
+        for i, ids in enumerate(prompt_ids):
             max_tokens = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
             params = SamplingParams(
                 n=n,
@@ -146,6 +212,7 @@ class VLLMBackend:
                 min_tokens=min(self.cfg.min_new_tokens, max_tokens),
                 logprobs=0,
                 stop_token_ids=self.stop_ids,
+                seed=None if seeds is None else seeds[i],
             )
             requests.append(params)
         prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
@@ -164,6 +231,21 @@ class VLLMBackend:
         self.llm.collective_rpc("rlsys_load_weights", args=(payload,))
         self.llm.reset_prefix_cache()
 
+    def join_weight_group(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
+        return self.llm.collective_rpc("rlsys_join_weight_group", args=(host, port, rank_offset, world_size))
+
+    def sleep(self) -> None:
+        """Level 2: weights and KV cache are dropped, not offloaded; the next weight sync
+        overwrites every weight anyway (vLLM keeps the buffers, e.g. rotary tables)."""
+        if self.sleeps and not self.asleep:
+            self.llm.sleep(level=2)
+            self.asleep = True
+
+    def wake_up(self, tags: list[str] | None = None) -> None:
+        if self.sleeps and self.asleep:
+            self.llm.wake_up(tags)
+            self.asleep = tags is not None and "kv_cache" not in tags
+
     def shutdown(self) -> None:
         engine = getattr(self, "llm", None)
         core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
@@ -173,24 +255,30 @@ class VLLMBackend:
 
 
 class HFBackend:
-    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int]):
+    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int],
+                 sleep_mode: bool = False):
         import torch
         from transformers import AutoModelForCausalLM
 
         torch.manual_seed(seed)
         self.cfg = cfg
         self.stop_ids = stop_ids
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # Ray: this actor's GPU
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(self.device)
         self.model.eval()
 
-    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(self, prompt_ids: list[list[int]], n: int,
+                 seeds: list[int] | None = None) -> list[list[tuple[list[int], list[float], str]]]:
         import torch
 
         groups = []
-        for ids in prompt_ids:
-            inputs = torch.tensor([ids])
+        for i, ids in enumerate(prompt_ids):
+            inputs = torch.tensor([ids], device=self.device)
             max_new = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
-            with torch.no_grad():
+            # a forked RNG: the seed decides this prompt's samples, and the caller's RNG is left alone
+            with torch.no_grad(), torch.random.fork_rng(enabled=seeds is not None):
+                if seeds is not None:
+                    torch.manual_seed(seeds[i])
                 out = self.model.generate(
                     inputs,
                     attention_mask=torch.ones_like(inputs),
@@ -219,7 +307,17 @@ class HFBackend:
         return groups
 
     def load_weights(self, payload: WeightPayload) -> None:
-        self.model.load_state_dict(dict(unpack(payload)), strict=False)
+        load_into(lambda pairs: self.model.load_state_dict(dict(pairs), strict=False), payload)
+
+    def join_weight_group(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
+        transport("collective").join(host, port, rank_offset, world_size, self.model.device)
+        return [rank_offset]
+
+    def sleep(self) -> None:
+        """The transformers backend keeps its memory (a no-op)."""
+
+    def wake_up(self, tags: list[str] | None = None) -> None:
+        """See `sleep`."""
 
     def shutdown(self) -> None:
         self.model = None

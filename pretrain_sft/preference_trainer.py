@@ -20,6 +20,11 @@ Metrics per step: loss, pairs, tokens, lr, grad_norm, rewards/chosen, rewards/re
 rewards/margin (beta * log-ratios to the reference), rewards/accuracy, wpo/weight_mean (wpo) and
 rpo/chosen_nll (rpo_alpha > 0).
 
+Several ranks: each gets a share of the step's pairs (and of the pairs to score before
+training); the pair and chosen-token counts are summed over ranks before any backward, so the
+loss is still the mean over the step's pairs, and every rank runs as many micro-batches as the
+busiest one (see trainer.py).
+
 Not covered: packing pairs, reference models other than the stage-start model, IPO / SimPO.
 """
 from __future__ import annotations
@@ -32,7 +37,7 @@ import torch
 from pretrain_sft.examples import PreferenceExample
 from pretrain_sft.losses import masked_ce, preference_loss, sequence_logprobs
 from pretrain_sft.packing import pad_preference_batch
-from pretrain_sft.trainer import SupervisedLearner
+from pretrain_sft.trainer import SupervisedLearner, to_device
 
 
 @dataclasses.dataclass
@@ -69,7 +74,7 @@ class PreferenceLearner(SupervisedLearner):
             self.reference = AutoModelForCausalLM.from_pretrained(
                 model_path, dtype=getattr(torch, self.dtype), attn_implementation=attn
             )
-            self.reference.eval().requires_grad_(False)
+            self.reference.eval().requires_grad_(False).to(self.device)
 
     def _groups(self, pairs: list[Pair]) -> list[list[Pair]]:
         plan = plan_pair_batches([len(p.example) for p in pairs], self.cfg.micro_batch_tokens)
@@ -88,25 +93,36 @@ class PreferenceLearner(SupervisedLearner):
     def prepare(self, examples: list[PreferenceExample]) -> list[Pair]:
         """Wrap the examples; with "precomputed", score them with the not-yet-trained policy."""
         pairs = [Pair(example) for example in examples]
-        if self.reference is None and pairs:
-            for group in self._groups(pairs):
-                batch = pad_preference_batch([p.example for p in group], self.pad_id)
+        if self.reference is None:
+            groups = self._groups(pairs) if pairs else []
+            for k in range(self.base.lockstep(len(groups))):  # every rank takes part in the passes
+                if k >= len(groups):
+                    with torch.no_grad():
+                        self.base.idle_loss(full_model=True)
+                    continue
+                batch = to_device(pad_preference_batch([p.example for p in groups[k]], self.pad_id), self.device)
                 chosen, rejected = self._reference_logps(self.strategy.module, batch)
-                for pair, c, r in zip(group, chosen.tolist(), rejected.tolist()):
+                for pair, c, r in zip(groups[k], chosen.tolist(), rejected.tolist()):
                     pair.ref = (c, r)
         return pairs
 
     def step_parts(self, pairs: list[Pair]) -> Iterator[tuple[torch.Tensor, dict[str, float]]]:
         stage = self.stage
-        n_pairs = len(pairs)
-        n_chosen = max(1, sum(len(p.example.chosen_ids) for p in pairs))
-        for group in self._groups(pairs):
-            batch = pad_preference_batch([p.example for p in group], self.pad_id)
+        n_pairs, n_chosen = self.base.global_sum(len(pairs), sum(len(p.example.chosen_ids) for p in pairs))
+        n_pairs, n_chosen = max(1.0, n_pairs), max(1.0, n_chosen)
+        groups = self._groups(pairs) if pairs else []
+        for k in range(self.base.lockstep(len(groups))):
+            if k >= len(groups):
+                yield self.base.idle_loss(full_model=True), {}
+                continue
+            group = groups[k]
+            batch = to_device(pad_preference_batch([p.example for p in group], self.pad_id), self.device)
             logits = self._logits(self.strategy.module, batch)
             if self.reference is not None:
                 ref_chosen, ref_rejected = self._reference_logps(self.reference, batch)
             else:
-                ref_chosen, ref_rejected = torch.tensor([p.ref for p in group], dtype=torch.float32).unbind(1)
+                ref_chosen, ref_rejected = torch.tensor([p.ref for p in group], dtype=torch.float32,
+                                                        device=self.device).unbind(1)
             loss, m = preference_loss(
                 logits, batch["labels"], ref_chosen, ref_rejected, beta=stage.beta,
                 label_smoothing=stage.label_smoothing, weighting="wpo" if stage.type == "wpo" else "none",

@@ -77,18 +77,21 @@ def load_stage_data(stage: SupervisedStage, tokenizer, seed: int) -> StageData:
     return StageData(train, val, sizes, {s.label: s.weight for s in stage.sources}, stats)
 
 
-def mixture_steps(data: StageData, *, seed: int, per_step: int) -> Iterator[list[int]]:
-    """Indices into `data.train` for each step, forever: epoch e is `mix_indices(seed + e)`."""
+def mixture_steps(data: StageData, *, seed: int, per_step: int, start_step: int = 0) -> Iterator[list[int]]:
+    """Indices into `data.train` for each step, forever: epoch e is `mix_indices(seed + e)`, the
+    epochs laid end to end, and step j takes items [j * per_step, (j + 1) * per_step). Starting at
+    `start_step` yields exactly the batches that follow the first `start_step` (a resumed stage),
+    without drawing them."""
     offsets, start = {}, 0
     for name, size in data.sizes.items():
         offsets[name], start = start, start + size
+    epoch, skip = divmod(start_step * per_step, data.epoch_size)
     pending: list[int] = []
-    epoch = 0
     while True:
         while len(pending) < per_step:
             mixed = mix_indices(data.sizes, data.weights, seed=seed + epoch, num_samples=data.epoch_size)
-            pending += [offsets[name] + i for name, i in mixed]
-            epoch += 1
+            pending += [offsets[name] + i for name, i in mixed[skip:]]
+            epoch, skip = epoch + 1, 0
         yield pending[:per_step]
         pending = pending[per_step:]
 

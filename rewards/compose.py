@@ -25,12 +25,14 @@ resolving names the caller does not allow (pass `resolve=`).
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rewards.base import RewardResult, Status
+from rewards.deadline import run_with_deadline
 from rewards.registry import RewardSpec, get_reward
 from rewards.registry import score as score_batch
 from rewards.settings import setting_names
@@ -192,12 +194,15 @@ def score_rows(
     settings: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     resolve: Callable[[str], RewardSpec] = get_reward,
+    timeout_s: float | None = None,
 ) -> list[CompositeResult]:
     """Score each completion with the reward(s) its row names; one CompositeResult per row.
 
     Raises ValueError for a malformed `reward` field or settings, KeyError for an unknown reward
     name (configuration mistakes, reported before anything is scored). Failures while scoring
-    are per-sample statuses, never exceptions.
+    are per-sample statuses, never exceptions. With `timeout_s`, each reward runs in its own thread
+    and the rows of a reward still running after that many seconds get status `timeout`
+    (rewards/deadline.py says what that does not cover).
 
     >>> [r.score for r in score_rows(["42", "7"], [{"reward": "exact_match", "answer": "42"}] * 2)]
     [1.0, 0.0]
@@ -208,9 +213,19 @@ def score_rows(
     plans = plan_rows(rows)
     groups = group_rows(plans)
     specs = {name: resolve(name) for name in groups}
-    group_results = {
-        name: score_reward(specs[name], [completions[i] for i in idx], [rows[i] for i in idx], settings.get(name))
+    calls = {
+        name: functools.partial(
+            score_reward, specs[name], [completions[i] for i in idx], [rows[i] for i in idx], settings.get(name)
+        )
         for name, idx in groups.items()
+    }
+    if timeout_s is None:
+        return combine(plans, groups, {name: call() for name, call in calls.items()})
+    done = run_with_deadline(calls, timeout_s)
+    reason = "reward {!r} did not finish within the batch budget of {:g} s (rewards.batch_timeout_s)"
+    group_results = {
+        name: results if results is not None else [RewardResult.timeout(reason.format(name, timeout_s))] * len(groups[name])
+        for name, results in done.items()
     }
     return combine(plans, groups, group_results)
 

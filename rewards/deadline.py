@@ -8,7 +8,7 @@ rows of every group that has not returned get `RewardResult.timeout` with a reas
 reward and the budget, and composition proceeds as in `rewards.compose.score_rows` (a row whose
 component timed out has status `timeout`, never a silent zero).
 
-    results = score_rows_with_deadline(completions, rows, settings, timeout_s=60.0)
+    results = score_rows(completions, rows, settings, timeout_s=60.0)   # rewards.compose
 
 The budget is the operator's (`rewards.batch_timeout_s` in the job config), never a row's.
 
@@ -22,61 +22,44 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
 
-from rewards.base import RewardResult
-from rewards.compose import CompositeResult, check_settings, combine, group_rows, plan_rows, score_reward
-from rewards.registry import RewardSpec, get_reward
+T = TypeVar("T")
 
 
-class _Group(threading.Thread):
-    """One reward over its rows; `results` is set when it returns (or fails)."""
+class _Call(threading.Thread, Generic[T]):
+    """One call in a daemon thread; `result` is set when it returns, `error` when it raises."""
 
-    def __init__(self, spec: RewardSpec, completions: list[str], rows: list[Mapping[str, Any]],
-                 settings: Mapping[str, Any] | None):
-        super().__init__(name=f"reward-{spec.name}", daemon=True)
-        self.spec, self.completions, self.rows, self.settings = spec, completions, rows, settings
-        self.results: list[RewardResult] | None = None
+    def __init__(self, name: str, fn: Callable[[], T]):
+        super().__init__(name=f"reward-{name}", daemon=True)
+        self.fn = fn
+        self.result: T | None = None
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self.results = score_reward(self.spec, self.completions, self.rows, self.settings)
-        except Exception as exc:  # noqa: BLE001 - a bug here must not read as a timeout
-            self.results = [RewardResult.error(f"{type(exc).__name__}: {exc}") for _ in self.rows]
+            self.result = self.fn()
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, a bug must not read as a timeout
+            self.error = exc
 
 
-def score_rows_with_deadline(
-    completions: Sequence[str],
-    rows: Sequence[Mapping[str, Any]],
-    settings: Mapping[str, Mapping[str, Any]] | None = None,
-    *,
-    timeout_s: float,
-    resolve: Callable[[str], RewardSpec] = get_reward,
-) -> list[CompositeResult]:
-    """`rewards.compose.score_rows` with a wall-clock budget for the whole batch (see module doc)."""
+def run_with_deadline(calls: Mapping[str, Callable[[], T]], timeout_s: float) -> dict[str, T | None]:
+    """Run every call in its own thread; None for the calls still running after `timeout_s` seconds.
+
+    A call that raised re-raises here (the caller turns exceptions into statuses before this point).
+    """
     if not timeout_s > 0:
         raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
-    if len(completions) != len(rows):
-        raise ValueError(f"{len(completions)} completions but {len(rows)} rows")
-    settings = check_settings(settings)
-    plans = plan_rows(rows)
-    groups = group_rows(plans)
-    specs = {name: resolve(name) for name in groups}
-    threads = {
-        name: _Group(specs[name], [completions[i] for i in idx], [rows[i] for i in idx], settings.get(name))
-        for name, idx in groups.items()
-    }
+    threads = {name: _Call(name, fn) for name, fn in calls.items()}
     for thread in threads.values():
         thread.start()
     deadline = time.monotonic() + timeout_s
     for thread in threads.values():
         thread.join(max(0.0, deadline - time.monotonic()))
-    group_results = {}
+    out: dict[str, T | None] = {}
     for name, thread in threads.items():
-        done = thread.results  # read once: a late thread may still set it
-        if done is None:
-            reason = f"reward {name!r} did not finish within the batch budget of {timeout_s:g} s (rewards.batch_timeout_s)"
-            done = [RewardResult.timeout(reason) for _ in groups[name]]
-        group_results[name] = done
-    return combine(plans, groups, group_results)
+        if thread.error is not None:
+            raise thread.error
+        out[name] = thread.result  # read once: a late thread may still set it
+    return out

@@ -52,7 +52,6 @@ import functools
 import hmac
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
@@ -63,7 +62,7 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
 
 from rewards.base import STATUSES, RewardResult
@@ -88,6 +87,7 @@ from rewards.http_models import (
     openapi,
     request_body,
 )
+from rewards.http_metrics import MetricsMiddleware, ServiceMetrics
 from rewards.idempotency import KeyReused, ResultCache, check_key
 from rewards.registry import RewardSpec, get_reward, list_rewards
 from rewards.sandbox import UNSAFE_ENV
@@ -102,64 +102,6 @@ DEFAULT_MAX_CONCURRENCY = 8
 _INLINE_PARSE_BYTES = 2**20  # larger bodies are parsed in a thread so /healthz stays responsive
 SCORE_ROUTES = ("/v1/score", "/openrlhf", "/get_reward")
 ROUTES = (*SCORE_ROUTES, "/v1/rewards", "/healthz", "/metrics", "/openapi.json")
-
-
-class ServiceMetrics:
-    """Prometheus metrics in a registry of their own (several apps may share a process)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "rlsys_reward_http_requests",
-            "HTTP requests by route and status code",
-            ["route", "code"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "rlsys_reward_http_request_seconds",
-            "HTTP request latency by route",
-            ["route"],
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
-            registry=self.registry,
-        )
-        self.results = Counter(
-            "rlsys_reward_results", "Per-reward sample results by status", ["reward", "status"], registry=self.registry
-        )
-
-    def record_results(self, group_results: Mapping[str, Sequence[RewardResult]]) -> None:
-        for name, results in group_results.items():
-            for status in STATUSES:
-                n = sum(1 for r in results if r.status == status)
-                if n:
-                    self.results.labels(name, status).inc(n)
-
-
-class MetricsMiddleware:
-    """Counts every HTTP request by route and status code and times it (pure ASGI, no buffering)."""
-
-    def __init__(self, app: Any, metrics: ServiceMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        route = scope["path"] if scope["path"] in ROUTES else "other"
-        code = 500
-
-        async def send_and_note(message: dict) -> None:
-            nonlocal code
-            if message["type"] == "http.response.start":
-                code = message["status"]
-            await send(message)
-
-        start = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            self.metrics.requests.labels(route, str(code)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
 
 
 class RewardService:
@@ -395,7 +337,7 @@ def create_app(
                   docs_url=None, redoc_url=None)
     app.openapi = lambda: openapi(app, secured=service.token is not None)  # type: ignore[method-assign]
     app.state.service = service
-    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=service.metrics, routes=ROUTES)
 
     @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS, openapi_extra=request_body(ScoreRequest))
     async def score(request: Request) -> Response:

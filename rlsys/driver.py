@@ -3,12 +3,18 @@ sync weights → log → checkpoint.
 
 This is the one place that knows the order of things. Workers hold the state and the heavy
 libraries (see `rlsys/cluster.py`); this file holds none.
+
+Resume (`restore`): the newest complete checkpoint gives the step, the weight version and the
+prompt stream's position; every prompt is sampled with a seed derived from the run seed and its
+position in the stream (rlsys/core/data.py `sampling_seed`), so the steps after a resume draw
+the prompts and samples an uninterrupted run would have drawn.
 """
 from __future__ import annotations
 
 import math
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from rlsys.cluster import InlineCluster, RayCluster
@@ -16,7 +22,15 @@ from rlsys.core.config import RLConfig
 from rlsys.core.data import PromptStream, load_prompts
 from rlsys.plots import plot_reward_curve
 from rlsys.core.batch import build_batch, group_signal, merge_learner_metrics
-from rlsys.core.tracking import RunLog, checkpoint_dir, latest_checkpoint, prune_checkpoints
+from rlsys.core.checkpoints import (
+    checkpoint_dir,
+    incomplete_checkpoints,
+    latest_checkpoint,
+    prune_checkpoints,
+    read_trainer_state,
+    remove_leftovers,
+)
+from rlsys.core.tracking import RunLog
 
 
 @contextmanager
@@ -59,24 +73,19 @@ def train(cfg: RLConfig) -> Path:
     log = RunLog(cfg.run.output_dir, cfg, cfg.train.steps)
     cluster = start_cluster(cfg)
     try:
-        step, version = 0, 0
-        resume_from = latest_checkpoint(cfg.run.output_dir) if cfg.train.resume else None
-        if resume_from is not None:
-            state = cluster_resume(cluster, resume_from, stream)
-            step, version = state["step"], state["weight_version"]
-            log.console.print(f"resumed from {resume_from} at step {step}")
-        final = resume_from
-        while step < cfg.train.steps:
-            times: dict[str, float] = {}
+        at = restore(cluster, cfg, stream, log)
+        while at.step < cfg.train.steps:
+            step, times = at.step + 1, {}
             step_start = time.perf_counter()
-            samples, results, refill = draw_and_score(cluster, stream, cfg, times)
+            first = stream.position
+            samples, results, batch_rows, refill = draw_and_score(cluster, stream, cfg, times)
             batch, metrics = build_batch(samples, results, cfg, max_groups=refill.get("dynamic_sampling/target_groups"))
             metrics.update(refill)
             with phase(times, "train"):
                 if batch:
                     total_tokens = sum(len(s.completion_ids) for s in batch)
                     metrics.update(merge_learner_metrics(cluster.train(batch, total_tokens, len(batch))))
-            step += 1
+            version = at.weight_version
             if batch:  # no update, no new weights
                 version += 1
                 with phase(times, "weight_sync"):
@@ -84,13 +93,16 @@ def train(cfg: RLConfig) -> Path:
             times["time/step_s"] = time.perf_counter() - step_start
             gen_tokens = sum(len(s.completion_ids) for s in samples)
             metrics.update(times, tokens_per_s=gen_tokens / times["time/step_s"], weight_version=version)
+            if cfg.train.log_samples:
+                log.log_samples(step, sample_records(samples[: cfg.train.log_samples], results, batch_rows, first, cfg))
             log.log(step, metrics)
+            at = Position(step, version, at.checkpoint)
             if step == cfg.train.steps or (cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0):
-                final = checkpoint_dir(cfg.run.output_dir, step)
-                state = {"step": step, "weight_version": version, "data_position": stream.position}
-                cluster.save_checkpoint(str(final), state)
+                at.checkpoint = checkpoint_dir(cfg.run.output_dir, step)
+                state = {"step": step, "weight_version": version, "data": stream.state_dict(), "run_seed": cfg.run.seed}
+                cluster.save_checkpoint(str(at.checkpoint), state)
                 prune_checkpoints(cfg.run.output_dir, cfg.train.keep_checkpoints)
-        return final
+        return at.checkpoint
     finally:
         log.close()
         cluster.shutdown()
@@ -98,8 +110,9 @@ def train(cfg: RLConfig) -> Path:
             plot_reward_curve(log.metrics_path, log.dir / "reward_curve.png")
 
 
-def draw_and_score(cluster, stream: PromptStream, cfg: RLConfig, times: dict[str, float]) -> tuple[list, list, dict]:
-    """Draw the step's prompts, generate and score them. With `algorithm.dynamic_sampling`
+def draw_and_score(cluster, stream: PromptStream, cfg: RLConfig, times: dict[str, float]) -> tuple[list, list, list, dict]:
+    """Draw the step's prompts, generate and score them: (samples, results, rows, metrics), where a
+    sample's `prompt_index` points into rows. With `algorithm.dynamic_sampling`
     (DAPO), groups without signal are refilled from new prompts, at most `max_rounds` times;
     each refill draws the missing groups divided by the signal rate seen so far (at most 4x)."""
     want, ds = cfg.train.prompts_per_step, cfg.algorithm.dynamic_sampling
@@ -108,9 +121,9 @@ def draw_and_score(cluster, stream: PromptStream, cfg: RLConfig, times: dict[str
     results: list = []
     draw, rounds = want, 0
     while True:
-        new_rows = stream.next_batch(draw)
+        new_rows, seeds = stream.next_prompts(draw)
         with phase(times, "generate"):
-            new = cluster.generate([row[cfg.data.prompt_key] for row in new_rows])
+            new = cluster.generate([row[cfg.data.prompt_key] for row in new_rows], seeds)
         for s in new:  # indices into this step's rows, across rounds
             s.prompt_index += len(rows)
         rows += new_rows
@@ -119,23 +132,58 @@ def draw_and_score(cluster, stream: PromptStream, cfg: RLConfig, times: dict[str
         samples += new
         results += scored
         if not ds.enabled:
-            return samples, results, {}
+            return samples, results, rows, {}
         have = int(group_signal(samples, results, cfg).sum())
         if have >= want or rounds == ds.max_rounds:
             break
         rounds += 1
         draw = math.ceil((want - have) / max(have / len(rows), 0.25))
-    return samples, results, {"dynamic_sampling/target_groups": want, "dynamic_sampling/rounds": rounds,
-                              "dynamic_sampling/prompts": len(rows)}
+    return samples, results, rows, {"dynamic_sampling/target_groups": want, "dynamic_sampling/rounds": rounds,
+                                    "dynamic_sampling/prompts": len(rows)}
 
 
-def cluster_resume(cluster, path: Path, stream: PromptStream) -> dict:
-    import json
+@dataclass
+class Position:
+    """Where the run stands: the last finished step, the engines' weight version, its checkpoint."""
 
-    state = json.loads((path / "trainer_state.json").read_text())
+    step: int = 0
+    weight_version: int = 0
+    checkpoint: Path | None = None
+
+
+def restore(cluster, cfg: RLConfig, stream: PromptStream, log: RunLog, resume: bool | None = None) -> Position:
+    """Bring a freshly started cluster to the newest complete checkpoint of the run folder:
+    learner weights, optimizer, scheduler and RNG streams, the engines' weights and version, the
+    prompt stream's position; the log forgets the steps after it. Without a checkpoint (or with
+    `resume` off; default `train.resume`) the run starts at step 0. This is "restart from the
+    last checkpoint": after a failure, start a new cluster and call it with `resume=True`."""
+    run_dir = cfg.run.output_dir
+    for gone in remove_leftovers(run_dir):
+        log.console.print(f"removed the unfinished checkpoint {gone}")
+    if not (cfg.train.resume if resume is None else resume):
+        stream.position = 0
+        return Position()
+    for path, why in incomplete_checkpoints(run_dir):
+        log.console.print(f"[yellow]not resuming from {path}[/]: {why}")
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        stream.position = 0
+        log.rewind(0)  # an attempt that died before its first checkpoint is redone from the start
+        return Position()
+    state = read_trainer_state(path)
     cluster.load_checkpoint(str(path))
-    stream.position = state["data_position"]
-    return state
+    for change in stream.load_state_dict(state["data"]):
+        log.console.print(f"[yellow]resume is not exact[/]: {change} since {path} was written")
+    log.rewind(state["step"])
+    log.console.print(f"resumed from {path} at step {state['step']}")
+    return Position(state["step"], state["weight_version"], path)
+
+
+def sample_records(samples, results, rows, first: int, cfg: RLConfig) -> list[dict]:
+    """samples.jsonl lines: where the prompt came from, what was sampled, how it was scored."""
+    return [{"position": first + s.prompt_index, "prompt": rows[s.prompt_index][cfg.data.prompt_key],
+             "completion": s.completion, "completion_ids": s.completion_ids, "reward": r.score, "status": r.status,
+             "weight_version": s.weight_version} for s, r in zip(samples, results)]
 
 
 def _missing_model(path: str) -> None:

@@ -10,17 +10,19 @@ Run folder:
     config.yaml                   the resolved pipeline config
     stages/0_base/                eval/ and eval_scores.json: the base model's evaluation
     stages/<i>_<name>/            config.yaml, metrics.jsonl, tensorboard/ of the stage, and
+        checkpoints/step_N/       in-stage checkpoints while the stage runs (see Resume)
         final/hf/                 its model (cpt/sft/dpo/wpo; grpo: checkpoints/step_N/hf/)
         DONE                      json: input model, model dir, stage config, last metrics; written last
         eval/, eval_scores.json   the stage model's evaluation (report; scores the summary uses)
     pipeline_summary.json / .md   per stage: model, last train / validation metrics, evaluation
 
-Resume is per stage: the stages before the first one without DONE are skipped (the stage config
-and input model recorded in DONE must match the current ones, else the run stops and says which
-folder to delete); from that stage on, every stage runs again in a clean folder, except that a
-grpo stage that was interrupted continues from its newest RL checkpoint (the driver's own
-resume). An evaluation runs again when its eval_scores.json is missing or was made for another
-model folder or eval config.
+Resume: the stages before the first one without DONE are skipped (the stage config and input
+model recorded in DONE must match the current ones, else the run stops and says which folder to
+delete). That first pending stage keeps its folder and continues from its newest complete
+in-stage checkpoint (cpt / sft / dpo / wpo with `checkpoint_every`: pretrain_sft/stage.py; grpo:
+the RL driver's own resume), or starts over when it has none; every later stage runs again in a
+clean folder (its input model is new). An evaluation runs again when its eval_scores.json is
+missing or was made for another model folder or eval config.
 
 Not covered: stages on different machines (the grpo stage alone uses Ray), choosing which
 intermediate model to continue from (always the previous stage's).
@@ -106,10 +108,12 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
             check_unchanged(folder, done, stage.model_dump(mode="json"), model_dir)
             console.print(f"stage {folder.name}: already done, model {done['model_dir']}")
         else:
-            # an interrupted attempt, or a stage after a retrained one, starts clean; the first
-            # pending grpo stage keeps its RL checkpoints and resumes from them
-            if folder.exists() and (index > first or not isinstance(stage, GRPOStage)):
+            # the first pending stage continues from its newest checkpoint; a stage after it
+            # starts clean (it will train on a new input model)
+            if folder.exists() and index > first:
                 shutil.rmtree(folder)
+            elif folder.exists():
+                clear_outputs(folder)
             console.rule(f"stage {folder.name} ({stage.type}) from {model_dir}")
             done = run_one(cfg, index, model_dir, folder, console)
         model_dir = done["model_dir"]
@@ -117,6 +121,14 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
                      "metrics": {k: done["metrics"][k] for k in SUMMARY_KEYS if k in done["metrics"]},
                      "eval": evaluate_once(cfg, model_dir, folder)})
     return write_summary(cfg, rows, console)
+
+
+def clear_outputs(folder: Path) -> None:
+    """What an unfinished attempt of a stage may have left besides its checkpoints and logs: an
+    exported model and its evaluation (cached under the same model path, it would be reused)."""
+    for name in ("final", "eval"):
+        shutil.rmtree(folder / name, ignore_errors=True)
+    (folder / "eval_scores.json").unlink(missing_ok=True)
 
 
 def stage_dir(cfg: PipelineConfig, index: int) -> Path:

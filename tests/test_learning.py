@@ -34,11 +34,11 @@ def test_grpo_raises_mean_reward_and_survives_a_broken_reward(tiny_llama, tmp_pa
         "rollout": {"samples_per_prompt": 8, "max_new_tokens": 8, "max_model_len": 128},
         "learner": {"lr": 1e-2, "micro_batch_tokens": 1024},
         "algorithm": {"type": "grpo"},
-        "train": {"steps": 14, "prompts_per_step": 4},
+        "train": {"steps": 20, "prompts_per_step": 4},  # take-off came at step 8-15 over seeds 0-2
     })
     final = train(cfg)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) == 14
+    assert len(rows) == 20
     means = [r["reward/tests.test_learning:digit_share/mean"] for r in rows]
     first, last = sum(means[:3]) / 3, sum(means[-3:]) / 3
     assert last > first + 0.25, means  # clearly learned, not noise

@@ -11,7 +11,7 @@ import pytest
 
 from actors.reward_worker import RewardWorker
 from rewards.base import RewardResult
-from rewards.deadline import score_rows_with_deadline
+from rewards.compose import score_rows
 from rewards.registry import get_reward
 from rlsys.core.config import RewardsConfig
 
@@ -41,7 +41,7 @@ def test_unfinished_group_times_out_and_the_rest_is_scored():
     rows = [{"reward": "exact_match", "answer": "42"}, {"reward": SLOW},
             {"reward": [{"name": "exact_match"}, {"name": SLOW}], "answer": "42"}]
     start = time.monotonic()
-    results = score_rows_with_deadline(["42", "x", "42"], rows, timeout_s=0.5)
+    results = score_rows(["42", "x", "42"], rows, timeout_s=0.5)
     elapsed = time.monotonic() - start
     assert STARTED.is_set() and elapsed < 30  # returned at the budget, not when the reward would have
     assert results[0].status == "ok" and results[0].score == 1.0
@@ -54,14 +54,14 @@ def test_a_finished_batch_equals_score_rows():
     from rewards.compose import score_rows
 
     rows = [{"reward": "exact_match", "answer": a} for a in ("1", "2", "3")]
-    assert score_rows_with_deadline(["1", "x", "3"], rows, timeout_s=30) == score_rows(["1", "x", "3"], rows)
+    assert score_rows(["1", "x", "3"], rows, timeout_s=30) == score_rows(["1", "x", "3"], rows)
 
 
 def test_bad_budget_and_configuration_errors_raise_before_scoring():
     with pytest.raises(ValueError, match="timeout_s must be a positive"):
-        score_rows_with_deadline(["x"], [{"reward": "exact_match", "answer": "x"}], timeout_s=0)
+        score_rows(["x"], [{"reward": "exact_match", "answer": "x"}], timeout_s=0)
     with pytest.raises(KeyError, match="unknown reward"):
-        score_rows_with_deadline(["x"], [{"reward": "no_such_reward"}], timeout_s=1)
+        score_rows(["x"], [{"reward": "no_such_reward"}], timeout_s=1)
 
 
 def test_reward_worker_applies_the_operators_batch_budget():

@@ -29,7 +29,7 @@ class ScriptedCluster:
     def __init__(self):
         self.generated: list[list[str]] = []
 
-    def generate(self, prompts):
+    def generate(self, prompts, seeds=None):
         self.generated.append(list(prompts))
         return [Sample(i, [1], [2, 3], p, [-1.0, -1.0], "stop", 0) for i, p in enumerate(prompts) for _ in range(GROUP)]
 
@@ -61,7 +61,7 @@ def stream():
 
 def test_dynamic_sampling_refills_groups_without_signal_from_new_prompts():
     cluster, s, times = ScriptedCluster(), stream(), {}
-    samples, results, info = draw_and_score(cluster, s, config(enabled=True, max_rounds=3), times)
+    samples, results, _, info = draw_and_score(cluster, s, config(enabled=True, max_rounds=3), times)
     # round 0: p0, p1 -> 1 group with signal of 2 wanted, rate 1/2 -> draw ceil(1 / 0.5) = 2
     # round 1: p2, p3 -> still 1 of 2, rate 1/4 -> draw ceil(1 / 0.25) = 4 (p4, p5, p0, p1: next epoch)
     assert cluster.generated == [["p0", "p1"], ["p2", "p3"], ["p4", "p5", "p0", "p1"]]
@@ -74,10 +74,10 @@ def test_dynamic_sampling_refills_groups_without_signal_from_new_prompts():
 
 def test_dynamic_sampling_stops_after_max_rounds_and_is_off_by_default():
     cluster, s = ScriptedCluster(), stream()
-    _, _, info = draw_and_score(cluster, s, config(enabled=True, max_rounds=1), {})
+    _, _, _, info = draw_and_score(cluster, s, config(enabled=True, max_rounds=1), {})
     assert info["dynamic_sampling/rounds"] == 1 and s.position == 4
     cluster, s = ScriptedCluster(), stream()
-    samples, _, info = draw_and_score(cluster, s, config(), {})
+    samples, _, _, info = draw_and_score(cluster, s, config(), {})
     assert info == {} and s.position == 2 and len(cluster.generated) == 1 and len(samples) == 2 * GROUP
 
 
@@ -118,4 +118,4 @@ def test_inline_run_with_tis_mis_gspo_overlong_penalty_and_dynamic_sampling(tiny
         assert r["rollout_is/ratio_p05"] <= r["rollout_is/ratio_p50"] <= r["rollout_is/ratio_p95"]
         assert 0 < r["rollout_is/truncated_frac"] < 1 and 0 <= r["rollout_is/masked_frac"] <= 1
     state = json.loads((final / "trainer_state.json").read_text())
-    assert state["data_position"] == sum(r["dynamic_sampling/prompts"] for r in rows)
+    assert state["data"]["position"] == sum(r["dynamic_sampling/prompts"] for r in rows)

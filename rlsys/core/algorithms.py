@@ -438,7 +438,7 @@ def ratio_quantiles(log_ratios: Tensor) -> dict[str, float]:
     if log_ratios.numel() == 0:
         return {k: float("nan") for k in ("min", "p05", "p50", "p95", "max")}
     ratios = log_ratios.detach().double().clamp(-MAX_LOG_RATIO, MAX_LOG_RATIO).exp()
-    q = torch.quantile(ratios, torch.tensor([0.05, 0.5, 0.95], dtype=ratios.dtype)).tolist()
+    q = torch.quantile(ratios, torch.tensor([0.05, 0.5, 0.95], dtype=ratios.dtype, device=ratios.device)).tolist()
     return {"min": float(ratios.min()), "p05": q[0], "p50": q[1], "p95": q[2], "max": float(ratios.max())}
 
 

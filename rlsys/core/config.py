@@ -52,7 +52,15 @@ class ClusterConfig(Section):
     learner_cpus: float = 1.0
     reward_cpus: float = 0.5
     gpus_per_learner: float = 0.0
+    """GPUs per learner rank (Ray shows each rank only its own: `CUDA_VISIBLE_DEVICES`). 0: the
+    learner trains on the CPU."""
     gpus_per_rollout: float = 0.0
+    """GPUs of each rollout engine; with `rollout.tensor_parallel_size` > 1 it must equal it."""
+    placement: Literal["disaggregated", "colocated"] = "disaggregated"
+    """`disaggregated`: learners and rollout engines on their own resources (a placement group
+    each). `colocated`: rollout engine i shares learner rank i's bundle (its CPUs and GPUs);
+    the engine sleeps while the learner trains (vLLM sleep mode frees its GPU memory; on CPU
+    it stays awake) and wakes for the weight sync. Needs as many engines as learner ranks."""
 
 
 class DataConfig(Section):
@@ -86,13 +94,29 @@ class RolloutConfig(Section):
     """Rollout engine dtype; `auto` is `model.dtype`. bfloat16 with an fp32 learner (weights
     are cast at each sync) generates ~1.5x faster on CPUs with AVX512-BF16."""
     gpu_memory_utilization: float = 0.5
+    """Share of a GPU's memory for one engine's weights and KV cache; with `cluster.placement:
+    colocated` leave room for the learner (whose memory the engine can only use while asleep)."""
+    tensor_parallel_size: int = Field(1, ge=1)
+    """GPUs per vLLM engine (vLLM's tensor parallelism, for models that do not fit one GPU);
+    needs `cluster.gpus_per_rollout` equal to it. `num_workers` engines of this size run."""
+    weight_transport: Literal["object_store", "collective"] = "object_store"
+    """How new weights reach the engines. `object_store`: the state dict through Ray's object
+    store (or in-process inline); `collective`: learner rank 0 broadcasts bucketed tensors to
+    every engine over a torch.distributed group of their own (NCCL between GPUs, gloo on CPU),
+    no host copies in the object store. See README "How weights travel"."""
+    prompts_per_request: int | None = Field(None, ge=1)
+    """With several engines, prompts go out in requests of this many prompts (all their
+    samples), each to the engine with the fewest pending samples, so a slower engine gets
+    less. Default: a quarter of an even share, so each engine sees about four requests a step."""
 
 
 class LearnerConfig(Section):
     strategy: Literal["torch", "deepspeed"] = "torch"
     zero_stage: Literal[0, 1, 2, 3] = 2
     num_workers: int = Field(1, ge=1)
-    """Data-parallel learner ranks (DeepSpeed strategy)."""
+    """Data-parallel learner ranks (Ray actors; each trains on a share of the batch with about as
+    many tokens as the others). DeepSpeed ZeRO shards optimizer state (1), gradients (2) and
+    weights (3) across them; the torch strategy keeps a full copy per rank and averages gradients."""
     lr: float = Field(1e-6, gt=0)
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"
     warmup_steps: int = Field(0, ge=0)
@@ -103,6 +127,11 @@ class LearnerConfig(Section):
     micro_batch_tokens: int = Field(4096, ge=16)
     """Most tokens (prompt + completion) packed into one forward pass."""
     gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in backward instead of keeping them: much less
+    activation memory for ~1/3 more compute. Needed for long sequences of multi-billion models."""
+    compile: bool = False
+    """`torch.compile` each decoder layer (dynamic shapes). Pays off on GPUs over many steps (the
+    first steps compile); on CPUs it did not help here (docs/field_notes.md)."""
     logprob_chunk_tokens: int = Field(1024, ge=1)
     """Completion tokens per chunk when computing log-probabilities (bounds logits memory)."""
     threads: int | None = None
@@ -271,7 +300,11 @@ class TrainConfig(Section):
     """Save a checkpoint every N steps (0: only at the end)."""
     keep_checkpoints: int = Field(2, ge=1)
     resume: bool = True
-    """Continue from the newest complete checkpoint in the run folder if there is one."""
+    """Continue from the newest complete checkpoint in the run folder if there is one (the
+    README's "Checkpoints and resume" says what continues exactly)."""
+    log_samples: int = Field(0, ge=0)
+    """Write the first N samples of every step (prompt, completion, reward, status) to
+    `samples.jsonl` in the run folder; 0: none."""
 
 
 class RLSections(Section):
@@ -289,6 +322,7 @@ class RLSections(Section):
     def _check(self) -> RLSections:
         if self.algorithm.type == "grpo" and self.rollout.samples_per_prompt < 2:
             raise ValueError("algorithm.type grpo needs rollout.samples_per_prompt >= 2 (one group per prompt)")
+        check_rollout_placement(self.cluster, self.rollout, self.learner)
         overlong = self.algorithm.overlong
         if overlong.buffer_tokens is not None and overlong.buffer_tokens > self.rollout.max_new_tokens:
             raise ValueError(
@@ -327,6 +361,37 @@ class RLConfig(RLSections):
         return self.model.dtype if self.rollout.dtype == "auto" else self.rollout.dtype
 
 
+def check_rollout_placement(cluster: ClusterConfig, rollout: RolloutConfig, learner: LearnerConfig) -> None:
+    """Cross-field rules of engines, placement and weight transport (errors name the keys)."""
+    tp = rollout.tensor_parallel_size
+    if tp > 1 and rollout.backend != "vllm":
+        raise ValueError("rollout.tensor_parallel_size > 1 is vLLM's tensor parallelism: it needs rollout.backend vllm")
+    if tp > 1 and cluster.gpus_per_rollout != tp:
+        raise ValueError(f"rollout.tensor_parallel_size {tp} runs one engine on {tp} GPUs: set "
+                         f"cluster.gpus_per_rollout to {tp} (it is {cluster.gpus_per_rollout})")
+    if cluster.type == "inline":
+        if rollout.weight_transport == "collective":
+            raise ValueError("rollout.weight_transport collective broadcasts between processes; cluster.type "
+                             "inline runs learner and engine in one process (use object_store there)")
+        if cluster.placement == "colocated":
+            raise ValueError("cluster.placement colocated places Ray actors; cluster.type inline has none")
+        return
+    if cluster.placement != "colocated":
+        return
+    if rollout.num_workers != learner.num_workers:
+        raise ValueError(f"cluster.placement colocated puts rollout engine i with learner rank i: rollout.num_workers "
+                         f"({rollout.num_workers}) must equal learner.num_workers ({learner.num_workers})")
+    if tp > 1:
+        raise ValueError("cluster.placement colocated shares one learner rank's GPUs with one engine: "
+                         "rollout.tensor_parallel_size must be 1 (use disaggregated for larger engines)")
+    if cluster.gpus_per_rollout not in (0, cluster.gpus_per_learner):
+        raise ValueError("cluster.placement colocated: an engine uses its learner rank's GPUs; leave "
+                         "cluster.gpus_per_rollout at 0 or equal to cluster.gpus_per_learner")
+    if rollout.weight_transport == "collective" and cluster.gpus_per_learner > 0:
+        raise ValueError("rollout.weight_transport collective cannot run colocated on GPUs: NCCL cannot hold the "
+                         "learner and the engine as two ranks on one GPU; use object_store")
+
+
 # ---------------------------------------------------------------- stage pipeline (Tower+: CPT → SFT → WPO → RL)
 
 MODE_KINDS: dict[str, tuple[str, ...]] = {
@@ -358,7 +423,8 @@ class SourceConfig(Section):
 
 
 class SupervisedStage(Section):
-    """Fields shared by the cpt, sft, dpo and wpo stages (one process, torch or DeepSpeed)."""
+    """Fields shared by the cpt, sft, dpo and wpo stages (torch or DeepSpeed; one process, or
+    `learner.num_workers` Ray actors placed as `cluster` says)."""
 
     type: Literal["cpt", "sft", "dpo", "wpo"]
     name: str | None = None
@@ -378,7 +444,15 @@ class SupervisedStage(Section):
     epochs: float = Field(1.0, gt=0)
     validation_fraction: float = Field(0.0, ge=0, lt=1)
     """Share of each source's examples held out for the validation loss at the end of the stage."""
+    checkpoint_every: int = Field(0, ge=0)
+    """Save an in-stage checkpoint every N steps (0: none); a stage that is interrupted continues
+    from its newest one. They are deleted once the stage has exported its model."""
+    keep_checkpoints: int = Field(1, ge=1)
     learner: LearnerConfig = LearnerConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    """Used when `learner.num_workers` > 1: the ranks are Ray actors with `learner_cpus` and
+    `gpus_per_learner` each, on the running Ray instance, `address`, or a local one. With one
+    worker the stage runs in this process."""
 
     @model_validator(mode="after")
     def _check_supervised(self) -> SupervisedStage:
@@ -393,8 +467,9 @@ class SupervisedStage(Section):
                 raise ValueError(
                     f"source {s.label!r}: kind {s.kind!r} does not fit a {self.type} stage (expected {expected})"
                 )
-        if self.learner.num_workers != 1:
-            raise ValueError("cpt/sft/dpo/wpo stages run in one learner process: learner.num_workers must be 1")
+        if self.learner.num_workers > 1 and self.cluster.type == "inline":
+            raise ValueError("cluster.type inline runs one learner process: learner.num_workers must be 1 "
+                             "(or use cluster.type ray)")
         pair = self.type in ("dpo", "wpo")
         if pair and self.on_overlength == "split":
             raise ValueError("on_overlength 'split' cuts documents; it does not apply to preference pairs")

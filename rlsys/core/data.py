@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -257,11 +258,17 @@ def load_prompts(path: str | Path, prompt_key: str, default_reward: Any = None) 
 
 
 class PromptStream:
-    """Endless batches of rows: shuffled each epoch (seeded); the position is resumable."""
+    """Endless batches of rows: shuffled each epoch (seeded); the position is resumable.
+
+    Epoch e is a `random.Random(seed + e)` shuffle, so the stream is a pure function of
+    (rows, seed, shuffle, position): `state_dict` / `load_state_dict` carry the position, and a
+    fingerprint of the rows so that a resume on changed data is noticed.
+    """
 
     def __init__(self, rows: list[dict[str, Any]], *, seed: int = 0, shuffle: bool = True):
         self.rows, self.seed, self.shuffle = rows, seed, shuffle
         self.position = 0  # rows handed out so far, over all epochs
+        self._fingerprint: str | None = None
 
     def _order(self, epoch: int) -> list[int]:
         if getattr(self, "_epoch", None) != epoch:
@@ -272,9 +279,48 @@ class PromptStream:
         return self._cached
 
     def next_batch(self, size: int) -> list[dict[str, Any]]:
-        batch = []
+        return self.next_prompts(size)[0]
+
+    def next_prompts(self, size: int) -> tuple[list[dict[str, Any]], list[int]]:
+        """The next `size` rows and the rollout sampling seed of each (see `sampling_seed`)."""
+        batch, seeds = [], []
         for _ in range(size):
             epoch, offset = divmod(self.position, len(self.rows))
             batch.append(self.rows[self._order(epoch)[offset]])
+            seeds.append(sampling_seed(self.seed, self.position))
             self.position += 1
-        return batch
+        return batch, seeds
+
+    def fingerprint(self) -> str:
+        """A hash of the rows' content (computed once)."""
+        if self._fingerprint is None:
+            digest = hashlib.blake2b(digest_size=16)
+            for row in self.rows:
+                digest.update(json.dumps(row, sort_keys=True, default=str).encode())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "seed": self.seed, "shuffle": self.shuffle, "rows": len(self.rows),
+                "fingerprint": self.fingerprint()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> list[str]:
+        """Continue at the saved position; returns what differs from the run that saved it
+        (then the batches after the resume are not those the saved run would have drawn)."""
+        self.position = int(state["position"])
+        now = self.state_dict()
+        labels = {"seed": "run.seed", "shuffle": "data.shuffle", "rows": "number of rows", "fingerprint": "row content"}
+        return [f"{label} changed ({state[key]!r} -> {now[key]!r})" if key != "fingerprint" else f"{label} changed"
+                for key, label in labels.items() if key in state and state[key] != now[key]]
+
+
+def sampling_seed(run_seed: int, position: int) -> int:
+    """The rollout seed of the prompt handed out at `position` of the stream.
+
+    vLLM seeds each request's sampler with it (`SamplingParams.seed`; the k-th sample of a prompt
+    uses seed + k), the transformers backend seeds a forked RNG with it. A resumed run thus draws
+    the same samples for the same prompt with the same weights as an uninterrupted one, whatever
+    the engine's own RNG did before. 31 bits, so that seed + k stays a valid seed.
+    """
+    digest = hashlib.blake2b(f"{run_seed}:{position}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & 0x7FFF_FFFF

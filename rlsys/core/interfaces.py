@@ -30,8 +30,9 @@ Completion = tuple[list[int], list[float], str]
 class Cluster(Protocol):
     """Where the RL workers run. The driver calls these verbs in order and holds no other state."""
 
-    def generate(self, prompts: list[Any]) -> list[Sample]:
-        """`rollout.samples_per_prompt` samples per prompt, group-contiguous, prompt order kept."""
+    def generate(self, prompts: list[Any], seeds: list[int] | None = None) -> list[Sample]:
+        """`rollout.samples_per_prompt` samples per prompt, group-contiguous, prompt order kept;
+        `seeds`: one sampling seed per prompt (the samples depend on it, not on earlier calls)."""
         ...
 
     def score(self, completions: list[str], rows: list[dict]) -> tuple[list[Any], float]:
@@ -46,9 +47,14 @@ class Cluster(Protocol):
         """Send the learner's weights, tagged `version`, to every rollout engine; seconds taken."""
         ...
 
-    def save_checkpoint(self, path: str, state: dict) -> None: ...
+    def save_checkpoint(self, path: str, state: dict) -> None:
+        """Write a complete checkpoint to the folder `path` (atomically: see rlsys/core/checkpoints.py)
+        with `state` as its trainer_state.json."""
+        ...
 
-    def load_checkpoint(self, path: str) -> None: ...
+    def load_checkpoint(self, path: str) -> None:
+        """Restore the learner(s) from a complete checkpoint and send its weights to the engines."""
+        ...
 
     def shutdown(self) -> None: ...
 
@@ -63,7 +69,8 @@ class Strategy(Protocol):
         ...
 
     def backward(self, loss: Any) -> None:
-        """Accumulate gradients of one micro-batch's loss (already scaled to the step)."""
+        """Accumulate gradients of one micro-batch's loss (already scaled to the step). With
+        several ranks gradients are averaged over ranks: scale a rank's share by the world size."""
         ...
 
     def step(self) -> float:
@@ -72,8 +79,13 @@ class Strategy(Protocol):
 
     def lr(self) -> float: ...
 
+    def iter_full_params(self) -> Iterator[tuple[str, Any]]:
+        """(name, full tensor) one at a time on the learner's device, Hugging Face names; every
+        rank iterates to the end (ZeRO-3 gathers each parameter for the time of its item)."""
+        ...
+
     def full_state_dict(self) -> dict[str, Any]:
-        """Full weights with Hugging Face names; every rank must call it (ZeRO-3 gathers)."""
+        """Host copies of the full weights on rank 0 ({} elsewhere); every rank must call it."""
         ...
 
     def save(self, path: Path) -> None:
@@ -93,12 +105,25 @@ class Strategy(Protocol):
 class RolloutBackend(Protocol):
     """An inference engine that samples completions for token-id prompts."""
 
-    def generate(self, prompt_ids: list[list[int]], n: int) -> list[list[Completion]]:
-        """`n` completions per prompt, in prompt order."""
+    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None) -> list[list[Completion]]:
+        """`n` completions per prompt, in prompt order; `seeds`: one sampling seed per prompt."""
         ...
 
     def load_weights(self, payload: WeightPayload) -> None:
         """Replace the engine's weights with the payload's (any transport)."""
+        ...
+
+    def join_weight_group(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
+        """Join the collective weight transport's group (each engine worker one rank from
+        `rank_offset`); returns the ranks taken."""
+        ...
+
+    def sleep(self) -> None:
+        """Free device memory while a colocated learner trains (a no-op where unsupported)."""
+        ...
+
+    def wake_up(self, tags: list[str] | None) -> None:
+        """Take memory back (`["weights"]`, `["kv_cache"]`, or None for all)."""
         ...
 
     def shutdown(self) -> None: ...
@@ -106,7 +131,10 @@ class RolloutBackend(Protocol):
 
 @runtime_checkable
 class WeightSender(Protocol):
-    """Learner side of a weight transport: packs a state dict for the rollout engines."""
+    """Learner side of a weight transport: packs a state dict for the rollout engines.
+
+    An object-store transport returns the data in the payload; a collective one sends it while
+    the receivers unpack, and returns a payload that only describes what was sent."""
 
     name: str
 
@@ -115,7 +143,8 @@ class WeightSender(Protocol):
 
 @runtime_checkable
 class WeightReceiver(Protocol):
-    """Engine side of a weight transport: turns a payload back into `(name, tensor)` pairs."""
+    """Engine side of a weight transport: turns a payload back into `(name, tensor)` pairs
+    (a collective transport receives them as the iterator is consumed: consume it to the end)."""
 
     name: str
 

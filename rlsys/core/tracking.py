@@ -3,14 +3,18 @@
 Layout of a run folder:
     config.yaml            the resolved config the job ran with
     metrics.jsonl          one JSON object per step (flat `group/name` keys)
+    samples.jsonl          with `train.log_samples`: prompts, completions and rewards per step
     tensorboard/           TensorBoard event files
-    checkpoints/step_N/    hf/ (model + tokenizer + chat template), optimizer state, trainer_state.json
+    checkpoints/step_N/    hf/ (model + tokenizer + chat template), optimizer state, RNG,
+                           trainer_state.json, checkpoint.json (written last; see checkpoints.py)
+
+After a resume from step k, `RunLog.rewind(k)` drops the records of later steps (the killed
+attempt's), so metrics.jsonl and TensorBoard hold each step once.
 """
 from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,11 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from rlsys.core.checkpoints import (  # noqa: F401  (their home before checkpoints.py)
+    checkpoint_dir,
+    latest_checkpoint,
+    prune_checkpoints,
+)
 from rlsys.core.config import dump_config
 
 
@@ -31,14 +40,10 @@ class RunLog:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "config.yaml").write_text(dump_config(config))
         self.metrics_path = self.dir / "metrics.jsonl"
+        self.samples_path = self.dir / "samples.jsonl"
         self.console = console or Console(stderr=True)
         self._tb = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(self.dir / "tensorboard"))
-        except ImportError:
-            self.console.print("[yellow]tensorboard is not installed: no event files will be written[/]")
+        self._open_tensorboard()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=self.console, transient=False,
@@ -59,23 +64,42 @@ class RunLog:
         self.progress.update(self.task, completed=step, info=info)
         self.progress.console.print(f"step {step}: {info}")
 
+    def _open_tensorboard(self, purge_step: int | None = None) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            self.console.print("[yellow]tensorboard is not installed: no event files will be written[/]")
+            return
+        self._tb = SummaryWriter(str(self.dir / "tensorboard"), purge_step=purge_step)
+
+    def rewind(self, step: int) -> None:
+        """Forget the records of steps after `step` (a resumed run logs them again)."""
+        for path in (self.metrics_path, self.samples_path):
+            if path.exists():
+                kept = [line.rstrip("\n") + "\n" for line in path.read_text().splitlines() if _step_of(line) <= step]
+                tmp = path.with_suffix(".jsonl.tmp")
+                tmp.write_text("".join(kept))
+                tmp.replace(path)
+        if self._tb is not None:  # TensorBoard hides events after purge_step written earlier
+            self._tb.close()
+            self._open_tensorboard(purge_step=step + 1)
+        self.progress.update(self.task, completed=step)
+
+    def log_samples(self, step: int, records: list[dict[str, Any]]) -> None:
+        """Append per-sample records (prompt, completion, reward, ...) of `step` to samples.jsonl."""
+        with self.samples_path.open("a") as fh:
+            for record in records:
+                fh.write(json.dumps({"step": step, **record}) + "\n")
+
     def close(self) -> None:
         self.progress.stop()
         if self._tb is not None:
             self._tb.close()
 
 
-def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
-    return Path(run_dir) / "checkpoints" / f"step_{step:06d}"
-
-
-def latest_checkpoint(run_dir: str | Path) -> Path | None:
-    """The newest checkpoint whose trainer_state.json was written (written last = complete)."""
-    done = sorted(p.parent for p in (Path(run_dir) / "checkpoints").glob("step_*/trainer_state.json"))
-    return done[-1] if done else None
-
-
-def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
-    done = sorted(p.parent for p in (Path(run_dir) / "checkpoints").glob("step_*/trainer_state.json"))
-    for old in done[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+def _step_of(line: str) -> float:
+    """The step of a JSONL record; a torn last line (the job was killed mid-write) counts as after all."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
