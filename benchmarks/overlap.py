@@ -58,11 +58,12 @@ def serve(role: str, cfg: Any, threads: int, conn: Any) -> None:
 
         worker: Any = RolloutWorker(cfg.model.path, cfg.rollout, seed=cfg.run.seed, dtype=cfg.rollout_dtype)
     else:
+        from actors.distributed import free_port
+        from actors.learner import Learner
         from rlsys.cluster import learner_kwargs
 
-        from actors.learner import Learner
-
-        worker = Learner(**{**learner_kwargs(cfg, 0, 29555), "cfg": cfg.learner.model_copy(update={"threads": threads})})
+        kwargs = learner_kwargs(cfg, 0, ("127.0.0.1", free_port()))
+        worker = Learner(**{**kwargs, "cfg": cfg.learner.model_copy(update={"threads": threads})})
     conn.send(("ready", torch.get_num_threads()))
     while True:
         command, payload = conn.recv()
@@ -76,9 +77,11 @@ def serve(role: str, cfg: Any, threads: int, conn: Any) -> None:
 
 def train_batch(cfg: Any, samples: list) -> tuple[list, int, int]:
     from benchmarks.grpo_vs_trl import digit_share
+    from rewards.compose import CompositeResult
     from rlsys.core.batch import build_batch
 
-    batch, _ = build_batch(samples, digit_share([s.completion for s in samples]), cfg)
+    scores = digit_share([s.completion for s in samples])  # as the driver gets them from the reward worker
+    batch, _ = build_batch(samples, [CompositeResult(r.score, rewards={"digit_share": r}) for r in scores], cfg)
     return batch, sum(len(s.completion_ids) for s in batch), len(batch)
 
 
