@@ -68,6 +68,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # run as a script, this folder would come first: benchmarks/rewards.py shadows `rewards`
     sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 from benchmarks.trl_driver import stated_patches  # noqa: E402
+
 REWARD = "benchmarks.grpo_vs_trl:digit_share"
 CPU_MODEL = dict(arch="llama", hidden_size=512, num_layers=8, num_heads=16, num_kv_heads=2, head_dim=32)
 GPU_MODEL = dict(arch="qwen2", hidden_size=896, num_layers=24, num_heads=14, num_kv_heads=2, head_dim=64,
@@ -114,10 +115,9 @@ def shape(args: argparse.Namespace) -> dict[str, Any]:
 
 def worker_build(args: argparse.Namespace) -> dict[str, Any]:
     from safetensors.torch import load_file
-
-    from benchmarks.measure import machine
     from transformers import AutoTokenizer
 
+    from benchmarks.measure import machine
     from rlsys.toy.tiny import build_tiny_model
 
     kwargs = dict(GPU_MODEL if args.gpu else CPU_MODEL)
@@ -414,7 +414,7 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace, info: dict[s
         }
     for name, entry in systems.items():
         entry["precision"] = precision(args, name)
-    for name, entry in systems.items():
+    for entry in systems.values():
         entry["speedup_vs_trl"] = systems["trl"]["median_step_s"] / entry["median_step_s"] if "trl" in systems else None
         peer = strongest_trl(systems, entry["precision"])
         entry["strongest_trl"] = peer

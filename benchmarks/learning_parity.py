@@ -52,6 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # as a script this folder comes first: benchmarks/rewards.py would shadow `rewards`
     sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 from benchmarks.trl_driver import colocate_env, jsonable, patch_for_vllm_cpu, stated_patches  # noqa: E402
+
 REWARD = "benchmarks.grpo_vs_trl:digit_share"
 SYSTEMS = ("trl", "trl-is", "rlsys", "rlsys-tis", "rlsys-mis", "rlsys-gspo")
 THRESHOLDS = (0.5, 0.9)
