@@ -36,7 +36,7 @@ correction, which recomputes the old log-probabilities in an extra forward pass)
 (`VLLM_CACHE_ROOT`) serves every system of a run; the build step records the model class in it,
 so no system's first step pays vLLM's model-inspection subprocess (as on a user's second run).
 
-    PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py            # 11 systems x 2 rounds: ~30 min on 2 cores
+    PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py            # 11 systems x 2 rounds: ~20-30 min on 2 quiet cores
     PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py --quick    # trl-vllm-no-gc, rlsys-torch, rlsys-inline
     PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py --docs     # also rewrite docs/
 
@@ -464,7 +464,8 @@ def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Names
         load = ", ".join(f"{a:.2f} -> {b:.2f}" for a, b in r["load"])
         vs_trl = f"{r['speedup_vs_trl']:.2f}x" if r["speedup_vs_trl"] else ""
         peer = (f"{r['speedup_vs_strongest']:.2f}x (`{r['strongest_trl']}`)" if r["strongest_trl"]
-                else "mismatched: not compared")
+                else "mismatched: not compared" if r["precision"] == "fp32, bf16 engine"
+                else "no TRL of this precision in the run")
         lines.append(f"| {name} | {r['precision']} | {r['median_step_s']:.2f} | {r['completion_tokens_per_s']:.0f} | "
                      f"{vs_trl} | {peer} | {r['first_step_s']:.1f} | {r['learner_flops_per_s'] / 1e9:.0f} |{mfu} "
                      f"{r['rss_peak_total_mib']} | {r['steps_measured']} | {load} |")
