@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
-def save_hf(module: torch.nn.Module, state: dict[str, torch.Tensor], tokenizer: Any, out: Path) -> Path:
+
+def save_hf(module: PreTrainedModel, state: dict[str, torch.Tensor], tokenizer: Any, out: Path) -> Path:
     module.save_pretrained(out, state_dict=state, safe_serialization=True)
     tokenizer.save_pretrained(out)
     if getattr(module, "generation_config", None) is not None:
@@ -68,7 +71,10 @@ def _names(keys: list[str], shown: int = 8) -> str:
 
 def rng_state() -> dict[str, Any]:
     """Every random stream of this process, as tensors and plain values."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    legacy = np.random.get_state(legacy=True)  # a tuple for MT19937, the bit generator of numpy's global state
+    if isinstance(legacy, dict):
+        raise RuntimeError(f"numpy's global random state uses {legacy.get('bit_generator')}, not MT19937")
+    kind, keys, pos, has_gauss, gauss = legacy
     state: dict[str, Any] = {
         "python": random.getstate(),
         "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),

@@ -124,20 +124,22 @@ class TorchStrategy:
         from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
         params = [p for p in self.model.parameters() if p.requires_grad]
+        grads: list[torch.Tensor] = []
         for p in params:  # a parameter no micro-batch of this rank touched still takes part
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
         bucket: list[torch.Tensor] = []
         size = 0
-        for i, p in enumerate(params):
-            bucket.append(p.grad)
-            size += p.grad.numel() * p.grad.element_size()
-            if size >= bucket_bytes or i == len(params) - 1:
+        for i, grad in enumerate(grads):
+            bucket.append(grad)
+            size += grad.numel() * grad.element_size()
+            if size >= bucket_bytes or i == len(grads) - 1:
                 flat = _flatten_dense_tensors(bucket)
                 torch.distributed.all_reduce(flat)
                 flat /= self.world_size
-                for grad, reduced in zip(bucket, _unflatten_dense_tensors(flat, bucket)):
-                    grad.copy_(reduced)
+                for target, reduced in zip(bucket, _unflatten_dense_tensors(flat, bucket)):
+                    target.copy_(reduced)
                 bucket, size = [], 0
 
     def lr(self) -> float:
@@ -189,6 +191,9 @@ class DeepSpeedStrategy:
                  device: torch.device = torch.device("cpu")):
         import deepspeed
 
+        from actors.ds_ops import prebuild_shm_op
+
+        prebuild_shm_op()  # never waits behind a build killed earlier (actors/ds_ops.py)
         deepspeed.init_distributed(dist_backend=torch.distributed.get_backend(), auto_mpi_discovery=False)
         self.cfg, self.device = cfg, device
         optimizer, scheduler = make_optimizer(model, cfg, total_steps)

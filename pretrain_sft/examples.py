@@ -70,7 +70,7 @@ class PreferenceExample:
 Example = TokenizedExample | PreferenceExample
 
 
-def _cut_sequence(example: TokenizedExample, max_tokens: int, stats: DataStats) -> list[TokenizedExample]:
+def _cut_sequence(example: TokenizedExample, max_tokens: int, stats: DataStats) -> list[Example]:
     cut = TokenizedExample(example.input_ids[:max_tokens], example.labels[:max_tokens], example.source)
     if cut.num_loss_tokens == 0:
         stats.dropped += 1
@@ -80,7 +80,7 @@ def _cut_sequence(example: TokenizedExample, max_tokens: int, stats: DataStats) 
     return [cut]
 
 
-def _split_sequence(example: TokenizedExample, max_tokens: int, stats: DataStats) -> list[TokenizedExample]:
+def _split_sequence(example: TokenizedExample, max_tokens: int, stats: DataStats) -> list[Example]:
     chunks = [
         TokenizedExample(example.input_ids[i : i + max_tokens], example.labels[i : i + max_tokens], example.source)
         for i in range(0, len(example), max_tokens)
@@ -89,7 +89,7 @@ def _split_sequence(example: TokenizedExample, max_tokens: int, stats: DataStats
     return [chunk for chunk in chunks if chunk.num_loss_tokens > 0]
 
 
-def _cut_pair(example: PreferenceExample, max_tokens: int, stats: DataStats) -> list[PreferenceExample]:
+def _cut_pair(example: PreferenceExample, max_tokens: int, stats: DataStats) -> list[Example]:
     room = max_tokens - len(example.prompt_ids)
     chosen, rejected = example.chosen_ids[:room], example.rejected_ids[:room]
     if room < 1 or chosen == rejected:
@@ -106,9 +106,8 @@ def limit_length(example: Example, max_tokens: int | None, on_overlength: str, s
         raise ValueError(f"on_overlength must be one of {ON_OVERLENGTH}, got {on_overlength!r}")
     if max_tokens is None or len(example) <= max_tokens:
         return [example]
-    is_pair = isinstance(example, PreferenceExample)
     if on_overlength == "error":
-        field = "chosen/rejected" if is_pair else example.source
+        field = "chosen/rejected" if isinstance(example, PreferenceExample) else example.source
         raise DataError(
             f"{len(example)} tokens > max_tokens {max_tokens} (on_overlength='error'; "
             "use 'truncate', 'drop' or, for CPT text, 'split')",
@@ -117,7 +116,7 @@ def limit_length(example: Example, max_tokens: int | None, on_overlength: str, s
     if on_overlength == "drop":
         stats.dropped += 1
         return []
-    if is_pair:
+    if isinstance(example, PreferenceExample):
         if on_overlength == "split":
             raise ValueError("on_overlength='split' is not valid for preference pairs")
         return _cut_pair(example, max_tokens, stats)

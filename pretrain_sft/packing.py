@@ -54,6 +54,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -147,7 +148,7 @@ def collate_packed(rows: Sequence[PackedRow], pad_id: int, *, pad_to: int | None
     width = max(len(row) for row in rows) if pad_to is None else pad_to
     if any(len(row) > width for row in rows):
         raise ValueError(f"a row is longer than pad_to={pad_to}")
-    fields = {name: [] for name in ("input_ids", "labels", "position_ids", "document_ids")}
+    fields: dict[str, list[list[int]]] = {name: [] for name in ("input_ids", "labels", "position_ids", "document_ids")}
     segments: list[int] = []
     for row in rows:
         pad = width - len(row)
@@ -157,7 +158,7 @@ def collate_packed(rows: Sequence[PackedRow], pad_id: int, *, pad_to: int | None
         doc_ids = [i for i, n in enumerate(row.seq_lens) for _ in range(n)]
         fields["document_ids"].append(doc_ids + [len(row.seq_lens)] * pad)
         segments += row.seq_lens + ([pad] if pad else [])
-    batch = {name: torch.tensor(values, dtype=torch.long) for name, values in fields.items()}
+    batch: dict[str, Any] = {name: torch.tensor(values, dtype=torch.long) for name, values in fields.items()}
     batch["seq_lens"] = [list(row.seq_lens) for row in rows]
     batch["cu_seqlens"] = torch.tensor([0, *segments], dtype=torch.int32).cumsum(0, dtype=torch.int32)
     batch["max_seqlen"] = max(segments)

@@ -34,10 +34,11 @@ from collections.abc import Iterator
 
 import torch
 
-from pretrain_sft.examples import PreferenceExample
+from pretrain_sft.examples import Example, PreferenceExample
 from pretrain_sft.losses import masked_ce, preference_loss, sequence_logprobs
 from pretrain_sft.packing import pad_preference_batch
 from pretrain_sft.trainer import SupervisedLearner, to_device
+from rlsys.core.config import DPOStage
 
 
 @dataclasses.dataclass
@@ -64,7 +65,9 @@ def plan_pair_batches(lengths: list[int], budget: int) -> list[list[int]]:
 class PreferenceLearner(SupervisedLearner):
     """dpo / wpo on preference pairs; see the module docstring."""
 
-    def __init__(self, model_path: str, stage, **kwargs):
+    stage: DPOStage  # WPOStage is a DPOStage
+
+    def __init__(self, model_path: str, stage: DPOStage, **kwargs):
         super().__init__(model_path, stage, **kwargs)
         self.reference = None
         if stage.reference == "model":
@@ -90,9 +93,13 @@ class PreferenceLearner(SupervisedLearner):
         chosen, rejected = sequence_logprobs(self._logits(model, batch), batch["labels"]).chunk(2)
         return chosen, rejected
 
-    def prepare(self, examples: list[PreferenceExample]) -> list[Pair]:
+    def prepare(self, examples: list[Example]) -> list[Pair]:
         """Wrap the examples; with "precomputed", score them with the not-yet-trained policy."""
-        pairs = [Pair(example) for example in examples]
+        pairs = []
+        for example in examples:
+            if not isinstance(example, PreferenceExample):
+                raise TypeError(f"{self.stage.type} trains on preference pairs, got a {type(example).__name__}")
+            pairs.append(Pair(example))
         if self.reference is None:
             groups = self._groups(pairs) if pairs else []
             for k in range(self.base.lockstep(len(groups))):  # every rank takes part in the passes

@@ -36,17 +36,19 @@ from rlsys.core.checkpoints import (
     remove_leftovers,
     step_folders,
 )
-from rlsys.core.config import SupervisedStage
+from rlsys.core.config import DPOStage, SupervisedStage
 
 
 def make_learner(stage: SupervisedStage, model_path: str, **kwargs: Any) -> SupervisedLearner:
     """The stage's learner in this process, or `learner.num_workers` ranks of it on Ray."""
-    cls = PreferenceLearner if stage.type in ("dpo", "wpo") else SupervisedLearner
+    cls = PreferenceLearner if isinstance(stage, DPOStage) else SupervisedLearner  # dpo and wpo
     if stage.learner.num_workers > 1:
         from pretrain_sft.ranks import StageRanks
 
         return StageRanks(cls, model_path, stage, **kwargs)  # type: ignore[return-value]
-    return cls(model_path, stage, **kwargs)
+    if isinstance(stage, DPOStage):
+        return PreferenceLearner(model_path, stage, **kwargs)
+    return SupervisedLearner(model_path, stage, **kwargs)
 
 
 
@@ -109,8 +111,8 @@ def resume(learner: SupervisedLearner, out_dir: str | Path, identity: dict[str, 
     """Load the newest complete in-stage checkpoint into `learner`; returns its step (0: none)."""
     for gone in remove_leftovers(out_dir):
         log.console.print(f"removed the unfinished checkpoint {gone}")
-    for path, why in incomplete_checkpoints(out_dir):
-        log.console.print(f"[yellow]not resuming from {path}[/]: {why}")
+    for skipped, why in incomplete_checkpoints(out_dir):
+        log.console.print(f"[yellow]not resuming from {skipped}[/]: {why}")
     path = latest_checkpoint(out_dir)
     if path is None:
         log.rewind(0)

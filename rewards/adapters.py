@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rewards.base import RewardResult
-
 from rewards.compose import select_columns
 from rewards.registry import get_reward
 from rewards.registry import score as score_batch

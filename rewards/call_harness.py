@@ -39,7 +39,7 @@ class _NotJSON(Exception):
 def _encode(value, depth=0, _type=type, _str=json.encoder.encode_basestring_ascii, _finite=float.__repr__):
     """Encode one returned value as JSON text, refusing every type but the plain ones."""
     if depth > _MAX_DEPTH:
-        raise _NotJSON("nesting deeper than %d" % _MAX_DEPTH)
+        raise _NotJSON(f"nesting deeper than {_MAX_DEPTH}")
     t = _type(value)
     if value is None:
         return "null"
@@ -50,7 +50,7 @@ def _encode(value, depth=0, _type=type, _str=json.encoder.encode_basestring_asci
     if t is float:
         text = _finite(value)
         if text in ("inf", "-inf", "nan"):
-            raise _NotJSON("float %s" % text)
+            raise _NotJSON(f"float {text}")
         return text
     if t is str:
         return _str(value)
@@ -60,7 +60,7 @@ def _encode(value, depth=0, _type=type, _str=json.encoder.encode_basestring_asci
         parts = []
         for k, v in dict.items(value):
             if _type(k) is not str:
-                raise _NotJSON("dict key of type %s" % _name(k))
+                raise _NotJSON(f"dict key of type {_name(k)}")
             parts.append(_str(k) + ":" + _encode(v, depth + 1))
         return "{" + ",".join(parts) + "}"
     raise _NotJSON(_name(value))
@@ -84,7 +84,7 @@ def main(argv, _write=os.write, _literal=ast.literal_eval, _setitimer=signal.set
     sys.stdout = sys.stderr
 
     def emit(index, kind, payload=""):
-        _write(channel, ("%s %d %s %s\n" % (nonce, index, kind, payload)).encode("utf-8", "replace"))
+        _write(channel, f"{nonce} {index} {kind} {payload}\n".encode("utf-8", "replace"))
 
     with open(calls_path, encoding="utf-8") as f:
         spec = json.load(f)

@@ -48,6 +48,7 @@ import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from rewards.base import RewardResult
@@ -210,16 +211,16 @@ def _compile_cpp(sandbox: Sandbox, samples: list[_Sample], limits: Limits) -> li
 
 def _units(sample: _Sample, limits: Limits) -> list[_Unit]:
     """One run per stdin or weak case; one run for all the call-based cases of the sample."""
-    units = []
+    units: list[_Unit] = []
     calls = [i for i, c in enumerate(sample.cases) if c.call is not None]
+    chosen = [c.call for c in sample.cases if c.call is not None]
     if calls:
-        job, nonce = calls_job(PYTHON, sample.source, [sample.cases[i].call for i in calls], limits)
-        chosen = [sample.cases[i].call for i in calls]
-        units.append(_Unit(job, calls, lambda run, chosen=chosen, nonce=nonce: judge_calls(run, chosen, nonce)))
+        job, nonce = calls_job(PYTHON, sample.source, chosen, limits)
+        units.append(_Unit(job, calls, partial(judge_calls, calls=chosen, nonce=nonce)))
     for i, case in enumerate(sample.cases):
         if case.call is None:
             job, marker = _job(sample, case, limits)
-            units.append(_Unit(job, [i], lambda run, case=case, marker=marker: [_verdict(case, run, marker)]))
+            units.append(_Unit(job, [i], partial(_verdicts, case=case, marker=marker)))
     return units
 
 
@@ -233,6 +234,11 @@ def _job(sample: _Sample, case: Case, limits: Limits) -> tuple[Job, bytes | None
     marker = f"\n<rlsys-pass {secrets.token_hex(16)}>".encode()
     harness = _HARNESS % {"test": case.check, "marker": marker}
     return Job([PYTHON, "-I", "-", f"{BOX}/main.py"], harness.encode(), files, limits), marker
+
+
+def _verdicts(run: RunResult, *, case: Case, marker: bytes | None) -> list[Verdict]:
+    """The one verdict of a stdin or weak case's own run, as `_Unit.judge` returns it."""
+    return [_verdict(case, run, marker)]
 
 
 def _verdict(case: Case, run: RunResult, marker: bytes | None) -> Verdict:

@@ -183,9 +183,16 @@ def combine(
             reason = bad.reason if len(parts) == 1 else f"{failed}: {bad.reason}"
             out.append(CompositeResult(None, bad.status, reason, found))
         else:
-            total = sum(p.weight * float(found[p.name].score) for p in parts)  # type: ignore[arg-type]
+            total = sum(p.weight * _ok_score(found[p.name]) for p in parts)
             out.append(CompositeResult(total, "ok", "", found))
     return out
+
+
+def _ok_score(result: RewardResult) -> float:
+    """The score of a result with status 'ok' (RewardResult refuses an 'ok' without one)."""
+    if result.score is None:
+        raise ValueError(f"a reward result with status {result.status!r} has no score")
+    return float(result.score)
 
 
 def score_rows(

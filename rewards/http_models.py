@@ -97,7 +97,7 @@ class ErrorOut(BaseModel):
 
 
 REQUEST_MODELS = {"/v1/score": ScoreRequest, "/openrlhf": OpenRLHFRequest, "/get_reward": OpenRLHFRequest}
-ERRORS = {code: {"model": ErrorOut} for code in (400, 401, 413, 422)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 413, 422)}
 
 
 def request_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -113,7 +113,8 @@ def openapi(app: FastAPI, secured: bool) -> dict[str, Any]:
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
-    for model in {ScoreRequest, OpenRLHFRequest}:
+    models: tuple[type[BaseModel], ...] = (ScoreRequest, OpenRLHFRequest)
+    for model in models:
         found = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, sub in found.pop("$defs", {}).items():
             schemas.setdefault(name, sub)

@@ -57,10 +57,10 @@ WORKER_MEMORY_BYTES = 2 << 30  # address space per worker (idle: ~65 MB): a powe
 STARTUP_LIMIT_S = 60.0  # a worker that is not ready by then fails the batch with an error
 _SYS_PATH_ENV = "RLSYS_MATH_WORKER_SYS_PATH"
 _BOOT = (  # a worker imports this module only, never the caller's __main__
-    "import json, os, sys; sys.path[:] = json.loads(os.environ.pop(%r)); "
+    f"import json, os, sys; sys.path[:] = json.loads(os.environ.pop({_SYS_PATH_ENV!r})); "
     "from multiprocessing.connection import Connection; "
     "from rewards.math_verify_reward import _serve; "
-    "_serve(Connection(int(sys.argv[1])), int(sys.argv[2]))" % _SYS_PATH_ENV
+    "_serve(Connection(int(sys.argv[1])), int(sys.argv[2]))"
 )
 _REASON_CHARS = 80
 _MEMORY_NOTE = f"worker address-space limit {WORKER_MEMORY_BYTES >> 30} GiB"
@@ -133,7 +133,7 @@ def verify_answer(answer: str, completion: str, *, timeout_s: int = DEFAULT_TIME
     return _compare(gold, pred, timeout_s, verify, TimeoutException)
 
 
-def _compare(gold: tuple[Any, ...], pred: list[Any], timeout_s: int, verify: Any, timeout_exc: type) -> RewardResult:
+def _compare(gold: tuple[Any, ...], pred: list[Any], timeout_s: int, verify: Any, timeout_exc: type[BaseException]) -> RewardResult:
     """math-verify's own `verify(gold_list, pred_list)` is `any` over the product; done here pair by
     pair so that one pair's exception does not hide the others and a timeout stays a timeout."""
     timed_out, out_of_memory, failures = False, False, []
@@ -305,11 +305,12 @@ class VerifierPool:
             worker = next(w for w in waiting if w.conn is conn)
             self._receive(worker, results)
         now = time.monotonic()
-        for worker in [w for w in self._workers if w.task is not None and now >= w.deadline]:
-            results[worker.task] = RewardResult.timeout(
-                f"no verdict within the hard limit hard_timeout_s={hard_timeout_s:g}; worker killed"
-            )
-            self._replace(worker)
+        for worker in list(self._workers):
+            if worker.task is not None and now >= worker.deadline:
+                results[worker.task] = RewardResult.timeout(
+                    f"no verdict within the hard limit hard_timeout_s={hard_timeout_s:g}; worker killed"
+                )
+                self._replace(worker)
         if any(not w.ready and now >= w.started + STARTUP_LIMIT_S for w in self._workers):
             raise RuntimeError(f"a math-verify worker did not start within {STARTUP_LIMIT_S:g} s")
 
@@ -321,7 +322,7 @@ class VerifierPool:
             code = worker.process.exitcode
             if not worker.ready:  # `run` stops the pool; the next batch starts a fresh one
                 raise RuntimeError(f"a math-verify worker exited during start-up (exit code {code})") from None
-            results[worker.task] = RewardResult.error(
+            results[_task(worker)] = RewardResult.error(
                 f"math-verify worker died (exit code {code}) while judging this sample ({_MEMORY_NOTE})"
             )
             self._replace(worker)
@@ -329,8 +330,15 @@ class VerifierPool:
         if not worker.ready:
             worker.ready = True
             return
-        results[worker.task] = message
+        results[_task(worker)] = message
         worker.task = None
+
+
+def _task(worker: _Worker) -> int:
+    """The task of a ready worker that `_collect` waited on: it is waited on only while judging one."""
+    if worker.task is None:
+        raise RuntimeError("internal error: an idle math-verify worker was waited on")
+    return worker.task
 
 
 _POOL: VerifierPool | None = None

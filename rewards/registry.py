@@ -14,13 +14,14 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeVar
 
 from rewards.base import RewardResult, coerce
 from rewards.settings import Setting
 
 ENTRY_POINT_GROUP = "rlsys.rewards"
 RewardFn = Callable[..., Sequence[Any]]
+_Fn = TypeVar("_Fn", bound=RewardFn)  # `@reward` keeps the decorated function's own signature
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def reward(
     optional: Sequence[str] = (),
     description: str = "",
     request_settings: Mapping[str, Setting] | None = None,
-) -> Callable[[RewardFn], RewardFn]:
+) -> Callable[[_Fn], _Fn]:
     """Register a batched reward function under `name`; a second registration is an error.
 
     `request_settings` names the settings a request to a reward server may change, with their
@@ -57,7 +58,7 @@ def reward(
     ...     return [RewardResult.ok(1.0) for _ in completions]
     """
 
-    def decorate(fn: RewardFn) -> RewardFn:
+    def decorate(fn: _Fn) -> _Fn:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise ValueError(f"reward {name!r} is already registered by {_REGISTRY[name].fn.__module__}")
         doc = description or (inspect.getdoc(fn) or "").split("\n")[0]

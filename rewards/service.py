@@ -61,9 +61,9 @@ import typer
 import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.requests import ClientDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ValidationError
+from starlette.requests import ClientDisconnect
 
 from rewards.base import STATUSES, RewardResult
 from rewards.compose import (
@@ -75,6 +75,7 @@ from rewards.compose import (
     parse_reward_field,
     score_reward,
 )
+from rewards.http_metrics import MetricsMiddleware, ServiceMetrics
 from rewards.http_models import (
     ERRORS,
     HealthResponse,
@@ -87,7 +88,6 @@ from rewards.http_models import (
     openapi,
     request_body,
 )
-from rewards.http_metrics import MetricsMiddleware, ServiceMetrics
 from rewards.idempotency import KeyReused, ResultCache, check_key
 from rewards.registry import RewardSpec, get_reward, list_rewards
 from rewards.sandbox import UNSAFE_ENV
@@ -383,13 +383,13 @@ async def _score(service: RewardService, body: bytes) -> bytes:
     settings = service.check_settings(payload.settings)
     completions = [s.completion for s in payload.samples]
     results = await service.score(completions, rows, plans, settings)
-    return JSONResponse({"results": [r.to_dict() for r in results]}).body
+    return bytes(JSONResponse({"results": [r.to_dict() for r in results]}).body)  # always bytes here
 
 
 async def _openrlhf_json(service: RewardService, body: bytes) -> bytes:
     payload: OpenRLHFRequest = await parse(body, OpenRLHFRequest)
     service.check_batch(len(payload.query))
-    return JSONResponse(await _openrlhf(service, payload)).body
+    return bytes(JSONResponse(await _openrlhf(service, payload)).body)
 
 
 def describe(name: str, spec: RewardSpec) -> dict[str, Any]:

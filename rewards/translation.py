@@ -79,12 +79,13 @@ def _guards(
 
 def _guarded(
     completions: Sequence[str], settings: dict[str, Any], src: Any, tgt_lang: Any, src_lang: Any
-) -> list[RewardResult | None] | list[RewardResult]:
+) -> list[RewardResult | None]:
     """Penalties of the enabled guards (None where the metric decides), or one error per sample."""
     try:
         guards = _guards(**settings)
     except GuardSettingError as exc:
-        return [RewardResult.error(str(exc)) for _ in completions]
+        errors: list[RewardResult | None] = [RewardResult.error(str(exc)) for _ in completions]
+        return errors
     return guards.penalties(completions, src, tgt_lang, src_lang)
 
 

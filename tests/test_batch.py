@@ -4,11 +4,11 @@ import math
 import pytest
 import torch
 
-from rlsys.core.types import Sample
 from rewards.base import RewardResult
 from rewards.compose import CompositeResult
-from rlsys.core.config import RLConfig
 from rlsys.core.batch import advantages, build_batch, group_signal, reward_values
+from rlsys.core.config import RLConfig
+from rlsys.core.types import Sample
 
 
 def result(score=None, status="ok", name="math"):

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from actors.learner import Learner, pack, plan_micro_batches
-from rlsys.core.types import TrainSample
 from rlsys.core.config import AlgorithmConfig, LearnerConfig
+from rlsys.core.types import TrainSample
 
 
 def samples(n=5, seed=0):

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from rewards import registry
 from rewards.adapters import completion_text, trl_reward_func
 from rewards.cli import register
-from rewards.service import serve_rewards
 from rewards.compose import score_rows
 from rewards.registry import get_reward, list_rewards
+from rewards.service import serve_rewards
 
 PLUGIN = '''
 from rewards.base import RewardResult

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from actors.learner import Learner
-from rlsys.core.types import TrainSample
 from actors.rollout import RolloutWorker
 from actors.weight_sync import pack, unpack
 from rlsys.core.config import LearnerConfig, RolloutConfig
+from rlsys.core.types import TrainSample
 
 PROMPTS = ["What is 2+3?", [{"role": "user", "content": "Traduz: o gato"}], "Conta até três.", "Hallo!"]
 

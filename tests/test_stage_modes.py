@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from pretrain_sft.data import DataError
+from pretrain_sft.examples import TokenizedExample
 from pretrain_sft.stage import make_learner, run_stage
 from pretrain_sft.stage_data import load_stage_data, mixture_steps
 from pretrain_sft.trainer import SupervisedLearner
@@ -141,6 +142,17 @@ def test_cpt_loss_is_the_token_mean_over_the_step_of_each_document_alone(data, t
     learner.close()
     assert metrics["micro_batches"] < len(examples)  # several documents really shared a row
     assert metrics["loss"] == pytest.approx(total / count, rel=1e-5) and metrics["loss_tokens"] == count
+
+
+def test_a_preference_learner_refuses_sequence_examples(data, tiny_llama):
+    """dpo/wpo given sequence examples (sft data by mistake) stop with a TypeError naming both."""
+    stage = parse_stage(stage_config("dpo", data))
+    learner = make_learner(stage, tiny_llama, total_steps=1)
+    try:
+        with pytest.raises(TypeError, match="dpo trains on preference pairs, got a TokenizedExample"):
+            learner.prepare([TokenizedExample([1, 2, 3], [1, 2, 3])])
+    finally:
+        learner.close()
 
 
 def test_precomputed_reference_matches_a_frozen_reference_model(data, tiny_llama):

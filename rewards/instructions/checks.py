@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 from rewards.instructions.language import detect_language
 from rewards.instructions.segmentation import (
@@ -235,7 +236,7 @@ def number_bullet_lists(response: str, *, num_bullets: int) -> bool:
 
 
 @check("detectable_format:constrained_response", Arg("options", "str_list", required=False))
-def constrained_response(response: str, *, options: list[str] = IFEVAL_CONSTRAINED_OPTIONS) -> bool:
+def constrained_response(response: str, *, options: Sequence[str] = IFEVAL_CONSTRAINED_OPTIONS) -> bool:
     text = response.strip()
     return any(option in text for option in options)
 

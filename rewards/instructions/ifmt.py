@@ -42,7 +42,7 @@ import argparse
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from rewards.instructions.spec import ConstraintError, parse_constraint
 from rewards.instructions.translation_rules import QUOTE_STYLES, quote_styles
@@ -88,6 +88,10 @@ def ifmt_prompt(source: str, src_lang: str, tgt_lang: str, rules: Sequence[str])
     return f"{head}\nRules:\n{listed}\n{rest}" if rules else f"{head}\n{rest}"
 
 
+@overload
+def _text(record: Mapping[str, Any], key: str, where: str, required: Literal[True] = ..., prefix: str = "") -> str: ...
+@overload
+def _text(record: Mapping[str, Any], key: str, where: str, required: bool, prefix: str = "") -> str | None: ...
 def _text(record: Mapping[str, Any], key: str, where: str, required: bool = True, prefix: str = "") -> str | None:
     value = record.get(key)
     if value is None and not required:
@@ -132,7 +136,8 @@ def _turns(
     """Messages after the first user turn, the rules of each follow-up, and the last reference."""
     if not isinstance(value, list) or not value:
         raise IFMTError(f"{where}, field 'turns': must be a non-empty list of {{user, rules?, reference?}} objects")
-    messages, rules = [], []
+    messages: list[dict[str, str]] = []
+    rules: list[list[dict]] = []
     for k, turn in enumerate(value):
         field = f"turns[{k}]"
         if not isinstance(turn, Mapping):

@@ -80,7 +80,7 @@ def _fasttext() -> Any:
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None, normalize_input=True))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lingua(group: tuple[str, ...]) -> Any:
     from lingua import Language, LanguageDetectorBuilder
 

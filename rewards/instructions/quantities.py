@@ -145,8 +145,8 @@ def number_values(token: str) -> tuple[float, ...]:
     if len(parts) > 2:
         return (sign * float("".join(parts)),)
     whole, frac = parts
-    decimal = sign * float(f"{whole}.{frac}")
-    return (sign * float(whole + frac), decimal) if len(frac) == 3 else (decimal,)
+    as_decimal = sign * float(f"{whole}.{frac}")
+    return (sign * float(whole + frac), as_decimal) if len(frac) == 3 else (as_decimal,)
 
 
 def _alternation(words: Iterable[str]) -> str:

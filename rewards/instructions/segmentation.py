@@ -126,7 +126,7 @@ _ALWAYS_END = "。！？．।॥؟۔։።။។།"
 _ALWAYS_END_RUN = re.compile(rf"[{_ALWAYS_END}]+[」』”’\"'）)\]]*")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _punkt_tokenizer(model: str) -> Any:
     import punkt  # imported on first use: the QE environment imports this package without it
 

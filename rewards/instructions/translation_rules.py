@@ -69,7 +69,6 @@ from rewards.instructions.spec import KINDS, Arg, check
 from rewards.instructions.translation_checks import strip_markup
 from rewards.languages import base_code, split_tag
 
-
 # ---------------------------------------------------------------- argument kinds
 
 
@@ -267,7 +266,7 @@ def time_24h(response: str, *, src: str) -> bool:
     text = strip_markup(response)
     if _TWELVE_HOUR.search(text):
         return False
-    written = Counter()
+    written: Counter[tuple[int, int]] = Counter()
     for m in _OUT_TIME.finditer(text):
         hour, minute = int(m.group(1)), int(m.group(2) or m.group(3) or 0)
         if hour < 24 and minute < 60:

@@ -121,8 +121,12 @@ def checkpoint_problem(path: str | Path) -> str | None:
 def step_folders(run_dir: str | Path) -> list[Path]:
     """`checkpoints/step_N` folders, oldest step first (complete or not)."""
     root = Path(run_dir) / "checkpoints"
-    found = [p for p in root.iterdir() if p.is_dir() and _STEP.fullmatch(p.name)] if root.is_dir() else []
-    return sorted(found, key=lambda p: int(_STEP.fullmatch(p.name).group(1)))
+    found: list[tuple[int, Path]] = []
+    for p in root.iterdir() if root.is_dir() else []:
+        match = _STEP.fullmatch(p.name)
+        if match and p.is_dir():
+            found.append((int(match.group(1)), p))
+    return [p for _, p in sorted(found, key=lambda step_path: step_path[0])]
 
 
 def complete_checkpoints(run_dir: str | Path) -> list[Path]:

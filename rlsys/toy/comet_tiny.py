@@ -26,6 +26,7 @@ import csv
 import logging
 import random
 from pathlib import Path
+from typing import Any
 
 # (source in English, target language, reference translation)
 CORPUS: tuple[tuple[str, str, str], ...] = (
@@ -55,7 +56,7 @@ CORPUS: tuple[tuple[str, str, str], ...] = (
     ("The river flows to the sea.", "hi", "नदी समुद्र की ओर बहती है।"),
 )
 
-TINY_ENCODER = dict(
+TINY_ENCODER: dict[str, Any] = dict(
     hidden_size=32,
     num_hidden_layers=2,
     num_attention_heads=2,
@@ -89,7 +90,7 @@ def build_encoder(out_dir: Path, seed: int = 0) -> Path:
     """Train a sentencepiece model on CORPUS and save a tiny random XLM-R + fast tokenizer."""
     import sentencepiece as spm
     import torch
-    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
+    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast  # type: ignore[attr-defined]  # .venv-qe has transformers 4; 5 keeps it as a runtime alias only
 
     out_dir.mkdir(parents=True, exist_ok=True)
     lines = [text for row in CORPUS for text in (row[0], row[2])]

@@ -48,6 +48,7 @@ import dataclasses
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 ARCHS = ("llama", "qwen2", "gemma2")
 BOS, EOS, PAD, IM_START, IM_END = "<|bos|>", "<|eos|>", "<|pad|>", "<|im_start|>", "<|im_end|>"
@@ -140,7 +141,7 @@ def build_config(
 ):
     """Return the transformers config of a tiny model of family `arch` (ids of SPECIAL_TOKENS)."""
     _check_shape(arch, num_heads, num_kv_heads, head_dim)
-    common = dict(
+    common: dict[str, Any] = dict(
         vocab_size=vocab_size,
         hidden_size=hidden_size,
         intermediate_size=intermediate_size or 2 * hidden_size,
