@@ -10,6 +10,10 @@ the bundles are placed, `rank0_address` asks for the IP of the node that holds b
 free port there (a zero-CPU task placed in that bundle picks them), then the ranks start with
 that address. Ray gives each actor its own `CUDA_VISIBLE_DEVICES`, so a rank's GPU is the first
 one it sees.
+
+Logs: when the run has a log folder (`rlsys.core.logs.capture`), actor `<name>-<rank>` writes
+its output to `<name>-<rank>.log` there; its class is wrapped (`with_process_logs`) so that the
+redirection happens before the constructor loads any library.
 """
 from __future__ import annotations
 
@@ -21,16 +25,32 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from rlsys.core import logs
 
-def actor_env() -> dict[str, str]:
+
+def actor_env(log_name: str = "") -> dict[str, str]:
     """Environment for every actor: Ray would set OMP_NUM_THREADS=1 for fractional CPU
-    requests, which halves torch and vLLM on a small machine where the phases alternate."""
+    requests, which halves torch and vLLM on a small machine where the phases alternate.
+    With `log_name` and a run log folder: where the actor writes its output."""
     threads = str(os.cpu_count() or 1)
     env = {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     for key in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CACHE_ROOT", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TORCH_EXTENSIONS_DIR"):
         if key in os.environ:
             env[key] = os.environ[key]
+    if log_name:
+        env.update(logs.actor_log_env(log_name))
     return env
+
+
+def with_process_logs(cls: type) -> type:
+    """`cls` with a constructor that first sends the actor process's output to its log file
+    (`rlsys.core.logs.actor_setup`; nothing happens without a log file in the environment)."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        logs.actor_setup()
+        cls.__init__(self, *args, **kwargs)  # type: ignore[misc]
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
 
 
 def reserve_bundles(n: int, bundle: dict[str, float], what: str) -> PlacementGroup:
@@ -79,7 +99,7 @@ class ActorGroup:
         if placement is None:
             placement = reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or cls.__name__)
         self.pg = placement
-        remote_cls = ray.remote(cls)
+        remote_cls = ray.remote(with_process_logs(cls))
         self.actors = []
         for rank in range(n):
             args, kwargs = init(rank)
@@ -87,7 +107,7 @@ class ActorGroup:
                 num_cpus=num_cpus,
                 num_gpus=num_gpus,
                 name=f"{name}-{rank}" if name else None,
-                runtime_env={"env_vars": actor_env()},
+                runtime_env={"env_vars": actor_env(f"{name or cls.__name__.lower()}-{rank}")},
                 scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
             ).remote(*args, **kwargs)
             self.actors.append(actor)
