@@ -16,6 +16,10 @@ same class, constructor arguments and bundle, a fresh process. What the new acto
 (current weights, a lost request) is the caller's business (rlsys/cluster.py supervises).
 Ranks of a torch.distributed group are not respawned one by one: their peers hold a broken
 process group (the learner's restart is the whole job's, from its last checkpoint).
+
+Logs: when the run has a log folder (`rlsys.core.logs.capture`), actor `<name>-<rank>` writes
+its output to `<name>-<rank>.log` there; its class is wrapped (`with_process_logs`) so that the
+redirection happens before the constructor loads any library.
 """
 from __future__ import annotations
 
@@ -28,16 +32,32 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from rlsys.core import logs
 
-def actor_env() -> dict[str, str]:
+
+def actor_env(log_name: str = "") -> dict[str, str]:
     """Environment for every actor: Ray would set OMP_NUM_THREADS=1 for fractional CPU
-    requests, which halves torch and vLLM on a small machine where the phases alternate."""
+    requests, which halves torch and vLLM on a small machine where the phases alternate.
+    With `log_name` and a run log folder: where the actor writes its output."""
     threads = str(os.cpu_count() or 1)
     env = {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     for key in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CACHE_ROOT", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TORCH_EXTENSIONS_DIR"):
         if key in os.environ:
             env[key] = os.environ[key]
+    if log_name:
+        env.update(logs.actor_log_env(log_name))
     return env
+
+
+def with_process_logs(cls: type) -> type:
+    """`cls` with a constructor that first sends the actor process's output to its log file
+    (`rlsys.core.logs.actor_setup`; nothing happens without a log file in the environment)."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        logs.actor_setup()
+        cls.__init__(self, *args, **kwargs)  # type: ignore[misc]
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
 
 
 def reserve_bundles(n: int, bundle: dict[str, float], what: str) -> PlacementGroup:
@@ -86,8 +106,8 @@ class ActorGroup:
         if placement is None:
             placement = reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or cls.__name__)
         self.pg = placement
-        self._remote_cls: Any = ray.remote(cls)
-        self._init, self._name = init, name
+        self._remote_cls: Any = ray.remote(with_process_logs(cls))
+        self._init, self._name, self._cls_name = init, name, cls.__name__.lower()
         self._resources = {"num_cpus": num_cpus, "num_gpus": num_gpus}
         self.restarts = [0] * n
         self.actors = [self._start(rank) for rank in range(n)]
@@ -96,10 +116,13 @@ class ActorGroup:
         args, kwargs = self._init(rank)
         suffix = f"-r{self.restarts[rank]}" if self.restarts[rank] else ""
         name = f"{self._name}-{rank}{suffix}" if self._name else None
+        log_name = f"{self._name or self._cls_name}-{rank}{suffix}"
         for attempt in range(2):
             try:
                 return self._remote_cls.options(
-                    **self._resources, name=name, runtime_env={"env_vars": actor_env()},
+                    **self._resources,
+                    name=name,
+                    runtime_env={"env_vars": actor_env(log_name)},
                     scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
                 ).remote(*args, **kwargs)
             except ValueError:  # the name of a killed actor (a job restarted in this process) may linger

@@ -37,6 +37,7 @@ from rlsys.core.checkpoints import (
 )
 from rlsys.core.config import RLConfig
 from rlsys.core.data import PromptStream, load_prompts
+from rlsys.core.logs import ray_log_to_driver
 from rlsys.core.tracking import RunLog
 from rlsys.plots import plot_reward_curve
 
@@ -56,9 +57,10 @@ def start_cluster(cfg: RLConfig):
 
     if not ray.is_initialized():
         if cfg.cluster.address:
-            ray.init(address=cfg.cluster.address)
+            ray.init(address=cfg.cluster.address, log_to_driver=ray_log_to_driver())
         else:
-            ray.init(num_cpus=cfg.cluster.num_cpus or local_cpus(cfg), include_dashboard=False)
+            ray.init(num_cpus=cfg.cluster.num_cpus or local_cpus(cfg), include_dashboard=False,
+                     log_to_driver=ray_log_to_driver())
     return RayCluster(cfg)
 
 

@@ -14,6 +14,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from rlsys.cli.common import VERBOSE_HELP
+
 
 def _parse_data(items: list[str]) -> dict[str, str]:
     data: dict[str, str] = {}
@@ -41,9 +43,10 @@ def eval_command(
     dtype: Annotated[str, typer.Option(help="auto | float32 | bfloat16 | float16")] = "auto",
     tensor_parallel_size: Annotated[int, typer.Option(help="GPUs per vLLM engine.")] = 1,
     loose: Annotated[bool, typer.Option(help="IFEval loose checking of instruction constraints.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Evaluate a checkpoint greedily: chrF (translation), accuracy (math), constraint accuracy (instructions)."""
-    from rlsys.cli.common import fail, quiet_libraries
+    from rlsys.cli.common import fail, logged_run, quiet_libraries
     from rlsys.core.config import ConfigError, EvalConfig, validate
 
     settings = dict(
@@ -56,14 +59,15 @@ def eval_command(
     except ConfigError as exc:
         fail(str(exc))
     quiet_libraries()
-    from rlsys.core.data import DataError
-    from rlsys.evaluate import EvalError, evaluate, markdown_table
+    with logged_run(out / "logs" if out else None, verbose) as streams:  # no --out: a temporary folder
+        from rlsys.core.data import DataError
+        from rlsys.evaluate import EvalError, evaluate, markdown_table
 
-    try:
-        metrics = evaluate(str(checkpoint), cfg)
-    except (DataError, EvalError, FileNotFoundError) as exc:
-        fail(str(exc))
-    typer.echo(markdown_table({checkpoint.name or str(checkpoint): metrics}), nl=False)
+        try:
+            metrics = evaluate(str(checkpoint), cfg)
+        except (DataError, EvalError, FileNotFoundError) as exc:
+            fail(str(exc))
+        typer.echo(markdown_table({checkpoint.name or str(checkpoint): metrics}), nl=False, file=streams.stdout)
 
 
 def register(app: typer.Typer) -> None:
