@@ -54,6 +54,7 @@ def _varlen_kernel() -> Callable | None:
     except ImportError:
         return None
     params = inspect.signature(varlen_attn).parameters
+    causal: dict[str, Any]
     if "is_causal" in params:
         causal = {"is_causal": True}
     elif "window_size" in params:
@@ -179,7 +180,9 @@ def _varlen(module, query, key, value, cu: torch.Tensor, longest: int, scaling: 
     """[1, H, L, D] query / key / value of one packed row -> [1, L, H, D] attention output."""
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # [L, H, D]
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    return _varlen_kernel()(q, k, v, cu, int(longest), scale)[None]
+    kernel = _varlen_kernel()
+    assert kernel is not None, "the varlen route is chosen only when a kernel exists (varlen_kwargs)"
+    return kernel(q, k, v, cu, int(longest), scale)[None]
 
 
 def _packed_mask(*args, attention_mask=None, use_vmap=False, **kwargs):
