@@ -10,9 +10,20 @@ the bundles are placed, `rank0_address` asks for the IP of the node that holds b
 free port there (a zero-CPU task placed in that bundle picks them), then the ranks start with
 that address. Ray gives each actor its own `CUDA_VISIBLE_DEVICES`, so a rank's GPU is the first
 one it sees.
+
+A rank whose process died (OOM kill, segfault, lost node) is replaced by `respawn(rank)`: the
+same class, constructor arguments and bundle, a fresh process. What the new actor must be told
+(current weights, a lost request) is the caller's business (rlsys/cluster.py supervises).
+Ranks of a torch.distributed group are not respawned one by one: their peers hold a broken
+process group (the learner's restart is the whole job's, from its last checkpoint).
+
+Logs: when the run has a log folder (`rlsys.core.logs.capture`), actor `<name>-<rank>` writes
+its output to `<name>-<rank>.log` there; its class is wrapped (`with_process_logs`) so that the
+redirection happens before the constructor loads any library.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -21,16 +32,32 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from rlsys.core import logs
 
-def actor_env() -> dict[str, str]:
+
+def actor_env(log_name: str = "") -> dict[str, str]:
     """Environment for every actor: Ray would set OMP_NUM_THREADS=1 for fractional CPU
-    requests, which halves torch and vLLM on a small machine where the phases alternate."""
+    requests, which halves torch and vLLM on a small machine where the phases alternate.
+    With `log_name` and a run log folder: where the actor writes its output."""
     threads = str(os.cpu_count() or 1)
     env = {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     for key in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CACHE_ROOT", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TORCH_EXTENSIONS_DIR"):
         if key in os.environ:
             env[key] = os.environ[key]
+    if log_name:
+        env.update(logs.actor_log_env(log_name))
     return env
+
+
+def with_process_logs(cls: type) -> type:
+    """`cls` with a constructor that first sends the actor process's output to its log file
+    (`rlsys.core.logs.actor_setup`; nothing happens without a log file in the environment)."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        logs.actor_setup()
+        cls.__init__(self, *args, **kwargs)  # type: ignore[misc]
+
+    return type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
 
 
 def reserve_bundles(n: int, bundle: dict[str, float], what: str) -> PlacementGroup:
@@ -79,18 +106,38 @@ class ActorGroup:
         if placement is None:
             placement = reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or cls.__name__)
         self.pg = placement
-        remote_cls = ray.remote(cls)
-        self.actors = []
-        for rank in range(n):
-            args, kwargs = init(rank)
-            actor = remote_cls.options(
-                num_cpus=num_cpus,
-                num_gpus=num_gpus,
-                name=f"{name}-{rank}" if name else None,
-                runtime_env={"env_vars": actor_env()},
-                scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
-            ).remote(*args, **kwargs)
-            self.actors.append(actor)
+        self._remote_cls: Any = ray.remote(with_process_logs(cls))
+        self._init, self._name, self._cls_name = init, name, cls.__name__.lower()
+        self._resources = {"num_cpus": num_cpus, "num_gpus": num_gpus}
+        self.restarts = [0] * n
+        self.actors = [self._start(rank) for rank in range(n)]
+
+    def _start(self, rank: int) -> Any:
+        args, kwargs = self._init(rank)
+        suffix = f"-r{self.restarts[rank]}" if self.restarts[rank] else ""
+        name = f"{self._name}-{rank}{suffix}" if self._name else None
+        log_name = f"{self._name or self._cls_name}-{rank}{suffix}"
+        for attempt in range(2):
+            try:
+                return self._remote_cls.options(
+                    **self._resources,
+                    name=name,
+                    runtime_env={"env_vars": actor_env(log_name)},
+                    scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
+                ).remote(*args, **kwargs)
+            except ValueError:  # the name of a killed actor (a job restarted in this process) may linger
+                if attempt or name is None:
+                    raise
+                name = f"{name}-{os.urandom(3).hex()}"
+        raise AssertionError("unreachable")
+
+    def respawn(self, rank: int) -> Any:
+        """Replace rank `rank` (its process died) by a new actor in the same bundle; returns it."""
+        with contextlib.suppress(Exception):  # already gone is the expected case
+            ray.kill(self.actors[rank], no_restart=True)
+        self.restarts[rank] += 1
+        self.actors[rank] = self._start(rank)
+        return self.actors[rank]
 
     @classmethod
     def ranks(
@@ -123,6 +170,6 @@ class ActorGroup:
 
     def kill(self) -> None:
         for actor in self.actors:
-            ray.kill(actor)
+            ray.kill(actor, no_restart=True)
         if self.owns_pg:
             remove_placement_group(self.pg)

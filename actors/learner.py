@@ -91,7 +91,7 @@ def split_by_tokens(lengths: list[int], n: int) -> list[list[int]]:
     return [sorted(share) for share in shares]
 
 
-def enable_gradient_checkpointing(model: torch.nn.Module) -> int:
+def enable_gradient_checkpointing(model: Any) -> int:  # a transformers PreTrainedModel
     """Recompute each decoder layer's activations in backward (non-reentrant checkpoints), with
     the model otherwise in eval mode; returns the number of checkpointed layers."""
     from transformers.modeling_layers import GradientCheckpointingLayer
@@ -154,7 +154,7 @@ def pack(samples: list[TrainSample], share_prompts: bool = False, device: torch.
         predict_at += [last, *range(first, first + c - 1)] if c else []
         targets += s.completion_ids
         seq_lens.append(c)
-    def tensor(values: list[int]) -> torch.Tensor:
+    def tensor(values: list[Any]) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.long, device=device)
 
     extra = varlen_kwargs(pos, device) if varlen else {}
@@ -273,7 +273,7 @@ class Learner:
 
     # ------------------------------------------------------------ log-probabilities
 
-    def _logprobs(self, model: torch.nn.Module, packed: Packed, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _logprobs(self, model: Any, packed: Packed, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probabilities (and entropies) of the completion tokens only, under the sampling
         distribution softmax(logits / temperature) (`algorithms.token_logprobs`), chunk by chunk:
         only `logprob_chunk_tokens` rows of full-vocabulary logits exist at a time."""

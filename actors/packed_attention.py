@@ -5,7 +5,10 @@ L^2 attention for it (12 s instead of 4 s per GRPO step on 32 x 152 tokens, 2 CP
 docs/benchmarks.md). `packed_sdpa` instead splits each row into its sequences by their
 position ids and runs causal SDPA per sequence, batching sequences of equal shape. A sequence
 whose positions start above 0 continues the prompt of the last sequence that started at 0
-(the shared-prompt layout of `actors.learner.pack`), attending to that prefix in full.
+(the shared-prompt layout of `actors.learner.pack`), attending to that prefix in full. Each
+group of sequences of one shape is gathered with one index, so the backward's work does not
+grow with the number of sequences. On CPU a half-precision row attends in float32: torch's
+bfloat16 SDPA backward is 2-3x slower there (45 % of a bfloat16-autocast GRPO step).
 
 On CUDA, in bfloat16 / float16, rows whose sequences all start at position 0 go through one
 variable-length flash-attention call instead (`flash_attn.flash_attn_varlen_func` when the
@@ -20,6 +23,7 @@ shared prompts through the varlen kernels (they take the per-sequence SDPA path)
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable, Sequence
@@ -50,6 +54,7 @@ def _varlen_kernel() -> Callable | None:
     except ImportError:
         return None
     params = inspect.signature(varlen_attn).parameters
+    causal: dict[str, Any]
     if "is_causal" in params:
         causal = {"is_causal": True}
     elif "window_size" in params:
@@ -130,29 +135,54 @@ def packed_sdpa(module, query, key, value, attention_mask, dropout=0.0, scaling=
                 longest = max(n for _, n, *_ in segments)
         if cu is not None:
             return _varlen(module, query, key, value, cu, longest, scaling), None
-    pos = pos.expand(query.shape[0], -1)
-    groups: dict[tuple[int, int], list[tuple[int, int, int]]] = {}  # (length, prefix len) -> (row, start, prefix start)
-    for row in range(query.shape[0]):
+    return _per_sequence(module, query, key, value, pos.expand(query.shape[0], -1), dropout, scaling), None
+
+
+def _per_sequence(module, query, key, value, pos, dropout, scaling) -> torch.Tensor:
+    """[B, H, L, D] query and [B, Hkv, L, D] key / value of packed rows -> [B, L, H, D] output.
+
+    Each group of sequences of one shape is gathered with one index (and its output put back with
+    one more): autograd then scatters each gradient once per group. Slicing every sequence out
+    (`query[r, :, a:a + n]`) made the backward zero-fill and add a full-row gradient per
+    sequence, O(sequences x row length): 11-13 % of a GRPO learner step's CPU time on the
+    benchmark row, most of it under load."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    b, _, length, _ = query.shape
+    # CPU: half-precision SDPA's backward is 2-3x slower than float32's (torch 2.13, AVX512-BF16: 0.32
+    # vs 0.14 s for 32 x 16 heads x 128 tokens), so attention runs in float32 there (more precise,
+    # too); on GPUs half precision is the fast path
+    compute = torch.float32 if query.device.type == "cpu" and query.dtype in HALF else query.dtype
+    groups: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (length, prefix len) -> (start, prefix start)
+    for row in range(b):
         for a, n, f, s in _segments(pos[row]):
-            groups.setdefault((n, s), []).append((row, a, f))
-    pieces: dict[tuple[int, int], torch.Tensor] = {}
+            groups.setdefault((n, s), []).append((row * length + a, row * length + f))
+    q_all, k_all, v_all = (t.transpose(1, 2).reshape(b * length, t.shape[1], t.shape[3]) for t in (query, key, value))
+    outs, order = [], []
     for (n, s), where in groups.items():
-        q = torch.stack([query[r, :, a : a + n] for r, a, _ in where])
-        k, v = (torch.stack([torch.cat([t[r, :, f : f + s], t[r, :, a : a + n]], dim=1) for r, a, f in where])
-                for t in (key, value))
+        starts, prefixes = (torch.tensor(c, device=query.device)[:, None] for c in zip(*where))
+        idx = starts + torch.arange(n, device=query.device)
+        kv_idx = torch.cat([prefixes + torch.arange(s, device=query.device), idx], dim=1) if s else idx
+        q, k, v = (t[i].transpose(1, 2).to(compute) for t, i in ((q_all, idx), (k_all, kv_idx), (v_all, kv_idx)))
         # causal within the sequence, everything in its shared prefix
         mask = torch.ones(n, s + n, dtype=torch.bool, device=query.device).tril(s)[None, None] if s else None
-        out, _ = sdpa_attention_forward(module, q, k, v, mask, dropout=dropout, scaling=scaling, is_causal=True)
-        pieces.update(zip(((r, a) for r, a, _ in where), out))
-    rows = [torch.cat([pieces[k] for k in sorted(k for k in pieces if k[0] == r)]) for r in range(query.shape[0])]
-    return torch.stack(rows), None
+        with torch.autocast("cpu", enabled=False) if compute != query.dtype else contextlib.nullcontext():
+            out, _ = sdpa_attention_forward(module, q, k, v, mask, dropout=dropout, scaling=scaling, is_causal=True)
+        outs.append(out.reshape(-1, *out.shape[2:]).to(query.dtype))  # [m * n, H, D]
+        order.append(idx.reshape(-1))
+    order_all = torch.cat(order)
+    inverse = torch.empty_like(order_all)
+    inverse[order_all] = torch.arange(order_all.numel(), device=query.device)
+    return torch.cat(outs)[inverse].view(b, length, *outs[0].shape[1:])
 
 
 def _varlen(module, query, key, value, cu: torch.Tensor, longest: int, scaling: float | None) -> torch.Tensor:
     """[1, H, L, D] query / key / value of one packed row -> [1, L, H, D] attention output."""
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # [L, H, D]
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    return _varlen_kernel()(q, k, v, cu, int(longest), scale)[None]
+    kernel = _varlen_kernel()
+    assert kernel is not None, "the varlen route is chosen only when a kernel exists (varlen_kwargs)"
+    return kernel(q, k, v, cu, int(longest), scale)[None]
 
 
 def _packed_mask(*args, attention_mask=None, use_vmap=False, **kwargs):

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from collections import deque
 from typing import Any
@@ -185,7 +184,8 @@ class VLLMBackend:
 
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(cfg.kv_cache_gib))))
-        os.environ.setdefault("VLLM_CACHE_ROOT", tempfile.mkdtemp(prefix="rlsys-vllm-"))
+        # VLLM_CACHE_ROOT: vLLM's own default (~/.cache/vllm) unless set. A fresh folder per run
+        # made every engine start inspect the model class in a subprocess (8 CPU-s, 18-31 s under load)
         from vllm import LLM
         from vllm.platforms import current_platform
 

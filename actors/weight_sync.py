@@ -4,8 +4,11 @@ The learner exports a state dict with checkpoint names (`checkpoint_tensors`); a
 it for the trip (`WeightSender.pack`) and the rollout side unpacks it into `(name, tensor)` pairs
 for the engine (`WeightReceiver.unpack`); see `rlsys.core.interfaces`. Transports here:
 
-- `tensors`: the dict itself. In one process (inline mode) nothing is copied; through Ray it
-  travels in the object store (pickled once by `ray.put`, fetched by each rollout actor).
+- `tensors`: the dict itself. In one process (inline mode, in-process vLLM) nothing is copied:
+  the engine reads the learner's tensors. Through Ray it travels in the object store, its
+  tensors as out-of-band byte buffers (`ZeroCopyTensors`): `ray.put` copies each one once into
+  shared memory and each rollout actor maps them without a copy (torch's own pickling would
+  `torch.save` every tensor to bytes, copy those in, and copy them out again).
   `rollout.weight_transport: object_store` uses it.
 - `safetensors`: one bytes blob. Needed where tensors cannot cross as objects (vLLM in
   multi-process mode, HTTP); costs one serialization.
@@ -85,13 +88,41 @@ def with_shared_names(pairs: Iterator[tuple[str, torch.Tensor]], shared: dict[st
             yield other, tensor
 
 
+class ZeroCopyTensors(dict):
+    """A name -> tensor dict whose pickle (protocol 5) carries each tensor's bytes out of band.
+
+    Ray's object store writes out-of-band buffers straight into shared memory and hands them to
+    readers as read-only views, so a weight payload costs one copy in and none out. Unpickled
+    tensors are read-only views of the store's memory: the engine copies them into its own
+    weights at load, and nothing may write to them."""
+
+    def __reduce__(self):  # type: ignore[override]
+        return _rebuild_tensors, ([(k, _byte_view(v), str(v.dtype), tuple(v.shape)) for k, v in self.items()],)
+
+
+def _byte_view(tensor: torch.Tensor) -> Any:
+    """The tensor's bytes as a uint8 NumPy array (no copy for a contiguous CPU tensor)."""
+    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
+def _rebuild_tensors(items: list[tuple[str, Any, str, tuple[int, ...]]]) -> dict[str, torch.Tensor]:
+    import warnings
+
+    out = {}
+    with warnings.catch_warnings():  # the store's buffers are read-only; torch warns once per process
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        for name, data, dtype, shape in items:
+            out[name] = torch.from_numpy(data).view(getattr(torch, dtype.removeprefix("torch."))).reshape(shape)
+    return out
+
+
 class TensorsTransport:
-    """The state dict as it is (in-process, or Ray's object store)."""
+    """The state dict as it is (in-process, or Ray's object store, zero-copy on the reader)."""
 
     name = "tensors"
 
     def pack(self, state_dict: Mapping[str, torch.Tensor], version: int) -> WeightPayload:
-        return WeightPayload(version, self.name, dict(state_dict))
+        return WeightPayload(version, self.name, ZeroCopyTensors(state_dict))
 
     def unpack(self, payload: WeightPayload) -> Iterator[tuple[str, torch.Tensor]]:
         return iter(payload.data.items())

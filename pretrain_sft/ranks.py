@@ -43,14 +43,17 @@ def start_ray(stage: SupervisedStage) -> None:
 
     import ray
 
+    from rlsys.core.logs import ray_log_to_driver
+
     if ray.is_initialized():
         return
     c = stage.cluster
     if c.address:
-        ray.init(address=c.address)
+        ray.init(address=c.address, log_to_driver=ray_log_to_driver())
     else:
         wanted = math.ceil(c.learner_cpus * stage.learner.num_workers)
-        ray.init(num_cpus=c.num_cpus or max(os.cpu_count() or 1, wanted), include_dashboard=False)
+        ray.init(num_cpus=c.num_cpus or max(os.cpu_count() or 1, wanted), include_dashboard=False,
+                 log_to_driver=ray_log_to_driver())
 
 
 class StageRanks:

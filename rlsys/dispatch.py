@@ -9,6 +9,10 @@ no engine idles between requests). A slow engine finishes its requests later and
 fewer. Samples come back in prompt order, the samples of one prompt contiguous, each tagged
 with the engine that made it (`extras["engine"]`).
 
+An engine whose process died (Ray `RayActorError`) is replaced by `replace(engine)` (the
+cluster's supervisor: a new actor with the current weights) and its lost request is sent again
+with the same seeds, so the step's samples are the ones it would have had.
+
 Not covered: balancing by token count (prompts are tokenized in the engines, completion lengths
 are unknown until they are done), and feeding requests into a running vLLM batch (an engine
 runs its requests one after another; larger requests batch better, smaller ones balance better).
@@ -16,6 +20,7 @@ runs its requests one after another; larger requests batch better, smaller ones 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from rlsys.core.types import Sample
@@ -52,7 +57,7 @@ class Balancer:
 
 def generate_balanced(engines: list[Any], prompts: list[Any], samples_per_prompt: int,
                       prompts_per_request: int | None = None, depth: int = 2,
-                      seeds: list[int] | None = None) -> list[Sample]:
+                      seeds: list[int] | None = None, replace: Callable[[int], Any] | None = None) -> list[Sample]:
     """Generate on Ray actors `engines` (RolloutWorker); group-contiguous samples in prompt order.
 
     `seeds` (one per prompt) travel with their prompts, so which engine samples a prompt does not
@@ -62,7 +67,7 @@ def generate_balanced(engines: list[Any], prompts: list[Any], samples_per_prompt
     queue = plan_requests(len(prompts), len(engines), prompts_per_request)
     queue.reverse()  # pop() from the end takes the first request
     balancer = Balancer(len(engines), depth)
-    running: dict[Any, tuple[int, list[int]]] = {}
+    running: dict[Any, tuple[int, list[int], Any]] = {}
 
     def send() -> bool:
         engine = balancer.pick()
@@ -71,7 +76,8 @@ def generate_balanced(engines: list[Any], prompts: list[Any], samples_per_prompt
         part = queue.pop()
         balancer.start(engine, len(part) * samples_per_prompt)
         part_seeds = None if seeds is None else [seeds[j] for j in part]
-        running[engines[engine].generate.remote([prompts[j] for j in part], seeds=part_seeds)] = (engine, part)
+        actor = engines[engine]
+        running[actor.generate.remote([prompts[j] for j in part], seeds=part_seeds)] = (engine, part, actor)
         return True
 
     while send():
@@ -79,9 +85,20 @@ def generate_balanced(engines: list[Any], prompts: list[Any], samples_per_prompt
     samples: list[Sample] = []
     while running:
         [ref], _ = ray.wait(list(running), num_returns=1)
-        engine, part = running.pop(ref)
+        engine, part, actor = running.pop(ref)
         balancer.finish(engine, len(part) * samples_per_prompt)
-        for s in ray.get(ref):
+        try:
+            done = ray.get(ref)
+        except ray.exceptions.RayActorError:
+            if replace is None:
+                raise
+            if engines[engine] is actor:  # not replaced yet by the failure of its other request
+                engines[engine] = replace(engine)
+            queue.append(part)  # sent again next, with the same seeds
+            while send():
+                pass
+            continue
+        for s in done:
             s.prompt_index = part[s.prompt_index]
             s.extras["engine"] = engine
             samples.append(s)

@@ -18,6 +18,7 @@ Run folder:
         checkpoints/step_N/       in-stage checkpoints while the stage runs (see Resume)
         final/hf/                 its model (cpt/sft/dpo/wpo; grpo: checkpoints/step_N/hf/)
         sft.jsonl, pairs.jsonl    curate: the curated data (+ report.md, shards/)
+        logs/                     driver.log and one log per Ray actor (`rlsys pipeline`: rlsys/core/logs.py)
         DONE                      json: input model, model dir, stage config, last metrics; written last
         eval/, eval_scores.json   the stage model's evaluation (report; scores the summary uses)
     pipeline_summary.json / .md   per stage: model, last train / validation metrics, evaluation,
@@ -61,6 +62,8 @@ from rlsys.core.config import (
     read_yaml,
     validate,
 )
+from rlsys.core.logs import move_to
+from rlsys.core.progress import Display, run_display
 
 SUMMARY_KEYS = ("loss", "val/loss", "rewards/accuracy", "val/rewards/accuracy", "reward/mean", "curate/sft_rows",
                 "curate/pairs")
@@ -110,31 +113,43 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
     first = next((i for i in range(1, count + 1) if read_done(stage_dir(cfg, i)) is None), count + 1)
     if cfg.check_data_first and first <= count:
         check_data(cfg, list(range(first, count + 1)), console)
-    with contextlib.ExitStack() as stack:
-        qe = LazyQE(cfg, stack)
-        model_dir = cfg.model.path
-        rows = [{"stage": "0_base", "type": "base", "model_dir": model_dir, "metrics": {},
-                 "eval": evaluate_once(cfg, model_dir, run_dir / "stages" / "0_base", qe)}]
-        for index, stage in enumerate(cfg.stages, start=1):
-            folder = stage_dir(cfg, index)
-            if index < first:
-                done = read_done(folder)
-                check_unchanged(folder, done, stage.model_dump(mode="json"), model_dir)
-                console.print(f"stage {folder.name}: already done, model {done['model_dir']}")
-            else:
-                # the first pending stage continues from its newest checkpoint (a curate stage from
-                # its finished shards); a stage after it starts clean (it has a new input model)
-                if folder.exists() and index > first:
-                    shutil.rmtree(folder)
-                elif folder.exists():
-                    clear_outputs(folder)
-                console.rule(f"stage {folder.name} ({stage.type}) from {model_dir}")
-                done = run_one(cfg, index, model_dir, folder, console)
-            model_dir = done["model_dir"]
-            rows.append({"stage": folder.name, "type": stage.type, "model_dir": model_dir,
-                         "metrics": {k: done["metrics"][k] for k in SUMMARY_KEYS if k in done["metrics"]},
-                         "eval": {} if isinstance(stage, CurateStage) else evaluate_once(cfg, model_dir, folder, qe)})
+    with contextlib.ExitStack() as stack, run_display(console, [cfg.stage_name(i) for i in range(1, count + 1)]) as display:
+        rows = run_stages(cfg, first, console, display, LazyQE(cfg, stack))
     return write_summary(cfg, rows, console)
+
+
+def run_stages(cfg: PipelineConfig, first: int, console: Console, display: Display, qe: LazyQE) -> list[dict[str, Any]]:
+    """Evaluate the base model, then skip (before `first`) or run each stage and evaluate its model
+    (a curate stage hands its input model on: nothing new to evaluate)."""
+    run_dir = Path(cfg.run.output_dir)
+    model_dir = cfg.model.path
+    move_to(run_dir / "stages" / "0_base" / "logs")  # no-op unless the command captures output (rlsys/core/logs.py)
+    rows = [{"stage": "0_base", "type": "base", "model_dir": model_dir, "metrics": {},
+             "eval": evaluate_once(cfg, model_dir, run_dir / "stages" / "0_base", qe)}]
+    for index, stage in enumerate(cfg.stages, start=1):
+        folder = stage_dir(cfg, index)
+        if index < first:
+            move_to(folder / "logs")
+            done = read_done(folder)
+            check_unchanged(folder, done, stage.model_dump(mode="json"), model_dir)
+            console.print(f"stage {folder.name}: already done, model {done['model_dir']}")
+            display.skip(folder.name, "already done")
+        else:
+            # the first pending stage continues from its newest checkpoint (a curate stage from
+            # its finished shards); a stage after it starts clean (it has a new input model)
+            if folder.exists() and index > first:
+                shutil.rmtree(folder)
+            elif folder.exists():
+                clear_outputs(folder)
+            move_to(folder / "logs")
+            console.rule(f"stage {folder.name} ({stage.type}) from {model_dir}")
+            display.expect(folder.name)
+            done = run_one(cfg, index, model_dir, folder, console)
+        model_dir = done["model_dir"]
+        rows.append({"stage": folder.name, "type": stage.type, "model_dir": model_dir,
+                     "metrics": {k: done["metrics"][k] for k in SUMMARY_KEYS if k in done["metrics"]},
+                     "eval": {} if isinstance(stage, CurateStage) else evaluate_once(cfg, model_dir, folder, qe)})
+    return rows
 
 
 def clear_outputs(folder: Path) -> None:

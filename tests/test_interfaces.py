@@ -56,3 +56,11 @@ def test_a_class_missing_a_verb_is_caught():
 
     assert not isinstance(Half(), interfaces.RolloutBackend)
     assert "load_weights" in protocol_methods(interfaces.RolloutBackend)
+
+
+@pytest.mark.parametrize("cls", [InlineCluster, RayCluster], ids=lambda c: c.__name__)
+def test_cluster_generation_is_a_future(cls):
+    """The asynchronous loop submits generation and trains while it runs: the verb returns a Future."""
+    hints = inspect.signature(cls.submit_generate).return_annotation
+    assert hints in ("Future", __import__("concurrent.futures").futures.Future)
+    assert "restarts" in interfaces.Cluster.__annotations__ and "generate_clock" in interfaces.Cluster.__annotations__

@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from rlsys.cli.common import VERBOSE_HELP
+
 
 def _parse_data(items: list[str]) -> dict[str, str]:
     data: dict[str, str] = {}
@@ -49,9 +51,10 @@ def eval_command(
     qe_model: Annotated[str | None, typer.Option(help="CometKiwi-style checkpoint; likewise.")] = None,
     judge_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for judge sets.")] = None,
     judge_model: Annotated[str | None, typer.Option(help="Model name sent to the judge.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Evaluate a checkpoint: chrF/BLEU/COMET, IFEval strict/loose, IF-MT rules, math/code accuracy and pass@k."""
-    from rlsys.cli.common import fail, quiet_libraries
+    from rlsys.cli.common import fail, logged_run, quiet_libraries
     from rlsys.core.config import ConfigError, EvalConfig, validate
 
     settings = dict(
@@ -69,14 +72,15 @@ def eval_command(
     except ConfigError as exc:
         fail(str(exc))
     quiet_libraries()
-    from rlsys.core.data import DataError
-    from rlsys.evaluate import EvalError, evaluate, markdown_table
+    with logged_run(out / "logs" if out else None, verbose) as streams:  # no --out: a temporary folder
+        from rlsys.core.data import DataError
+        from rlsys.evaluate import EvalError, evaluate, markdown_table
 
-    try:
-        metrics = evaluate(str(checkpoint), cfg)
-    except (DataError, EvalError, FileNotFoundError) as exc:
-        fail(str(exc))
-    typer.echo(markdown_table({checkpoint.name or str(checkpoint): metrics}), nl=False)
+        try:
+            metrics = evaluate(str(checkpoint), cfg)
+        except (DataError, EvalError, FileNotFoundError) as exc:
+            fail(str(exc))
+        typer.echo(markdown_table({checkpoint.name or str(checkpoint): metrics}), nl=False, file=streams.stdout)
 
 
 def register(app: typer.Typer) -> None:

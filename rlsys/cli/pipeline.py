@@ -10,13 +10,16 @@ from typing import Optional
 
 import typer
 
+from rlsys.cli.common import VERBOSE_HELP
+
 
 def pipeline(
     config: Path = typer.Argument(..., help="pipeline config YAML"),
     overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides; stages.<i|name>.key=value"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Run the Tower+ stages (cpt, sft, dpo/wpo, grpo) in order; completed stages are skipped."""
-    from rlsys.cli.common import console, fail, quiet_libraries
+    from rlsys.cli.common import console, fail, logged_run, quiet_libraries
     from rlsys.core.config import ConfigError
     from rlsys.pipeline import load_pipeline_config, run_pipeline
 
@@ -25,10 +28,11 @@ def pipeline(
     except ConfigError as exc:
         fail(str(exc))
     quiet_libraries()
-    try:
-        run_pipeline(cfg, console)
-    except (FileNotFoundError, ValueError) as exc:  # bad data (DataError), a changed completed stage
-        fail(str(exc))
+    with logged_run(Path(cfg.run.output_dir) / "logs", verbose):  # each stage logs in its own folder
+        try:
+            run_pipeline(cfg, console)
+        except (FileNotFoundError, ValueError) as exc:  # bad data (DataError), a changed completed stage
+            fail(str(exc))
     console.print(f"[green]done[/]: {Path(cfg.run.output_dir) / 'pipeline_summary.md'}")
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from rlsys.cli.common import console, fail, quiet_libraries
+from rlsys.cli.common import VERBOSE_HELP, console, fail, logged_run, quiet_libraries
 from rlsys.core.config import ConfigError, load_config
 
 
@@ -18,6 +18,7 @@ def train(
     config: Path = typer.Argument(..., help="RL config YAML"),
     overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides"),
     address: Optional[str] = typer.Option(None, help="connect to this Ray cluster instead of starting one"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Run a GRPO-family RL job (on local Ray unless --address or cluster.type=inline)."""
     extra = list(overrides or [])
@@ -28,13 +29,14 @@ def train(
     except ConfigError as exc:
         fail(str(exc))
     quiet_libraries()
-    from rlsys.core.data import DataError
-    from rlsys.driver import train as run_training
+    with logged_run(Path(cfg.run.output_dir) / "logs", verbose):
+        from rlsys.core.data import DataError
+        from rlsys.driver import train as run_training
 
-    try:
-        final = run_training(cfg)
-    except (DataError, FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
+        try:
+            final = run_training(cfg)
+        except (DataError, FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
     console.print(f"[green]done[/]: final checkpoint {final}")
 
 

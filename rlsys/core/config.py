@@ -61,6 +61,10 @@ class ClusterConfig(Section):
     each). `colocated`: rollout engine i shares learner rank i's bundle (its CPUs and GPUs);
     the engine sleeps while the learner trains (vLLM sleep mode frees its GPU memory; on CPU
     it stays awake) and wakes for the weight sync. Needs as many engines as learner ranks."""
+    max_worker_restarts: int = Field(3, ge=0)
+    """Rollout engines and reward workers (on Ray) whose process died are replaced, given the
+    current weights, and their lost request is redone; at most this many replacements per job
+    (then the job fails). Counted in the metrics `restarts/rollout` and `restarts/reward`."""
 
 
 class DataConfig(Section):
@@ -251,6 +255,16 @@ class AlgorithmConfig(Section):
     rollout_correction: RolloutCorrectionConfig = RolloutCorrectionConfig()
     dynamic_sampling: DynamicSamplingConfig = DynamicSamplingConfig()
     overlong: OverlongConfig = OverlongConfig()
+    max_staleness: int = Field(0, ge=0)
+    """Asynchronous rollouts: generation of the next `max_staleness` steps runs while the
+    learner trains, on weights at most that many versions behind the learner's (0: the
+    synchronous loop, every sample from the current weights). With it on, `rollout_correction`
+    `auto` means `tis`."""
+    stale_policy: Literal["wait", "drop"] = "wait"
+    """A group with a sample older than `max_staleness` versions (the pipeline keeps within the
+    bound by waiting, so only a lagging engine makes one): `wait` generates its prompt again
+    with the current weights and waits for it, `drop` leaves the group out of the step. Counted
+    in `async/stale_regenerated` / `async/stale_dropped` (samples)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -271,6 +285,11 @@ class AlgorithmConfig(Section):
             raise ValueError(
                 "algorithm.dynamic_sampling drops the groups without signal and refills them; "
                 "it cannot be combined with zero_variance_groups: keep"
+            )
+        if self.max_staleness and self.dynamic_sampling.enabled:
+            raise ValueError(
+                "algorithm.dynamic_sampling's refills are drawn while the next steps' prompts are already "
+                "generating; it cannot be combined with max_staleness > 0 (the asynchronous loop) yet"
             )
         if self.clip_low >= 1:
             raise ValueError(f"algorithm.clip_low must be < 1 (the ratio's lower bound is 1 - clip_low), got {self.clip_low}")
@@ -304,6 +323,10 @@ class TrainConfig(Section):
     """Save a checkpoint every N steps (0: only at the end)."""
     keep_checkpoints: int = Field(2, ge=1)
     resume: bool = True
+    max_restarts: int = Field(0, ge=0)
+    """A learner rank that dies (Ray) ends the step with an error; with max_restarts > 0 the job
+    starts its workers again and continues from its newest complete checkpoint, at most this
+    many times. Counted in the metric `restarts/job`."""
     """Continue from the newest complete checkpoint in the run folder if there is one (the
     README's "Checkpoints and resume" says what continues exactly)."""
     log_samples: int = Field(0, ge=0)

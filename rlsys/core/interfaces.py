@@ -17,6 +17,7 @@ Types only: this module imports no implementation.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -28,11 +29,26 @@ Completion = tuple[list[int], list[float], str]
 
 @runtime_checkable
 class Cluster(Protocol):
-    """Where the RL workers run. The driver calls these verbs in order and holds no other state."""
+    """Where the RL workers run. The driver calls these verbs in order and holds no other state.
+
+    Generation is the one verb that runs while others do (the asynchronous loop): it returns a
+    future; jobs run one at a time in submission order, and a `sync_weights` reaches each engine
+    between two requests. A worker that dies is the cluster's to replace (`restarts` counts
+    them); a learner rank that dies raises `rlsys.cluster.LearnerDied` from the verb that saw it."""
+
+    restarts: dict[str, int]
+    """Workers replaced so far, by role (`rollout`, `reward`); empty where nothing can die alone."""
+    generate_clock: Any
+    """When generation jobs ran (`rlsys.ahead.GenerateClock`): the overlap metric's source."""
+
+    def submit_generate(self, prompts: list[Any], seeds: list[int] | None = None) -> Future:
+        """Start generating (see `generate`); a `concurrent.futures.Future` of the samples."""
+        ...
 
     def generate(self, prompts: list[Any], seeds: list[int] | None = None) -> list[Sample]:
         """`rollout.samples_per_prompt` samples per prompt, group-contiguous, prompt order kept;
-        `seeds`: one sampling seed per prompt (the samples depend on it, not on earlier calls)."""
+        `seeds`: one sampling seed per prompt (the samples depend on it, not on earlier calls).
+        The same as `submit_generate(...).result()`."""
         ...
 
     def score(self, completions: list[str], rows: list[dict]) -> tuple[list[Any], float]:

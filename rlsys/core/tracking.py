@@ -1,10 +1,11 @@
-"""The run folder and its records: resolved config, metrics JSONL, TensorBoard, console.
+"""The run folder and its records: resolved config, metrics JSONL, TensorBoard, console progress.
 
 Layout of a run folder:
     config.yaml            the resolved config the job ran with
     metrics.jsonl          one JSON object per step (flat `group/name` keys)
     samples.jsonl          with `train.log_samples`: prompts, completions and rewards per step
     tensorboard/           TensorBoard event files
+    logs/                  with the `rlsys` command: the libraries' output, per process (rlsys/core/logs.py)
     checkpoints/step_N/    hf/ (model + tokenizer + chat template), optimizer state, RNG,
                            trainer_state.json, checkpoint.json (written last; see checkpoints.py)
 
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rlsys.core.checkpoints import (  # noqa: F401  (their home before checkpoints.py)
     checkpoint_dir,
@@ -28,15 +28,16 @@ from rlsys.core.checkpoints import (  # noqa: F401  (their home before checkpoin
     prune_checkpoints,
 )
 from rlsys.core.config import dump_config
+from rlsys.core.logs import terminal_stderr
+from rlsys.core.progress import attach
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
 
 class RunLog:
-    """Writes one step's metrics to JSONL, TensorBoard and the console."""
-
-    SHOWN = ("reward/mean", "accuracy", "completion/len_mean", "loss", "kl", "time/step_s", "tokens_per_s")
+    """Writes one step's metrics to JSONL, TensorBoard and the console (its progress row:
+    rlsys/core/progress.py)."""
 
     def __init__(self, output_dir: str | Path, config: Any, total_steps: int, console: Console | None = None):
         self.dir = Path(output_dir)
@@ -44,15 +45,11 @@ class RunLog:
         (self.dir / "config.yaml").write_text(dump_config(config))
         self.metrics_path = self.dir / "metrics.jsonl"
         self.samples_path = self.dir / "samples.jsonl"
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, file=terminal_stderr())  # not the captured stderr
         self._tb: SummaryWriter | None = None
         self._open_tensorboard()
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=self.console, transient=False,
-        )
-        self.task = self.progress.add_task("train", total=total_steps, info="")
-        self.progress.start()
+        self.display, self._own_display = attach(self.console)  # the pipeline's, or one of its own
+        self.display.begin(None, total_steps)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         record = {"step": step, "time": time.time(), **metrics}
@@ -63,9 +60,7 @@ class RunLog:
                 if isinstance(value, int | float) and math.isfinite(value):
                     self._tb.add_scalar(key, value, step)
             self._tb.flush()
-        info = "  ".join(f"{k}={metrics[k]:.3g}" for k in self.SHOWN if k in metrics)
-        self.progress.update(self.task, completed=step, info=info)
-        self.progress.console.print(f"step {step}: {info}")
+        self.display.step(step, metrics)
 
     def _open_tensorboard(self, purge_step: int | None = None) -> None:
         try:
@@ -86,7 +81,7 @@ class RunLog:
         if self._tb is not None:  # TensorBoard hides events after purge_step written earlier
             self._tb.close()
             self._open_tensorboard(purge_step=step + 1)
-        self.progress.update(self.task, completed=step)
+        self.display.rewind(step)
 
     def log_samples(self, step: int, records: list[dict[str, Any]]) -> None:
         """Append per-sample records (prompt, completion, reward, ...) of `step` to samples.jsonl."""
@@ -95,7 +90,9 @@ class RunLog:
                 fh.write(json.dumps({"step": step, **record}) + "\n")
 
     def close(self) -> None:
-        self.progress.stop()
+        self.display.end()
+        if self._own_display:
+            self.display.stop()
         if self._tb is not None:
             self._tb.close()
 
