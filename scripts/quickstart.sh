@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tower+ in miniature (run by `make quickstart` after setup): toy data, a tiny base model, then
-# the four stages with an evaluation before and after each. Everything lands in runs/quickstart/.
+# the stages (CPT, SFT, curate, WPO, GRPO) with an evaluation before and after each. Everything lands in runs/quickstart/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 VLLM_LOGGING_LEVEL=WARNING RAY_USAGE_STATS_ENABLED=0

@@ -74,3 +74,16 @@ def test_default_reward_and_stream_resumes(tmp_path):
     b = PromptStream(rows, seed=3)
     b.position = 4
     assert [r["prompt"] for r in b.next_batch(3)] == first[4:]
+
+
+def test_curate_names_the_bad_row_and_the_bad_key_before_any_model_loads(job, tiny_llama):
+    cfg = {"run": {"output_dir": str(job / "curated")}, "model": {"path": tiny_llama},
+           "sources": [{"path": str(job / "rows.jsonl")}]}
+    (job / "curate.yaml").write_text(yaml.safe_dump(cfg))
+    res = run_cli("curate", "curate.yaml", cwd=job)
+    assert res.returncode == 2 and f"{job / 'rows.jsonl'} line 3, field 'answer'" in res.stderr
+    res = run_cli("curate", "curate.yaml", "quota.math=-1", cwd=job)
+    assert res.returncode == 2 and "quota shares must be >= 0" in res.stderr
+    res = run_cli("curate", "curate.yaml", "filters.dedup=exact", cwd=job)
+    assert res.returncode == 2 and "unknown key 'filters.dedup'" in res.stderr
+    assert not (job / "curated").exists()

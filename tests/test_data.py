@@ -56,3 +56,12 @@ def test_errors_name_the_file_line_and_field(tmp_path):
     path.write_text('{"prompt": "a"}\n[1, 2]\n')
     with pytest.raises(DataError, match=r"bad\.jsonl line 2: a JSONL row must be an object"):
         load_records(path)
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_an_empty_jsonl_file_is_a_data_error_naming_it(tmp_path, content):
+    """An empty file (e.g. a curation that kept nothing) is "no rows", not a datasets stack trace."""
+    path = tmp_path / "pairs.jsonl"
+    path.write_text(content)
+    with pytest.raises(DataError, match=r"pairs\.jsonl: no rows"):
+        load_records(path)

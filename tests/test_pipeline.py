@@ -118,7 +118,7 @@ def test_the_base_and_every_stage_model_are_evaluated_once(data, tiny_llama, tmp
                 "max_model_len": 128}
     cfg = pipeline(tmp_path, tiny_llama, [{**stage_config("sft", data), "steps": 1}], eval=eval_cfg)
     summary = run_pipeline(cfg)
-    assert [sorted(r["eval"]) for r in summary["stages"]] == [["translation/chrf", "translation/rows"]] * 2
+    assert [sorted(r["eval"]) for r in summary["stages"]] == [["translation/bleu", "translation/chrf", "translation/rows"]] * 2
     stages = tmp_path / "run" / "stages"
     for name, model in (("0_base", tiny_llama), ("1_sft", done(tmp_path, "1_sft")["model_dir"])):
         scores = json.loads((stages / name / "eval_scores.json").read_text())
@@ -147,3 +147,35 @@ def test_grpo_stage_trains_with_the_rl_driver_from_the_previous_stage(data, tiny
     AutoModelForCausalLM.from_pretrained(rl["model_dir"])
     assert yaml.safe_load((tmp_path / "run" / "stages" / "2_rl" / "config.yaml").read_text())["model"]["path"] == (
         rl["input_model"])
+
+
+def test_summary_has_the_pareto_table_plot_and_flags_a_regressing_stage(tmp_path):
+    """The summary places every evaluated model on translation vs general, marks the Pareto front,
+    and flags a stage that lost more than the configured margin against the model it started from
+    (a curate stage, which keeps its model, is not a point)."""
+    from rich.console import Console
+
+    from rlsys.pipeline import write_summary
+
+    cfg = pipeline(tmp_path, "m", [{"type": "sft", "sources": [{"path": "a.jsonl"}]}],
+                   eval={"data": {"translation": "t.jsonl", "instructions": "i.jsonl"},
+                         "pareto": {"max_translation_drop": 0.02, "max_general_drop": 0.05}})
+    (tmp_path / "run").mkdir()
+
+    def row(stage, kind, chrf=None, prompts=None):
+        ev = {} if chrf is None else {"translation/chrf": chrf, "instructions/prompt_accuracy": prompts}
+        return {"stage": stage, "type": kind, "model_dir": f"/m/{stage}", "metrics": {}, "eval": ev}
+
+    rows = [row("0_base", "base", 5.0, 0.0), row("1_sft", "sft", 80.0, 0.40), row("2_curate", "curate"),
+            row("3_wpo", "wpo", 81.0, 0.30), row("4_grpo", "grpo", 77.0, 0.70)]
+    console = Console(record=True, width=100)
+    summary = write_summary(cfg, rows, console)
+    pareto = {p["stage"]: p for p in summary["pareto"]}
+    assert list(pareto) == ["0_base", "1_sft", "3_wpo", "4_grpo"]
+    assert pareto["3_wpo"]["gate"] == ["general -0.100 (margin 0.05)"]
+    assert pareto["4_grpo"]["gate"] == ["translation -0.040 (margin 0.02)"]
+    assert [p["pareto_front"] for p in pareto.values()] == [False, True, True, True]
+    md = (tmp_path / "run" / "pipeline_summary.md").read_text()
+    assert "| 3_wpo | 0.81 | 0.3 | yes | general -0.100 (margin 0.05) |" in md
+    assert "![translation vs general](pareto.png)" in md and (tmp_path / "run" / "pareto.png").stat().st_size > 1000
+    assert "regression in stage 4_grpo: translation -0.040" in console.export_text()

@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 from pretrain_sft.data import DataError, DataStats, detect_kind, load_records  # noqa: E402
 from pretrain_sft.examples import IGNORE_INDEX, build_examples  # noqa: E402
 from pretrain_sft.formatting import make_formatter  # noqa: E402
-from pretrain_sft.mixing import mix_indices, mixture_counts, split_validation  # noqa: E402
+from pretrain_sft.mixing import mix_indices, mixture_counts, split_validation, token_mix  # noqa: E402
 from pretrain_sft.templates import (  # noqa: E402
     LANGUAGE_NAMES,
     TRANSLATION_TEMPLATES,
@@ -301,6 +301,42 @@ def test_mixture_rounding_and_errors():
         mix_indices({"a": 1}, {"a": -1}, seed=0)
     with pytest.raises(ValueError, match="at least one source weight must be > 0"):
         mix_indices({"a": 1}, {"a": 0}, seed=0)
+
+
+def _token_shares(mixed, lengths):
+    totals = collections.Counter()
+    for name, i in mixed:
+        totals[name] += lengths[name][i]
+    return {name: totals[name] / sum(totals.values()) for name in lengths}
+
+
+def test_token_mix_gives_each_source_its_share_of_the_tokens():
+    """Tower+'s CPT split (66 % monolingual, 33 % parallel, 1 % instructions) as TOKEN shares:
+    web documents of 300-700 tokens against sentence pairs of 15-45. Mixing by rows gives the
+    parallel source ~4 % of the tokens; token_mix gives it 33 % (within 1 point), every epoch."""
+    import random
+
+    rng = random.Random(0)
+    lengths = {"mono": [rng.randint(300, 700) for _ in range(400)],
+               "parallel": [rng.randint(15, 45) for _ in range(2000)],
+               "instructions": [rng.randint(100, 300) for _ in range(50)]}
+    sizes = {name: len(ls) for name, ls in lengths.items()}
+    tokens = {name: sum(ls) for name, ls in lengths.items()}
+    weights = {"mono": 0.66, "parallel": 0.33, "instructions": 0.01}
+    by_rows = _token_shares(mix_indices(sizes, weights, seed=0), lengths)
+    assert by_rows["parallel"] < 0.06  # the failure token shares fix
+    sample_weights, epoch = token_mix(sizes, tokens, weights)
+    for seed in range(3):
+        mixed = mix_indices(sizes, sample_weights, seed=seed, num_samples=epoch)
+        realized = _token_shares(mixed, lengths)
+        for name, weight in weights.items():
+            assert realized[name] == pytest.approx(weight, abs=0.01), (seed, name, realized)
+        # one epoch holds as many tokens as the data (up to rounding of the example counts)
+        assert sum(lengths[n][i] for n, i in mixed) == pytest.approx(sum(tokens.values()), rel=0.01)
+    assert token_mix(sizes, tokens, {"mono": 1, "parallel": 0, "instructions": 0}) == (
+        {"mono": 1.0, "parallel": 0.0, "instructions": 0.0}, sizes["mono"])
+    with pytest.raises(ValueError, match="source 'parallel' has no examples or no tokens"):
+        token_mix({"mono": 4, "parallel": 0}, {"mono": 40, "parallel": 0}, {"mono": 1, "parallel": 1})
 
 
 def test_validation_split_is_deterministic_and_disjoint():

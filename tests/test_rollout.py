@@ -158,3 +158,28 @@ def test_fp32_learner_syncs_into_a_bfloat16_engine(tiny_llama):
     ours = learner.compute_logprobs([TrainSample(s.prompt_ids, s.completion_ids, 0.0, s.logprobs) for s in samples])
     diff = [abs(a - b) for s, lp in zip(samples, ours) for a, b in zip(s.logprobs, lp)]
     assert 1e-4 < max(diff) < 0.2, max(diff)  # bfloat16 rounding of the new weights, not the old weights
+
+
+def test_greedy_decoding_is_the_same_on_both_backends_and_batching_does_not_change_it(tiny_llama):
+    """temperature 0 = greedy: vLLM's temperature 0 and transformers' do_sample=False give the same
+    tokens; the hf backend's left-padded batches (prompts of different lengths) give the same tokens
+    and log-probabilities (the model's softmax, as the learner computes them) as one prompt at a time."""
+    cfg = RolloutConfig(samples_per_prompt=1, max_new_tokens=10, max_model_len=128, temperature=0.0)
+    vllm = RolloutWorker(tiny_llama, cfg)
+    try:
+        from_vllm = vllm.generate(PROMPTS)
+    finally:
+        vllm.shutdown()
+    batched = RolloutWorker(tiny_llama, cfg.model_copy(update={"backend": "hf", "hf_batch_size": 3}))
+    from_batches = batched.generate(PROMPTS)
+    batched.cfg = cfg.model_copy(update={"backend": "hf", "hf_batch_size": 1})
+    one_by_one = batched.generate(PROMPTS)
+    assert len({len(s.prompt_ids) for s in from_batches}) > 1  # the batch really has left padding
+    assert [s.completion_ids for s in from_vllm] == [s.completion_ids for s in from_batches]
+    assert [s.completion_ids for s in from_batches] == [s.completion_ids for s in one_by_one]
+    for a, b in zip(from_batches, one_by_one):
+        assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
+    learner = Learner(tiny_llama, LearnerConfig())
+    ours = learner.compute_logprobs([TrainSample(s.prompt_ids, s.completion_ids, 0.0, s.logprobs) for s in from_batches])
+    diff = [abs(a - b) for s, lp in zip(from_batches, ours) for a, b in zip(s.logprobs, lp)]
+    assert max(diff) < 1e-3, max(diff)

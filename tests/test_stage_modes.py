@@ -175,7 +175,8 @@ def test_precomputed_reference_matches_a_frozen_reference_model(data, tiny_llama
 def test_mixture_weights_and_validation_split(data, tiny_llama):
     from transformers import AutoTokenizer
 
-    stage = parse_stage({**stage_config("cpt", data), "validation_fraction": 0.2, "max_tokens": 128})
+    stage = parse_stage({**stage_config("cpt", data), "validation_fraction": 0.2, "max_tokens": 128,
+                         "mix_by": "examples"})
     loaded = load_stage_data(stage, AutoTokenizer.from_pretrained(tiny_llama), seed=3)
     assert loaded.sizes == {"text": 16, "parallel": 8} and len(loaded.val) == 6
     assert not {tuple(e.input_ids) for e in loaded.val} & {tuple(e.input_ids) for e in loaded.train}
@@ -183,6 +184,25 @@ def test_mixture_weights_and_validation_split(data, tiny_llama):
     epoch = [i for _ in range(3) for i in next(steps)]  # one epoch: 24 examples, weights 2:1 over rows
     assert sum(i < 16 for i in epoch) == 16 and sorted(epoch) == list(range(24))
     assert loaded.stats["text"].rows == 20 and loaded.stats["parallel"].examples == 10
+
+
+def test_cpt_weights_are_token_shares_by_default(data, tiny_llama):
+    """A cpt stage's weights share out tokens: over whole epochs the text and parallel sources get
+    2/3 and 1/3 of the training tokens, whatever their row lengths (sft keeps example shares)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    stage = parse_stage({**stage_config("cpt", data), "max_tokens": 128})
+    assert stage.mixing == "tokens" and parse_stage(stage_config("sft", data)).mixing == "examples"
+    loaded = load_stage_data(stage, tokenizer, seed=0)
+    lengths = [len(e) for e in loaded.train]
+    text_rows = loaded.sizes["text"]
+    mean_text, mean_par = (loaded.tokens[n] / loaded.sizes[n] for n in ("text", "parallel"))
+    assert abs(mean_text - mean_par) > 2  # the rows differ in length, so the two semantics differ
+    steps = mixture_steps(loaded, seed=0, per_step=4)
+    drawn = [i for _ in range(10 * loaded.epoch_size // 4) for i in next(steps)]  # ten epochs
+    text_tokens = sum(lengths[i] for i in drawn if i < text_rows)
+    assert text_tokens / sum(lengths[i] for i in drawn) == pytest.approx(2 / 3, abs=0.02)
 
 
 def test_bad_rows_fail_with_file_line_and_field_before_training(data, tiny_llama, tmp_path):

@@ -25,8 +25,8 @@ from rlsys.toy.world import (
     write_toy_world,
 )
 
-KINDS = {"cpt_text": "text", "cpt_parallel": "parallel", "sft": "chat", "preference": "preference"}
-EVAL_FILES = ("eval_translation", "eval_math", "eval_instructions")
+KINDS = {"cpt_text": "text", "cpt_parallel": "parallel", "sft": "chat", "sft_ifmt": "chat", "preference": "preference"}
+EVAL_FILES = ("eval_translation", "eval_math", "eval_instructions", "eval_ifmt", "curate")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_rl_and_eval_rows_load_as_rl_prompts(world_dir):
 
 def _training_text(world) -> str:
     parts = []
-    for name in ("cpt_text", "cpt_parallel", "sft", "preference", "rl"):
+    for name in ("cpt_text", "cpt_parallel", "sft", "sft_ifmt", "preference", "rl", "curate"):
         parts += [json.dumps(row, ensure_ascii=False) for row in world.files[name]]
     return "\n".join(parts)
 
@@ -103,6 +103,8 @@ def test_eval_sets_are_held_out():
         expression = row["prompt"][0]["content"].split()[-1].rstrip("?")
         assert f" {expression}=" not in train and f'"{expression}=' not in train
     assert len(world.files["eval_math"]) >= 30 and len(world.files["eval_instructions"]) == 40
+    for row in world.files["eval_ifmt"]:
+        assert row["reference"] not in train and json.dumps(row["src"], ensure_ascii=False)[1:-1] not in train
 
 
 def test_gold_answers_score_full_marks():
@@ -139,3 +141,58 @@ def test_preference_pairs_prefer_the_right_answer():
         if prompt.startswith("Translate") or "\\boxed" in row["chosen"]:
             # translations and sums have one right answer; when SFT saw the prompt it taught `chosen`
             assert by_prompt.get(prompt, {row["chosen"]}) == {row["chosen"]}
+
+
+# ---------------------------------------------------------------- IF-MT-style items
+
+
+def test_ifmt_items_have_two_to_four_checkable_rules_that_gold_answers_meet():
+    """Every item: 2-4 rules of the documented kinds; the reference meets all of them and earns full
+    marks from the evaluator; copying the source or ignoring the rules does not."""
+    from rlsys.evaluate import score
+
+    world = build_toy_world(seed=0)
+    rows, items = world.files["eval_ifmt"], world.files["ifmt"]
+    assert len(rows) == len(items) == 32 and [r["id"] for r in rows] == [i["id"] for i in items]
+    kinds = {"translation:glossary", "translation:markup_preserved", "startend:quotation", "startend:end_checker"}
+    for row in rows:
+        assert 2 <= len(row["constraints"]) <= 4 and {c["type"] for c in row["constraints"]} <= kinds
+        assert all(check_constraints(row["reference"], row["constraints"], src=row["src"])), row["id"]
+    gold = score("ifmt", rows, [r["reference"] for r in rows]).metrics
+    assert gold["prompt_accuracy"] == 1.0 and gold["chrf"] == pytest.approx(100.0)
+    copied = score("ifmt", rows, [r["src"] for r in rows]).metrics
+    assert copied["prompt_accuracy"] < 0.2 and copied["chrf"] < 40
+    plain = [r["reference"].strip('"').replace("<b>", "").replace("</b>", "") for r in rows]  # rules dropped
+    assert score("ifmt", rows, plain).metrics["prompt_accuracy"] < 0.2
+    assert not any("\nRules:\n" in r["messages"][0]["content"] for r in world.files["sft"])
+    sft_ifmt = world.files["sft_ifmt"]
+    assert len(sft_ifmt) == 120 and all("\nRules:\n" in r["messages"][0]["content"] for r in sft_ifmt)
+    for row in sft_ifmt:  # the SFT answers meet their own rules
+        *prompt, answer = row["messages"]
+        assert answer["role"] == "assistant" and answer["content"].strip()
+
+
+def test_ifmt_multi_turn_items_and_the_ifmt_schema():
+    """A quarter of the items are multi-turn: turn 1 with 2-3 rules and the reference as the
+    assistant turn, turn 2 adds one rule; the final answer must meet all of them. The schema rows
+    hold exactly the fields rewards/instructions/ifmt.py documents, each rule with its wording."""
+    world = build_toy_world(seed=0)
+    fields = {"id", "source", "src", "src_lang", "tgt_lang", "rules", "reference", "instruction", "turns", "meta"}
+    multi = 0
+    for item, row in zip(world.files["ifmt"], world.files["eval_ifmt"]):
+        assert set(item) <= fields and item["source"] == row["src"] and item["tgt_lang"] == "qaa"
+        assert 2 <= len(item["rules"]) <= 4 and all(isinstance(r["text"], str) and r["type"] for r in item["rules"])
+        for rule in item["rules"]:
+            assert rule["text"] in row["prompt"][0]["content"]
+        if "turns" in item:
+            multi += 1
+            (turn,) = item["turns"]
+            assert set(turn) == {"user", "rules", "reference"} and turn["reference"] == row["reference"]
+            assert [m["role"] for m in row["prompt"]] == ["user", "assistant", "user"]
+            assert row["prompt"][1]["content"] == item["reference"] and row["prompt"][2]["content"] == turn["user"]
+            assert len(row["constraints"]) == len(item["rules"]) + 1
+            # the turn-1 answer misses the follow-up's rule, so a model must read the last turn
+            assert not all(check_constraints(item["reference"], row["constraints"], src=row["src"]))
+        else:
+            assert item["reference"] == row["reference"] and len(row["prompt"]) == 1
+    assert multi == 8

@@ -118,6 +118,11 @@ def _read_json_rows(path: Path) -> tuple[list[dict[str, Any]], str]:
     return rows, "line"
 
 
+def _has_content(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return any(chunk.strip() for chunk in iter(lambda: handle.read(1 << 16), b""))
+
+
 def _is_json_array(path: Path) -> bool:
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         for chunk in iter(lambda: handle.read(4096), ""):
@@ -203,6 +208,8 @@ def _load(path: Path, split: str, cache_dir: str | None) -> Records:
     if path.is_dir():
         records = _load_folder(path, split)
     elif path.suffix in (".jsonl", ".json"):
+        if not _has_content(path):  # datasets fails on an empty file with a bare StopIteration
+            raise DataError("no rows", where=str(path))
         records = _load_json(path, cache_dir)
     elif path.suffix == ".parquet":
         import datasets

@@ -121,8 +121,10 @@ class Strategy(Protocol):
 class RolloutBackend(Protocol):
     """An inference engine that samples completions for token-id prompts."""
 
-    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None) -> list[list[Completion]]:
-        """`n` completions per prompt, in prompt order; `seeds`: one sampling seed per prompt."""
+    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None,
+                 temperature: float | None = None) -> list[list[Completion]]:
+        """`n` completions per prompt, in prompt order; `seeds`: one sampling seed per prompt;
+        `temperature` (0: greedy) overrides the config's."""
         ...
 
     def load_weights(self, payload: WeightPayload) -> None:

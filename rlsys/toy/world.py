@@ -29,9 +29,16 @@ What `write_toy_world(out_dir, seed)` writes (JSONL, one row per line; sizes in 
   constraint).
 - `rl.jsonl` RL rows {"prompt","reward", ...}: `math` rows with `answer`, `chrf` rows with
   `reference` (+ `src`, `src_lang`, `tgt_lang`), `instructions` rows with `constraints`.
-- `eval_translation.jsonl`, `eval_math.jsonl`, `eval_instructions.jsonl`: held-out rows in the
-  same format as RL rows. Their sentences, arithmetic facts and instruction prompts never occur
-  in any training file (the vocabulary does: every word is seen in training).
+- `curate.jsonl`: prompts of the SFT pool with their reward columns (RL row format: translation
+  with `chrf`, math, instructions, IF-MT with instructions + chrF), for `rlsys curate`: answered
+  n times by a model, ranked by those rewards.
+- IF-MT-style items (rlsys/toy/ifmt.py: translation with 2-4 checkable rules, a quarter of them
+  multi-turn): `sft_ifmt.jsonl` {"messages"} for SFT, the held-out ones as `eval_ifmt.jsonl`
+  (eval rows) and `ifmt.jsonl` (the same items in the IF-MT JSONL schema of
+  rewards/instructions/ifmt.py).
+- `eval_translation.jsonl`, `eval_math.jsonl`, `eval_instructions.jsonl`, `eval_ifmt.jsonl`:
+  held-out rows in the same format as RL rows. Their sentences, arithmetic facts and instruction
+  prompts never occur in any training file (the vocabulary does: every word is seen in training).
 - `corpus.txt`: the training texts, one per line, for the tokenizer
   (`rlsys.toy.tiny.build_tiny_model(..., corpus=world.corpus)`); `world.json`: seed, sizes, language
   names, lexicon and file list.
@@ -45,7 +52,7 @@ budgets should stay short if every stage is to move the numbers.
 
 Not covered: anything linguistically realistic (no morphology, agreement, ambiguity or
 multiword expressions); semantics (the tree may eat a song); more than one language pair;
-multi-digit arithmetic; instruction types beyond the five listed.
+multi-digit arithmetic; instruction types beyond the five listed; IF-MT rules beyond rlsys/toy/ifmt.py's five.
 """
 from __future__ import annotations
 
@@ -55,6 +62,8 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from rlsys.toy.ifmt import ifmt_item
 
 SRC_LANG, TGT_LANG = "en", "qaa"
 LANGUAGE_NAMES = {SRC_LANG: "English", TGT_LANG: "Toyish"}
@@ -91,9 +100,12 @@ class ToyWorldSizes:
     sft_instructions: int = 200
     preference: int = 300
     rl: int = 300
+    sft_ifmt: int = 120
+    curate: int = 160  # a quarter each: translation, math, instructions, IF-MT
     eval_translation: int = 48
     eval_math: int = 40
     eval_instructions: int = 40
+    eval_ifmt: int = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,6 +350,8 @@ class _Builder:
         facts = math_facts()
         self.train_facts, self.eval_facts = _split(facts, min(sizes.eval_math, len(facts) // 4), self.rng("facts"))
         self.train_tasks, self.eval_tasks = _split(instruction_tasks(), sizes.eval_instructions, self.rng("tasks"))
+        self.eval_ifmt: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self.eval_ifmt = self.ifmt(self.eval_sentences, sizes.eval_ifmt, "eval")
 
     def rng(self, part: str) -> random.Random:
         return random.Random(f"{self.seed}:{part}")
@@ -378,6 +392,21 @@ class _Builder:
             for r in self.translation_requests(self.train_sentences, self.sizes.parallel, "parallel")
         ]
 
+    def ifmt(self, sentences: list[Sentence], count: int, part: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(IF-MT schema row, eval / RL row) pairs; every fourth item is multi-turn. Training items
+        never have the source of a held-out one (a name for the subject can make two sentences equal)."""
+        rng = self.rng(f"{part}_ifmt")
+        avoid = set() if part == "eval" else {row["src"] for _, row in self.eval_ifmt}
+        items: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        while len(items) < count:
+            i = len(items)
+            sentence = sentences[i % len(sentences)] if part == "eval" else rng.choice(sentences)
+            item = ifmt_item(sentence, self.lexicon, rng, item_id=f"{part}-ifmt-{i}", multi_turn=i % 4 == 3,
+                             prompt_template=TRANSLATION_PROMPT, names=LANGUAGE_NAMES)
+            if item[1]["src"] not in avoid:
+                items.append(item)
+        return items
+
     def sft(self) -> list[dict[str, Any]]:
         s, rng = self.sizes, self.rng("sft_if")
         requests = self.translation_requests(self.train_sentences, s.sft_translation, "sft_tr")
@@ -416,18 +445,38 @@ class _Builder:
             rows.append({"prompt": _user(task.prompt()), "reward": "instructions", "constraints": task.constraints()})
         return rows
 
+    def sft_ifmt(self) -> list[dict[str, Any]]:
+        """IF-MT conversations (the reference as the last assistant turn), a file of their own so a
+        config sets their share of an SFT mix."""
+        items = self.ifmt(self.train_sentences, self.sizes.sft_ifmt, "sft")
+        return [{"messages": row["prompt"] + [{"role": "assistant", "content": row["reference"]}]} for _, row in items]
+
+    def curate(self) -> list[dict[str, Any]]:
+        """Training-pool prompts with reward columns; IF-MT rows are scored on rules and chrF."""
+        quarter = self.sizes.curate // 4
+        rows = self.rl_rows("curate", (quarter, quarter, quarter), self.train_sentences, self.train_facts, self.train_tasks)
+        both = [{"name": "instructions", "weight": 0.5}, {"name": "chrf", "weight": 0.5}]
+        rows += [{**row, "reward": both} for _, row in self.ifmt(self.train_sentences, self.sizes.curate - 3 * quarter, "curate")]
+        self.rng("curate_order").shuffle(rows)
+        return rows
+
     def build(self) -> ToyWorld:
         s = self.sizes
         n_tr, n_math = int(s.rl * 0.4), int(s.rl * 0.3)
         counts = (n_tr, n_math, s.rl - n_tr - n_math)
         rl = self.rl_rows("rl", counts, self.train_sentences, self.train_facts, self.train_tasks)
         self.rng("rl_order").shuffle(rl)
+        eval_ifmt = self.eval_ifmt
         files = {
             "cpt_text": self.cpt_text(),
             "cpt_parallel": self.cpt_parallel(),
             "sft": self.sft(),
+            "sft_ifmt": self.sft_ifmt(),
             "preference": self.preference(),
             "rl": rl,
+            "curate": self.curate(),
+            "ifmt": [schema for schema, _ in eval_ifmt],
+            "eval_ifmt": [row for _, row in eval_ifmt],
             "eval_translation": self.rl_rows("eval", (s.eval_translation, 0, 0), self.eval_sentences, [], []),
             "eval_math": self.rl_rows("eval", (0, len(self.eval_facts), 0), [], self.eval_facts, []),
             "eval_instructions": self.rl_rows("eval", (0, 0, len(self.eval_tasks)), [], [], self.eval_tasks),
@@ -438,7 +487,7 @@ class _Builder:
 def corpus_of(files: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Distinct training texts (no eval rows), in first-seen order."""
     texts: dict[str, None] = {}
-    for name in ("cpt_text", "cpt_parallel", "sft", "preference"):
+    for name in ("cpt_text", "cpt_parallel", "sft", "sft_ifmt", "preference"):
         for row in files[name]:
             for value in (row.get("text"), row.get("src"), row.get("tgt"), row.get("chosen"), row.get("rejected")):
                 if isinstance(value, str):
