@@ -13,6 +13,7 @@
 
 Not covered: weights in other formats than safetensors (`.bin` files are refused, not read).
 """
+
 from __future__ import annotations
 
 import random
@@ -59,7 +60,10 @@ def load_weights_strict(module: torch.nn.Module, folder: Path) -> None:
             state[source] = state[target]
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
-        parts = [f"missing {_names(missing)}" if missing else "", f"unexpected {_names(unexpected)}" if unexpected else ""]
+        parts = [
+            f"missing {_names(missing)}" if missing else "",
+            f"unexpected {_names(unexpected)}" if unexpected else "",
+        ]
         raise ValueError(f"{folder}: the weights do not fit the model ({'; '.join(p for p in parts if p)})")
     module.load_state_dict(state, strict=True)
 
@@ -77,8 +81,13 @@ def rng_state() -> dict[str, Any]:
     kind, keys, pos, has_gauss, gauss = legacy
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():

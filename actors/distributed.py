@@ -15,6 +15,7 @@ Not covered: several nodes without a shared filesystem for checkpoints (every ra
 DeepSpeed shard under the same checkpoint folder), and Ray's `RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES`
 (every actor then sees every GPU: pass `local_rank` from `ray.get_gpu_ids()` yourself).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -49,8 +50,9 @@ def local_device(local_rank: int | None = None) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
-def init_process_group(rank: int, world_size: int, master_addr: str, master_port: int, device: torch.device,
-                       timeout_s: float = 1800.0) -> None:
+def init_process_group(
+    rank: int, world_size: int, master_addr: str, master_port: int, device: torch.device, timeout_s: float = 1800.0
+) -> None:
     """Join the learner ranks' process group (once per process): NCCL on CUDA, gloo on CPU.
 
     Also sets the launcher variables (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) that

@@ -14,6 +14,7 @@ never wait on each other here).
 Not covered: a build started by another program (not rlsys) at the same moment; it would see its
 baton removed. Point `TORCH_EXTENSIONS_DIR` at a folder of your own to rule that out.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -44,8 +45,8 @@ def remove_dead_batons(root: Path, op_name: str) -> list[Path]:
 
 def prebuild_shm_op() -> bool:
     """Build or load DeepSpeed's shm comm op now (False when this accelerator has none)."""
-    from deepspeed.accelerator import get_accelerator
     import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
 
     builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
     if builder is None or not deepspeed.ops.__compatible_ops__.get(builder.NAME, False):

@@ -21,6 +21,7 @@ Logs: when the run has a log folder (`rlsys.core.logs.capture`), actor `<name>-<
 its output to `<name>-<rank>.log` there; its class is wrapped (`with_process_logs`) so that the
 redirection happens before the constructor loads any library.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,7 +42,13 @@ def actor_env(log_name: str = "") -> dict[str, str]:
     With `log_name` and a run log folder: where the actor writes its output."""
     threads = str(os.cpu_count() or 1)
     env = {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-    for key in ("VLLM_CPU_KVCACHE_SPACE", "VLLM_CACHE_ROOT", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TORCH_EXTENSIONS_DIR"):
+    for key in (
+        "VLLM_CPU_KVCACHE_SPACE",
+        "VLLM_CACHE_ROOT",
+        "HF_HUB_OFFLINE",
+        "HF_DATASETS_OFFLINE",
+        "TORCH_EXTENSIONS_DIR",
+    ):
         if key in os.environ:
             env[key] = os.environ[key]
     if log_name:
@@ -155,8 +162,15 @@ class ActorGroup:
         each rank's constructor arguments; the address is rank 0's node and a free port there."""
         pg = placement or reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or actor_cls.__name__)
         address = rank0_address(pg)
-        group = cls(actor_cls, n, num_cpus=num_cpus, num_gpus=num_gpus, name=name, placement=pg,
-                    init=lambda rank: init(rank, address))
+        group = cls(
+            actor_cls,
+            n,
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            name=name,
+            placement=pg,
+            init=lambda rank: init(rank, address),
+        )
         group.owns_pg = placement is None
         return group
 

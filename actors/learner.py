@@ -27,6 +27,7 @@ layer in backward only when that layer is in training mode, and the learner keep
 eval mode (no dropout, so the training pass and the scoring pass compute the same
 log-probabilities); only the checkpointed layers' own `training` flag is switched on.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -43,8 +44,7 @@ from actors.checkpointing import load_weights_strict, rng_state, save_hf, set_rn
 from actors.distributed import init_process_group, local_device
 from actors.packed_attention import PACKED_ATTENTION, attention_for, uses_varlen, varlen_kwargs
 from actors.strategy import DeepSpeedStrategy, TorchStrategy
-from actors.weight_sync import Transport
-from actors.weight_sync import checkpoint_tensors
+from actors.weight_sync import Transport, checkpoint_tensors
 from actors.weight_sync import pack as pack_weights
 from actors.weight_sync import transport as weight_transport
 from rlsys.core import algorithms
@@ -126,8 +126,9 @@ class Packed:
     attention_kwargs: dict[str, Any] = field(default_factory=dict)  # sequence boundaries for varlen attention
 
 
-def pack(samples: list[TrainSample], share_prompts: bool = False, device: torch.device | str = "cpu",
-         varlen: bool = False) -> Packed:
+def pack(
+    samples: list[TrainSample], share_prompts: bool = False, device: torch.device | str = "cpu", varlen: bool = False
+) -> Packed:
     """One packed row, its tensors on `device`. `share_prompts`: samples with the same prompt (a
     GRPO group) share one copy of it, each completion continuing it at the same positions; only
     `packed_sdpa` attends that way (see `attention_for`). Log-probabilities and gradients are the
@@ -154,6 +155,7 @@ def pack(samples: list[TrainSample], share_prompts: bool = False, device: torch.
         predict_at += [last, *range(first, first + c - 1)] if c else []
         targets += s.completion_ids
         seq_lens.append(c)
+
     def tensor(values: list[Any]) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.long, device=device)
 
@@ -292,8 +294,9 @@ class Learner:
             if cap:
                 logits = torch.tanh(logits / cap) * cap
             # chunked autograd path: saves these logits as they are, no scaled or softmaxed copy
-            logps.append(algorithms.token_logprobs(logits[None], tgt[None], chunk=len(tgt),
-                                                   temperature=self.temperature)[0])
+            logps.append(
+                algorithms.token_logprobs(logits[None], tgt[None], chunk=len(tgt), temperature=self.temperature)[0]
+            )
             with torch.set_grad_enabled(with_entropy and torch.is_grad_enabled()):
                 ents.append(algorithms.entropy_from_logits(logits / self.temperature))
         return torch.cat(logps), torch.cat(ents)
@@ -340,8 +343,13 @@ class Learner:
         log_rhos: list[torch.Tensor] = []  # this epoch's rollout log-ratios, for their quantiles
         for k in range(n_micro):
             if k < len(groups):
-                part = self._micro_step([samples[i] for i in groups[k]], [old[i] for i in groups[k]] if old else None,
-                                        total_tokens, total_seqs, log_rhos)
+                part = self._micro_step(
+                    [samples[i] for i in groups[k]],
+                    [old[i] for i in groups[k]] if old else None,
+                    total_tokens,
+                    total_seqs,
+                    log_rhos,
+                )
                 for key, value in part.items():
                     sums[key] = sums.get(key, 0.0) + value
             else:
@@ -354,26 +362,46 @@ class Learner:
         metrics.update({f"rollout_is/ratio_{k}": v for k, v in quantiles.items()})
         return metrics
 
-    def _micro_step(self, batch: list[TrainSample], old, total_tokens: int, total_seqs: int,
-                    log_rhos: list[torch.Tensor]) -> dict[str, float]:
+    def _micro_step(
+        self, batch: list[TrainSample], old, total_tokens: int, total_seqs: int, log_rhos: list[torch.Tensor]
+    ) -> dict[str, float]:
         algo = self.algo
         packed = pack(batch, self.share_prompts, self.device, self.varlen)
         logp_flat, ent_flat = self._logprobs(self.strategy.module, packed, with_entropy=algo.entropy_coef != 0)
         logp, mask = pad_rows(logp_flat, packed.seq_lens)
         dev = self.device
-        rollout_lp, _ = pad_rows(torch.tensor([x for s in batch for x in s.rollout_logprobs], device=dev), packed.seq_lens)
-        old_lp = logp.detach() if old is None else pad_rows(torch.tensor([x for o in old for x in o], device=dev), packed.seq_lens)[0]
+        rollout_lp, _ = pad_rows(
+            torch.tensor([x for s in batch for x in s.rollout_logprobs], device=dev), packed.seq_lens
+        )
+        old_lp = (
+            logp.detach()
+            if old is None
+            else pad_rows(torch.tensor([x for o in old for x in o], device=dev), packed.seq_lens)[0]
+        )
         corr = algo.rollout_correction
         is_weights, mismatch = algorithms.rollout_correction(
-            old_lp, rollout_lp, mask, kind=corr.resolve(self.asynchronous), tis_cap=corr.tis_cap,
-            mis_low=corr.mis_low, mis_high=corr.mis_high,
+            old_lp,
+            rollout_lp,
+            mask,
+            kind=corr.resolve(self.asynchronous),
+            tis_cap=corr.tis_cap,
+            mis_low=corr.mis_low,
+            mis_high=corr.mis_high,
         )
         log_rhos.append((old_lp - rollout_lp)[mask])
         adv = torch.tensor([s.advantage for s in batch], dtype=logp.dtype, device=dev)
         max_tokens = self.max_completion_tokens or max(packed.seq_lens)
         loss, pm = algorithms.policy_loss(
-            logp, old_lp, adv, mask, name=algo.policy_loss, clip_low=algo.clip_low, clip_high=algo.clip_high,
-            agg=algo.loss_agg, max_tokens=max_tokens, weights=is_weights,
+            logp,
+            old_lp,
+            adv,
+            mask,
+            name=algo.policy_loss,
+            clip_low=algo.clip_low,
+            clip_high=algo.clip_high,
+            agg=algo.loss_agg,
+            max_tokens=max_tokens,
+            weights=is_weights,
         )
         ent, _ = pad_rows(ent_flat, packed.seq_lens)
         if algo.entropy_coef:
@@ -468,8 +496,10 @@ class Learner:
             raise ValueError(f"{folder} is not a complete checkpoint: {why}")
         saved_world = read_manifest(folder).get("world_size", 1)
         if saved_world != self.world_size:
-            raise ValueError(f"{folder} was written by {saved_world} learner ranks, this job has {self.world_size}; "
-                             "optimizer states are partitioned per rank: resume with the same learner.num_workers")
+            raise ValueError(
+                f"{folder} was written by {saved_world} learner ranks, this job has {self.world_size}; "
+                "optimizer states are partitioned per rank: resume with the same learner.num_workers"
+            )
         if not isinstance(self.strategy, DeepSpeedStrategy):
             load_weights_strict(self.strategy.module, folder / "hf")
         self.strategy.load(folder)

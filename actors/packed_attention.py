@@ -21,6 +21,7 @@ Not covered: padding masks and KV caches (handed to transformers' SDPA unchanged
 window or soft-capped attention (`attention_for` picks another implementation for those),
 shared prompts through the varlen kernels (they take the per-sequence SDPA path).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,6 +46,7 @@ def _varlen_kernel() -> Callable | None:
     except ImportError:
         pass
     else:
+
         def flash(q, k, v, cu, max_len, scale):
             return flash_attn_varlen_func(q, k, v, cu, cu, max_len, max_len, softmax_scale=scale, causal=True)
 
@@ -124,8 +126,9 @@ def packed_sdpa(module, query, key, value, attention_mask, dropout=0.0, scaling=
 
     pos = kwargs.get("position_ids")
     if attention_mask is not None or pos is None or query.shape[2] != key.shape[2]:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
-                                      is_causal=is_causal, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
+        )
     if query.shape[0] == 1 and uses_varlen(query.device, query.dtype):
         cu, longest = kwargs.get("cu_seq_lens_q"), kwargs.get("max_length_q")
         if cu is None:  # boundaries from the position ids: one host sync per layer

@@ -14,6 +14,7 @@ such a request later (HTTP 422, an `error` status per sample with the reason).
 With `rewards.batch_timeout_s` set (the default), a batch gets that wall-clock budget
 (`rewards.compose.score_rows(timeout_s=...)`): rewards still running then give their samples status `timeout`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,12 +59,15 @@ class RewardWorker:
 
         return RewardSpec(name, remote_fn, (), f"remote reward at {client.url}")
 
-    def score(self, completions: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> tuple[list[CompositeResult], float]:
+    def score(
+        self, completions: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[CompositeResult], float]:
         """One composite result per completion, and the seconds it took."""
         start = time.perf_counter()
         clean = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
-        results = score_rows(completions, clean, self.cfg.settings, resolve=self._resolve,
-                             timeout_s=self.cfg.batch_timeout_s)
+        results = score_rows(
+            completions, clean, self.cfg.settings, resolve=self._resolve, timeout_s=self.cfg.batch_timeout_s
+        )
         return results, time.perf_counter() - start
 
 
@@ -77,8 +81,9 @@ def check_remote_settings(name: str, client: Any, settings: Mapping[str, Any]) -
         log.warning("cannot check rewards.settings.%s against %s (%s); the server will", name, client.url, exc)
         return
     if name not in served:
-        raise ValueError(f"rewards.remote.{name}: the server at {client.url} does not serve {name!r}; "
-                         f"it serves {sorted(served)}")
+        raise ValueError(
+            f"rewards.remote.{name}: the server at {client.url} does not serve {name!r}; it serves {sorted(served)}"
+        )
     safe = served[name].get("request_settings", {})
     for key in settings:
         if key in safe:
@@ -87,7 +92,8 @@ def check_remote_settings(name: str, client: Any, settings: Mapping[str, Any]) -
         raise ValueError(
             f"rewards.settings.{name}.{key}: {kind} setting of remote reward {name!r} at {client.url}; a job may "
             f"send a reward server only the settings it lets a request set ({sorted(safe) or 'none'}); "
-            f"its operator sets the rest (`rlsys serve-rewards --set {name}.{key}=VALUE`)")
+            f"its operator sets the rest (`rlsys serve-rewards --set {name}.{key}=VALUE`)"
+        )
 
 
 def _as_result(composite: CompositeResult) -> Any:

@@ -38,6 +38,7 @@ seed and the weights, not on what the engine sampled before: a resumed run draws
 uninterrupted one would have (up to floating-point differences from a different batch
 composition). Without seeds the engine's own RNG, seeded once at start, is used.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,8 +76,9 @@ def stop_token_ids(tokenizer: Any, generation_config: Any = None) -> list[int]:
 class RolloutWorker:
     """Generates samples for a batch of prompts with the current weights."""
 
-    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int = 0, dtype: str = "float32",
-                 sleep_mode: bool = False):
+    def __init__(
+        self, model_path: str, cfg: RolloutConfig, *, seed: int = 0, dtype: str = "float32", sleep_mode: bool = False
+    ):
         """`sleep_mode`: the engine shares its devices with a learner (`cluster.placement:
         colocated`) and frees its memory between generation and the next weight sync."""
         from transformers import AutoTokenizer, GenerationConfig
@@ -94,11 +96,18 @@ class RolloutWorker:
         self.memory_events: deque[str] = deque(maxlen=64)
         """Recent sleep / wake_up calls (what colocated placement asked of the engine)."""
         backend_cls = VLLMBackend if cfg.backend == "vllm" else HFBackend
-        self.backend = backend_cls(model_path, cfg, seed=seed, dtype=dtype, stop_ids=self.stop_ids,
-                                   sleep_mode=sleep_mode)
+        self.backend = backend_cls(
+            model_path, cfg, seed=seed, dtype=dtype, stop_ids=self.stop_ids, sleep_mode=sleep_mode
+        )
 
-    def generate(self, prompts: list[Any], samples_per_prompt: int | None = None,
-                 seeds: list[int] | None = None, *, temperature: float | None = None) -> list[Sample]:
+    def generate(
+        self,
+        prompts: list[Any],
+        samples_per_prompt: int | None = None,
+        seeds: list[int] | None = None,
+        *,
+        temperature: float | None = None,
+    ) -> list[Sample]:
         """`samples_per_prompt` samples of each prompt; `seeds` one sampling seed per prompt;
         `temperature` overrides the config's for this call (evaluation: 0 for greedy answers,
         > 0 for pass@k samples from one engine)."""
@@ -149,8 +158,9 @@ class RolloutWorker:
         self.backend.shutdown()
 
 
-def engine_kwargs(model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, sleep_mode: bool,
-                  cuda: bool, sleep_available: bool) -> dict[str, Any]:
+def engine_kwargs(
+    model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, sleep_mode: bool, cuda: bool, sleep_available: bool
+) -> dict[str, Any]:
     """Arguments of `vllm.LLM` for one rollout engine.
 
     One worker in this process (`uni`) unless `tensor_parallel_size` > 1: then vLLM starts one
@@ -193,8 +203,16 @@ def prefill_waves(prompt_lens: list[int], n: int, token_budget: int, seq_budget:
 
 
 class VLLMBackend:
-    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int],
-                 sleep_mode: bool = False):
+    def __init__(
+        self,
+        model_path: str,
+        cfg: RolloutConfig,
+        *,
+        seed: int,
+        dtype: str,
+        stop_ids: list[int],
+        sleep_mode: bool = False,
+    ):
         import torch
 
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -205,13 +223,22 @@ class VLLMBackend:
         from vllm.platforms import current_platform
 
         can_sleep = current_platform.is_sleep_mode_available()
-        kwargs = engine_kwargs(model_path, cfg, seed=seed, dtype=dtype, sleep_mode=sleep_mode,
-                               cuda=torch.cuda.is_available(), sleep_available=can_sleep)
+        kwargs = engine_kwargs(
+            model_path,
+            cfg,
+            seed=seed,
+            dtype=dtype,
+            sleep_mode=sleep_mode,
+            cuda=torch.cuda.is_available(),
+            sleep_available=can_sleep,
+        )
         self.sleeps = "enable_sleep_mode" in kwargs
         if sleep_mode and not self.sleeps:
             logging.getLogger(__name__).warning(
                 "colocated placement: vLLM sleep mode needs CUDA (not on %s); the engine keeps its memory "
-                "while the learner trains (sleep/wake_up are no-ops)", current_platform.device_type or "cpu")
+                "while the learner trains (sleep/wake_up are no-ops)",
+                current_platform.device_type or "cpu",
+            )
         self.cfg = cfg
         self.stop_ids = stop_ids
         self.asleep = False
@@ -220,8 +247,9 @@ class VLLMBackend:
         # not in a state dict and vLLM restores them itself (greedy parity is tested after sync)
         logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
 
-    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None,
-                 temperature: float | None = None) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(
+        self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None, temperature: float | None = None
+    ) -> list[list[tuple[list[int], list[float], str]]]:
         from vllm import SamplingParams
 
         requests = []
@@ -292,8 +320,16 @@ class VLLMBackend:
 
 
 class HFBackend:
-    def __init__(self, model_path: str, cfg: RolloutConfig, *, seed: int, dtype: str, stop_ids: list[int],
-                 sleep_mode: bool = False):
+    def __init__(
+        self,
+        model_path: str,
+        cfg: RolloutConfig,
+        *,
+        seed: int,
+        dtype: str,
+        stop_ids: list[int],
+        sleep_mode: bool = False,
+    ):
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -304,8 +340,9 @@ class HFBackend:
         self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(self.device)
         self.model.eval()
 
-    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None,
-                 temperature: float | None = None) -> list[list[tuple[list[int], list[float], str]]]:
+    def generate(
+        self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None, temperature: float | None = None
+    ) -> list[list[tuple[list[int], list[float], str]]]:
         """Batches of `hf_batch_size` prompts of similar length, left-padded; n samples each.
         Seeded sampling goes one prompt at a time: a seed decides one prompt's samples only when
         no other prompt shares its generate call (greedy answers need no seed and stay batched)."""
@@ -327,8 +364,12 @@ class HFBackend:
                 groups[i] = group
         return groups
 
-    def _generate_batch(self, prompt_ids: list[list[int]], n: int, temperature: float,
-                        ) -> list[list[tuple[list[int], list[float], str]]]:
+    def _generate_batch(
+        self,
+        prompt_ids: list[list[int]],
+        n: int,
+        temperature: float,
+    ) -> list[list[tuple[list[int], list[float], str]]]:
         import torch
 
         width = max(len(ids) for ids in prompt_ids)

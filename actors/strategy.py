@@ -25,6 +25,7 @@ Not covered: ZeRO-3 initialization without a full copy of the model per rank (`z
 `HfDeepSpeedConfig`: every rank loads the whole model before DeepSpeed partitions it), CPU
 offload of optimizer state, FSDP.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,6 +41,7 @@ from rlsys.core.config import LearnerConfig
 def lr_lambda(cfg: LearnerConfig, total_steps: int):
     """LR multiplier per optimizer step; `total_steps` counts optimizer steps (an RL learner
     makes `epochs_per_step` of them per RL step), `warmup_steps` too."""
+
     def schedule(step: int) -> float:
         if cfg.warmup_steps and step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
@@ -57,8 +59,9 @@ def lr_lambda(cfg: LearnerConfig, total_steps: int):
 def make_optimizer(model: torch.nn.Module, cfg: LearnerConfig, total_steps: int, *, fused: bool = False):
     """AdamW over the trainable parameters (`fused`: one CUDA kernel for the whole update)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay,
-                                  fused=fused or None)
+    optimizer = torch.optim.AdamW(
+        params, lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay, fused=fused or None
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total_steps))
     return optimizer, scheduler
 
@@ -94,8 +97,9 @@ def full_state_dict(strategy: Any) -> dict[str, torch.Tensor]:
 class TorchStrategy:
     """Plain torch AdamW on one device; several ranks average their gradients in `step()`."""
 
-    def __init__(self, model: torch.nn.Module, cfg: LearnerConfig, total_steps: int,
-                 device: torch.device = torch.device("cpu")):
+    def __init__(
+        self, model: torch.nn.Module, cfg: LearnerConfig, total_steps: int, device: torch.device = torch.device("cpu")
+    ):
         self.model = model.to(device)
         self.cfg, self.device = cfg, device
         dist = torch.distributed
@@ -187,8 +191,15 @@ def all_reduce_max(value: int, world_size: int, device: torch.device) -> int:
 class DeepSpeedStrategy:
     """DeepSpeed ZeRO stage 0-3 (NCCL on CUDA, gloo on CPU); the process group must exist."""
 
-    def __init__(self, model: torch.nn.Module, cfg: LearnerConfig, total_steps: int, *, dtype: str,
-                 device: torch.device = torch.device("cpu")):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cfg: LearnerConfig,
+        total_steps: int,
+        *,
+        dtype: str,
+        device: torch.device = torch.device("cpu"),
+    ):
         import deepspeed
 
         from actors.ds_ops import prebuild_shm_op
@@ -231,8 +242,11 @@ class DeepSpeedStrategy:
         engine = self.engine
         if isinstance(engine.optimizer, ZeROOptimizer):
             engine.optimizer.clear_backward_seen_flag()  # engine.forward's first call
-        register_output_backward_hooks(loss, preprocess_once_fn=engine._backward_prologue,
-                                       preprocess_per_tensor_fn=engine._backward_prologue_per_tensor)
+        register_output_backward_hooks(
+            loss,
+            preprocess_once_fn=engine._backward_prologue,
+            preprocess_per_tensor_fn=engine._backward_prologue_per_tensor,
+        )
         engine.backward(loss, scale_wrt_gas=False)
 
     def step(self) -> float:

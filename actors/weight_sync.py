@@ -34,6 +34,7 @@ syncs through the object store: NCCL cannot hold two ranks on one device); resha
 engines with tensor parallelism (each TP worker receives the full weights and vLLM's loader
 takes its shard, as from a checkpoint).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -344,5 +345,9 @@ class VLLMWeightLoader:
     def rlsys_load_weights(self, payload: WeightPayload) -> int:
         if not hasattr(self, "_rlsys_shared"):  # read before the first reload, while vLLM's ties are intact
             self._rlsys_shared = shared_names(self.model_runner.get_model())  # type: ignore[attr-defined]
-        return load_into(lambda pairs: self.reload_weights(  # type: ignore[attr-defined]
-            weights_iterator=with_shared_names(pairs, self._rlsys_shared)), payload)
+        return load_into(
+            lambda pairs: self.reload_weights(  # type: ignore[attr-defined]
+                weights_iterator=with_shared_names(pairs, self._rlsys_shared)
+            ),
+            payload,
+        )

@@ -18,6 +18,7 @@ report no 5xx in /metrics and no traceback in its log; its RSS is read before an
 tests/test_service_faults.py runs the same with small numbers. Not covered: TLS, slow-loris
 clients that trickle bytes for minutes (put a proxy with read timeouts in front), several hosts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,14 +41,14 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 KINDS = ("score", "score_key", "bad_json", "oversize", "cut_body", "hang_up", "garbage")
 WEIGHTS = (40, 15, 10, 5, 10, 10, 10)
-TEST_REWARDS = '''
+TEST_REWARDS = """
 from rewards.base import RewardResult
 from rewards.registry import reward
 
 @reward("echo_id", columns=("id",), description="Scores each sample with its id column (load test).")
 def echo_id(completions, id, **_):
     return [RewardResult.ok(float(i)) for i in id]
-'''
+"""
 MAX_BODY = 200_000
 
 
@@ -55,8 +56,19 @@ def start_server(workdir: Path) -> tuple[subprocess.Popen, str, Path]:
     (workdir / "load_rewards.py").write_text(TEST_REWARDS)
     log = workdir / "server.log"
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{workdir}"}
-    cmd = [sys.executable, "-m", "rewards.service", "--rewards", "exact_match,load_rewards:echo_id", "--port", "0",
-           "--log-level", "warning", "--max-body-bytes", str(MAX_BODY)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rewards.service",
+        "--rewards",
+        "exact_match,load_rewards:echo_id",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        "--max-body-bytes",
+        str(MAX_BODY),
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     ready: list[str] = []
     event = threading.Event()
@@ -93,8 +105,13 @@ def _body(rng: random.Random) -> tuple[bytes, list[float]]:
     samples, want = [], []
     for i in ids:
         hit = rng.random() < 0.5
-        samples.append({"completion": str(i) if hit else "x", "columns": {"id": i, "answer": str(i)},
-                        "reward": [{"name": "echo_id", "weight": 1.0}, {"name": "exact_match", "weight": 0.5}]})
+        samples.append(
+            {
+                "completion": str(i) if hit else "x",
+                "columns": {"id": i, "answer": str(i)},
+                "reward": [{"name": "echo_id", "weight": 1.0}, {"name": "exact_match", "weight": 0.5}],
+            }
+        )
         want.append(i + (0.5 if hit else 0.0))
     return json.dumps({"samples": samples}).encode(), want
 
@@ -106,7 +123,7 @@ async def _raw(host: str, port: int, data: bytes, read: bool) -> None:
         await writer.drain()
         if read:
             await asyncio.wait_for(reader.read(65536), timeout=10)
-    except (ConnectionError, asyncio.TimeoutError):
+    except (TimeoutError, ConnectionError):
         pass
     finally:
         writer.close()
@@ -124,7 +141,8 @@ async def _action(kind: str, rng: random.Random, url: str, http: httpx.AsyncClie
             repeats = 2 if rng.random() < 0.5 else 1
         answers = [await http.post(path, content=body, headers=headers) for _ in range(repeats)]
         good = all(a.status_code == 200 for a in answers) and all(
-            [r["score"] for r in a.json()["results"]] == want for a in answers)
+            [r["score"] for r in a.json()["results"]] == want for a in answers
+        )
         stats["answered_right" if good else "answered_wrong"] += 1
     elif kind == "bad_json":
         answer = await http.post(path, content=b'{"samples": [', headers={"Content-Type": "application/json"})
@@ -133,7 +151,9 @@ async def _action(kind: str, rng: random.Random, url: str, http: httpx.AsyncClie
         answer = await http.post(path, content=b"x" * (MAX_BODY + 1))
         stats["answered_right" if answer.status_code == 413 else "answered_wrong"] += 1
     elif kind == "cut_body":
-        head = f"POST /v1/score HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n"
+        head = (
+            f"POST /v1/score HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n"
+        )
         await _raw(host, int(port), head.encode() + b'{"samples": [' + b" " * 187, read=False)
     elif kind == "hang_up":
         body, _ = _body(rng)
@@ -190,10 +210,19 @@ def fault_load(clients: int, actions: int, rounds: int, seed: int = 0) -> dict[s
                 proc.kill()
         server_log = log.read_text()
     total = {k: sum(r[k] for r in per_round) for k in (*KINDS, "answered_right", "answered_wrong", "unanswered")}
-    return {"clients": clients, "actions_per_client": actions, "rounds": rounds, "totals": total,
-            "seconds_per_round": [r["seconds"] for r in per_round], "errors": sum((r.get("errors", []) for r in per_round), []),
-            "server_5xx": errors_5xx, "server_alive": alive, "tracebacks_in_log": server_log.count("Traceback"),
-            "rss_mb_start": round(rss_start, 1), "rss_mb_after_each_round": rss}
+    return {
+        "clients": clients,
+        "actions_per_client": actions,
+        "rounds": rounds,
+        "totals": total,
+        "seconds_per_round": [r["seconds"] for r in per_round],
+        "errors": sum((r.get("errors", []) for r in per_round), []),
+        "server_5xx": errors_5xx,
+        "server_alive": alive,
+        "tracebacks_in_log": server_log.count("Traceback"),
+        "rss_mb_start": round(rss_start, 1),
+        "rss_mb_after_each_round": rss,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

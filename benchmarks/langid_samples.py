@@ -5,6 +5,7 @@ Per language: five sentences (8-25 words, everyday topics, some with numbers, na
 markdown) and three short texts (one to three words); Bulgarian as an extra language. `langid_compare.py` derives the all-caps
 and lowercase variants. Norwegian is Bokmål; Chinese is simplified; Portuguese is European.
 """
+
 from __future__ import annotations
 
 SENTENCES: dict[str, list[str]] = {

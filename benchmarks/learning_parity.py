@@ -35,6 +35,7 @@ Each run is its own subprocess (vLLM freezes its environment per process); ~6-7 
 asynchronous loop (not built yet), wall-clock speed (benchmarks/grpo_vs_trl.py), quality beyond
 this toy reward.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,16 +86,37 @@ def worker_build(args: argparse.Namespace) -> dict[str, Any]:
 def trl_settings(args: argparse.Namespace, system: str) -> dict[str, Any]:
     s = shape(args)
     return dict(
-        output_dir=str(Path(args.workdir) / f"{system}-seed{args.seed}"), max_steps=args.steps,
-        per_device_train_batch_size=s["prompts"] * s["samples"], gradient_accumulation_steps=1,
-        num_generations=s["samples"], max_completion_length=s["new_tokens"],
-        generation_kwargs={"min_tokens": s["new_tokens"]}, temperature=1.0, top_p=1.0, top_k=0,
-        learning_rate=s["lr"], lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=1.0,
-        beta=0.0, num_iterations=1, epsilon=0.2, epsilon_high=0.28, loss_type="dapo", scale_rewards="group",
-        gradient_checkpointing=False, bf16=False, use_vllm=True, vllm_mode="colocate",
+        output_dir=str(Path(args.workdir) / f"{system}-seed{args.seed}"),
+        max_steps=args.steps,
+        per_device_train_batch_size=s["prompts"] * s["samples"],
+        gradient_accumulation_steps=1,
+        num_generations=s["samples"],
+        max_completion_length=s["new_tokens"],
+        generation_kwargs={"min_tokens": s["new_tokens"]},
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        learning_rate=s["lr"],
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        beta=0.0,
+        num_iterations=1,
+        epsilon=0.2,
+        epsilon_high=0.28,
+        loss_type="dapo",
+        scale_rewards="group",
+        gradient_checkpointing=False,
+        bf16=False,
+        use_vllm=True,
+        vllm_mode="colocate",
         vllm_max_model_length=s["max_model_len"],
         vllm_importance_sampling_correction=system == "trl-is",
-        save_strategy="no", report_to="none", logging_steps=1, seed=args.seed, dataloader_num_workers=0,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=1,
+        seed=args.seed,
+        dataloader_num_workers=0,
     )
 
 
@@ -121,16 +143,21 @@ def worker_trl(args: argparse.Namespace) -> dict[str, Any]:
     patches = patch_for_vllm_cpu(dtype="float32", seed=args.seed, sync_times=weight_syncs)
     settings = trl_settings(args, args.worker)
     data = Dataset.from_list([{"prompt": p} for p in prompt_messages()])
-    trainer = GRPOTrainer(model=args.model, reward_funcs=trl_digit_share, args=GRPOConfig(**settings),
-                          train_dataset=data)
+    trainer = GRPOTrainer(
+        model=args.model, reward_funcs=trl_digit_share, args=GRPOConfig(**settings), train_dataset=data
+    )
     start = time.perf_counter()
     trainer.train()
     used = jsonable(settings)
     used["patches"] = patches
     if len(weight_syncs) < args.steps - 1:  # the patched sync must have run before every later generation
         raise RuntimeError(f"{len(weight_syncs)} weight syncs for {args.steps} steps: TRL did not use the patch")
-    return {"rewards": STEP_REWARDS[: args.steps], "wall_s": time.perf_counter() - start,
-            "weight_syncs": len(weight_syncs), "settings": used}
+    return {
+        "rewards": STEP_REWARDS[: args.steps],
+        "wall_s": time.perf_counter() - start,
+        "weight_syncs": len(weight_syncs),
+        "settings": used,
+    }
 
 
 def rlsys_config(args: argparse.Namespace, system: str) -> Any:
@@ -140,26 +167,47 @@ def rlsys_config(args: argparse.Namespace, system: str) -> Any:
     s = shape(args)
     data = Path(args.workdir) / "prompts.jsonl"
     data.write_text("".join(json.dumps({"prompt": p, "reward": REWARD}) + "\n" for p in prompt_messages()))
-    algorithm: dict[str, Any] = {"type": "grpo", "loss_agg": "token_mean", "kl_coef": 0.0, "epochs_per_step": 1,
-                                 "zero_variance_groups": "keep", "clip_low": 0.2, "clip_high": 0.28}
+    algorithm: dict[str, Any] = {
+        "type": "grpo",
+        "loss_agg": "token_mean",
+        "kl_coef": 0.0,
+        "epochs_per_step": 1,
+        "zero_variance_groups": "keep",
+        "clip_low": 0.2,
+        "clip_high": 0.28,
+    }
     variant = system.removeprefix("rlsys").lstrip("-")
     if variant in ("tis", "mis"):
         algorithm["rollout_correction"] = {"type": variant}
     elif variant == "gspo":
         algorithm.update(policy_loss="gspo", loss_agg="seq_mean_token_mean", clip_low=3e-4, clip_high=4e-4)
-    return RLConfig.model_validate({
-        "run": {"output_dir": str(Path(args.workdir) / f"{system}-seed{args.seed}"), "seed": args.seed},
-        "model": {"path": args.model, "dtype": "float32"},
-        "cluster": {"type": args.cluster},
-        "data": {"path": str(data)},
-        "rollout": {"backend": "vllm", "samples_per_prompt": s["samples"], "max_new_tokens": s["new_tokens"],
-                    "min_new_tokens": s["new_tokens"], "max_model_len": s["max_model_len"], "temperature": 1.0,
-                    "top_p": 1.0},
-        "learner": {"strategy": "torch", "lr": s["lr"], "lr_schedule": "constant", "grad_clip": 1.0,
-                    "weight_decay": 0.0, "micro_batch_tokens": 4096},
-        "algorithm": algorithm,
-        "train": {"steps": args.steps, "prompts_per_step": s["prompts"], "resume": False, "checkpoint_every": 0},
-    })
+    return RLConfig.model_validate(
+        {
+            "run": {"output_dir": str(Path(args.workdir) / f"{system}-seed{args.seed}"), "seed": args.seed},
+            "model": {"path": args.model, "dtype": "float32"},
+            "cluster": {"type": args.cluster},
+            "data": {"path": str(data)},
+            "rollout": {
+                "backend": "vllm",
+                "samples_per_prompt": s["samples"],
+                "max_new_tokens": s["new_tokens"],
+                "min_new_tokens": s["new_tokens"],
+                "max_model_len": s["max_model_len"],
+                "temperature": 1.0,
+                "top_p": 1.0,
+            },
+            "learner": {
+                "strategy": "torch",
+                "lr": s["lr"],
+                "lr_schedule": "constant",
+                "grad_clip": 1.0,
+                "weight_decay": 0.0,
+                "micro_batch_tokens": 4096,
+            },
+            "algorithm": algorithm,
+            "train": {"steps": args.steps, "prompts_per_step": s["prompts"], "resume": False, "checkpoint_every": 0},
+        }
+    )
 
 
 def worker_rlsys(args: argparse.Namespace) -> dict[str, Any]:
@@ -178,9 +226,12 @@ def worker_rlsys(args: argparse.Namespace) -> dict[str, Any]:
             ray.shutdown()
     rows = [json.loads(line) for line in (Path(cfg.run.output_dir) / "metrics.jsonl").read_text().splitlines()]
     keep = ("logprob_diff_rollout", "rollout_is/truncated_frac", "rollout_is/masked_frac")
-    return {"rewards": [r["reward/mean"] for r in rows], "wall_s": time.perf_counter() - start,
-            "mismatch": {k: statistics.mean(r[k] for r in rows) for k in keep if all(k in r for r in rows)},
-            "settings": cfg.model_dump(mode="json", include={"cluster", "rollout", "learner", "algorithm"})}
+    return {
+        "rewards": [r["reward/mean"] for r in rows],
+        "wall_s": time.perf_counter() - start,
+        "mismatch": {k: statistics.mean(r[k] for r in rows) for k in keep if all(k in r for r in rows)},
+        "settings": cfg.model_dump(mode="json", include={"cluster", "rollout", "learner", "algorithm"}),
+    }
 
 
 # ---------------------------------------------------------------- orchestrator
@@ -188,13 +239,37 @@ def worker_rlsys(args: argparse.Namespace) -> dict[str, Any]:
 
 def launch(args: argparse.Namespace, system: str, seed: int) -> dict[str, Any]:
     out = Path(args.workdir) / f"{system}-seed{seed}.json"
-    cmd = [sys.executable, __file__, "--worker", system, "--seed", str(seed), "--workdir", args.workdir,
-           "--model", args.model, "--steps", str(args.steps), "--cluster", args.cluster, "--out", str(out)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        system,
+        "--seed",
+        str(seed),
+        "--workdir",
+        args.workdir,
+        "--model",
+        args.model,
+        "--steps",
+        str(args.steps),
+        "--cluster",
+        args.cluster,
+        "--out",
+        str(out),
+    ]
     cmd += ["--tiny"] * args.tiny
-    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_CPU_KVCACHE_SPACE="1",
-               VLLM_LOGGING_LEVEL="WARNING", RAY_USAGE_STATS_ENABLED="0",
-               VLLM_CACHE_ROOT=str(Path(args.workdir) / "vllm-cache"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        VLLM_ENABLE_V1_MULTIPROCESSING="0",
+        VLLM_CPU_KVCACHE_SPACE="1",
+        VLLM_LOGGING_LEVEL="WARNING",
+        RAY_USAGE_STATS_ENABLED="0",
+        VLLM_CACHE_ROOT=str(Path(args.workdir) / "vllm-cache"),
+    )
     load = os.getloadavg()[0]
     with open(Path(args.workdir) / f"{system}-seed{seed}.log", "w") as log:
         code = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO).returncode
@@ -204,8 +279,11 @@ def launch(args: argparse.Namespace, system: str, seed: int) -> dict[str, Any]:
     result.update(system=system, seed=seed, load=[round(load, 2), round(os.getloadavg()[0], 2)])
     if len(result["rewards"]) != args.steps:
         raise RuntimeError(f"{system} seed {seed}: {len(result['rewards'])} rewards for {args.steps} steps")
-    print(f"{system:11s} seed {seed}: reward {result['rewards'][0]:.3f} -> {result['rewards'][-1]:.3f} "
-          f"in {result['wall_s']:.0f} s, load {result['load'][0]} -> {result['load'][1]}", flush=True)
+    print(
+        f"{system:11s} seed {seed}: reward {result['rewards'][0]:.3f} -> {result['rewards'][-1]:.3f} "
+        f"in {result['wall_s']:.0f} s, load {result['load'][0]} -> {result['load'][1]}",
+        flush=True,
+    )
     return result
 
 
@@ -222,8 +300,9 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         for t in THRESHOLDS:
             reached = [steps_to(r["rewards"], t) for r in mine]
             entry[f"steps_to_{t}"] = reached
-            entry[f"median_steps_to_{t}"] = (statistics.median(x for x in reached if x is not None)
-                                             if all(x is not None for x in reached) else None)
+            entry[f"median_steps_to_{t}"] = (
+                statistics.median(x for x in reached if x is not None) if all(x is not None for x in reached) else None
+            )
         entry["mean_reward"] = statistics.mean(x for r in mine for x in r["rewards"])
         entry["last5_reward"] = statistics.mean(x for r in mine for x in r["rewards"][-5:])
         entry["settings"], entry["load"] = mine[0]["settings"], [r["load"] for r in mine]
@@ -235,14 +314,17 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Namespace, command: str) -> str:
     m, s = info["machine"], shape(args)
     lines = [
-        "## Learning parity with TRL (`benchmarks/learning_parity.py`)", "",
+        "## Learning parity with TRL (`benchmarks/learning_parity.py`)",
+        "",
         f"Command: `{command}`  ",
-        f"Machine: {m['cores']} cores, {m['cpu']}; {m['date']}; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        f"Machine: {m['cores']} cores, {m['cpu']}; {m['date']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
         + "  ",
         f"Workload: {info['params'] / 1e6:.1f}M-parameter random Llama, {s['prompts']} prompts x {s['samples']} samples "
         f"x {s['new_tokens']} tokens per step, reward `digit_share`, lr {s['lr']:g} constant, float32, "
         f"{args.steps} steps, seeds {args.seeds}; rlsys cluster `{args.cluster}`. Reward = mean over the step's samples "
-        "(sampled before the step's update).", "",
+        "(sampled before the step's update).",
+        "",
         "| system | steps to 0.5 (per seed) | median | steps to 0.9 (per seed) | median | mean reward, all steps "
         "| last 5 steps | load before -> after |",
         "|---|---|---|---|---|---|---|---|",
@@ -250,15 +332,21 @@ def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Names
     for name, e in summary.items():
         cells = []
         for t in THRESHOLDS:
-            cells += [", ".join("-" if x is None else str(x) for x in e[f"steps_to_{t}"]),
-                      "-" if e[f"median_steps_to_{t}"] is None else f"{e[f'median_steps_to_{t}']:g}"]
+            cells += [
+                ", ".join("-" if x is None else str(x) for x in e[f"steps_to_{t}"]),
+                "-" if e[f"median_steps_to_{t}"] is None else f"{e[f'median_steps_to_{t}']:g}",
+            ]
         load = ", ".join(f"{a} -> {b}" for a, b in e["load"])
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {e['mean_reward']:.3f} | {e['last5_reward']:.3f} | {load} |")
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | {e['mean_reward']:.3f} | {e['last5_reward']:.3f} | {load} |"
+        )
     lines += ["", "`-`: not reached within the run. TRL runs with " + "; ".join(TRL_PATCHES) + ".", ""]
     for name, e in summary.items():
         if e.get("mismatch"):
-            lines.append(f"- {name} rollout/learner mismatch (mean per step): "
-                         + ", ".join(f"{k} {v:.2g}" for k, v in e["mismatch"].items()))
+            lines.append(
+                f"- {name} rollout/learner mismatch (mean per step): "
+                + ", ".join(f"{k} {v:.2g}" for k, v in e["mismatch"].items())
+            )
     lines += ["", "Settings as run:", ""]
     lines += [f"- {name}: `{json.dumps(e['settings'], sort_keys=True)}`" for name, e in summary.items()]
     lines += ["", "![reward per step, every seed and their mean](benchmarks_learning_parity.png)", ""]
@@ -296,8 +384,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (vLLM sampling and data order)")
     ap.add_argument("--systems", default="trl,rlsys", help=f"comma-separated, of {', '.join(SYSTEMS)}")
-    ap.add_argument("--cluster", choices=("inline", "ray"), default="inline",
-                    help="rlsys cluster: inline (one process, as TRL colocates) or ray; learning is the same")
+    ap.add_argument(
+        "--cluster",
+        choices=("inline", "ray"),
+        default="inline",
+        help="rlsys cluster: inline (one process, as TRL colocates) or ray; learning is the same",
+    )
     ap.add_argument("--tiny", action="store_true", help="smoke test: a tiny model, 2 x 4 x 16 tokens, lr 1e-3")
     ap.add_argument("--workdir", default=None, help="scratch folder (default: a new temporary one)")
     ap.add_argument("--docs", action="store_true", help="rewrite the section in docs/benchmarks.md and the PNG")
@@ -321,8 +413,10 @@ def print_config(args: argparse.Namespace) -> None:
     args.workdir, args.model = args.workdir or tempfile.mkdtemp(prefix="rlsys-parity-"), "<built model>"
     for system in args.systems.split(","):
         if system.startswith("trl"):
-            print(f"# {system}: trl.GRPOConfig(**...), patches: {TRL_PATCHES}\n"
-                  f"{json.dumps(trl_settings(args, system), indent=1)}")
+            print(
+                f"# {system}: trl.GRPOConfig(**...), patches: {TRL_PATCHES}\n"
+                f"{json.dumps(trl_settings(args, system), indent=1)}"
+            )
         else:
             print(f"# {system}: rlsys config\n{dump_config(rlsys_config(args, system))}")
 
@@ -330,8 +424,11 @@ def print_config(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     args = parse(argv)
     if args.worker:
-        result = worker_build(args) if args.worker == "build" else (
-            worker_trl(args) if args.worker.startswith("trl") else worker_rlsys(args))
+        result = (
+            worker_build(args)
+            if args.worker == "build"
+            else (worker_trl(args) if args.worker.startswith("trl") else worker_rlsys(args))
+        )
         Path(args.out).write_text(json.dumps(result))
         return None
     if args.print_config:
@@ -340,8 +437,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     args.workdir = args.workdir or tempfile.mkdtemp(prefix="rlsys-parity-")
     Path(args.workdir).mkdir(parents=True, exist_ok=True)
     info_path = Path(args.workdir) / "build.json"
-    subprocess.run([sys.executable, __file__, "--worker", "build", "--workdir", args.workdir, "--out", str(info_path)]
-                   + ["--tiny"] * args.tiny, check=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    subprocess.run(
+        [sys.executable, __file__, "--worker", "build", "--workdir", args.workdir, "--out", str(info_path)]
+        + ["--tiny"] * args.tiny,
+        check=True,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     info = json.loads(info_path.read_text())
     args.model = info["model"]
     print(f"workdir {args.workdir}; model {info['params'] / 1e6:.1f}M parameters", flush=True)
@@ -356,8 +458,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.docs:
         from benchmarks.measure import update_docs
 
-        update_docs(section, REPO / "docs" / "benchmarks.md", "<!-- learning_parity:begin -->",
-                    "<!-- learning_parity:end -->")
+        update_docs(
+            section, REPO / "docs" / "benchmarks.md", "<!-- learning_parity:begin -->", "<!-- learning_parity:end -->"
+        )
         plot(summary, REPO / "docs" / "benchmarks_learning_parity.png")
     return summary
 

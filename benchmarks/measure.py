@@ -5,12 +5,13 @@ Not covered: shared pages (RSS counts them in every process that maps them, so a
 process tree overstates real memory); CPU time of a process that exits between two samples is
 counted up to its last sample only.
 """
+
 from __future__ import annotations
 
 import os
 import platform
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,14 @@ def process_label(p: Any, root: int) -> str:
 
 
 def machine() -> dict[str, Any]:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     versions = {}
     for pkg in ("torch", "transformers", "trl", "accelerate", "vllm", "ray", "deepspeed"):
         try:
@@ -93,8 +100,13 @@ def machine() -> dict[str, Any]:
             versions[pkg] = version(pkg if pkg != "vllm" else _vllm_dist())
         except Exception:  # noqa: BLE001 - a missing package is reported as such
             versions[pkg] = "not installed"
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "versions": versions,
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
 
 
 def _vllm_dist() -> str:
@@ -107,13 +119,14 @@ def _vllm_dist() -> str:
         return "vllm"
 
 
-def update_docs(section: str, path: Path, begin: str = "<!-- grpo_vs_trl:begin -->",
-                end: str = "<!-- grpo_vs_trl:end -->") -> None:
+def update_docs(
+    section: str, path: Path, begin: str = "<!-- grpo_vs_trl:begin -->", end: str = "<!-- grpo_vs_trl:end -->"
+) -> None:
     """Replace the marked section of docs/benchmarks.md (append it when the markers are missing)."""
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     block = f"{begin}\n{section}\n{end}"
     if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)

@@ -20,6 +20,7 @@ measurements are the same work; its weights do change every step, as in training
 Not covered: the asynchronous loop itself (weight sync between the two, staleness), Ray (plain
 processes here, so Ray's daemons are not in the numbers), more than one engine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,15 +42,21 @@ if __name__ == "__main__":  # as a script this folder comes first: benchmarks/re
 def config(args: argparse.Namespace, model: str, workdir: str) -> Any:
     from benchmarks.grpo_vs_trl import rlsys_config
 
-    bench = argparse.Namespace(gpu=False, generation="auto", workdir=workdir, model=model, tag="overlap",
-                               warmup=1, steps=1)
+    bench = argparse.Namespace(
+        gpu=False, generation="auto", workdir=workdir, model=model, tag="overlap", warmup=1, steps=1
+    )
     return rlsys_config(bench, "inline-bf16" if args.bf16 else "inline")
 
 
 def serve(role: str, cfg: Any, threads: int, conn: Any) -> None:
     """Child process: build the engine or the learner, then run timed commands from `conn`."""
-    os.environ.update(OMP_NUM_THREADS=str(threads), VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_CPU_KVCACHE_SPACE="1",
-                      TOKENIZERS_PARALLELISM="false", VLLM_LOGGING_LEVEL="WARNING")
+    os.environ.update(
+        OMP_NUM_THREADS=str(threads),
+        VLLM_ENABLE_V1_MULTIPROCESSING="0",
+        VLLM_CPU_KVCACHE_SPACE="1",
+        TOKENIZERS_PARALLELISM="false",
+        VLLM_LOGGING_LEVEL="WARNING",
+    )
     import torch
 
     torch.set_num_threads(threads)
@@ -114,12 +121,23 @@ def measure(args: argparse.Namespace, cfg: Any, prompts: list, engine_threads: i
                 pipes[role].send(("run", payload))
             spans = {role: pipes[role].recv()[:2] for role in pipes}
             wall = max(e for _, e in spans.values()) - min(s for s, _ in spans.values())
-            rows.append({"generate_alone": alone["engine"], "train_alone": alone["learner"],
-                         "generate_together": spans["engine"][1] - spans["engine"][0],
-                         "train_together": spans["learner"][1] - spans["learner"][0], "together_wall": wall,
-                         "hidden": (alone["engine"] + alone["learner"] - wall) / alone["engine"], "load": load})
-        return {"engine_threads": threads["engine"], "learner_threads": threads["learner"], "rounds": rows,
-                "median": {k: statistics.median(r[k] for r in rows) for k in rows[0]}}
+            rows.append(
+                {
+                    "generate_alone": alone["engine"],
+                    "train_alone": alone["learner"],
+                    "generate_together": spans["engine"][1] - spans["engine"][0],
+                    "train_together": spans["learner"][1] - spans["learner"][0],
+                    "together_wall": wall,
+                    "hidden": (alone["engine"] + alone["learner"] - wall) / alone["engine"],
+                    "load": load,
+                }
+            )
+        return {
+            "engine_threads": threads["engine"],
+            "learner_threads": threads["learner"],
+            "rounds": rows,
+            "median": {k: statistics.median(r[k] for r in rows) for k in rows[0]},
+        }
     finally:
         for pipe in pipes.values():
             pipe.send(("stop", None))
@@ -140,8 +158,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="rlsys-overlap-")
     os.environ.setdefault("VLLM_CACHE_ROOT", str(Path(workdir) / "vllm-cache"))
-    kwargs = dict(arch="llama", hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=32) \
-        if args.tiny else dict(CPU_MODEL)
+    kwargs = (
+        dict(arch="llama", hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=32)
+        if args.tiny
+        else dict(CPU_MODEL)
+    )
     model = str(build_tiny_model(Path(workdir) / "model", kwargs.pop("arch"), **kwargs))
     cfg = config(args, model, workdir)
     if args.tiny:
@@ -153,11 +174,14 @@ def main(argv: list[str] | None = None) -> dict:
         result = measure(args, cfg, prompts, engine_threads, learner_threads)
         results.append(result)
         m = result["median"]
-        print(f"engine {result['engine_threads']} threads / learner {result['learner_threads']}: generate "
-              f"{m['generate_alone']:.2f} s alone, {m['generate_together']:.2f} s together; train "
-              f"{m['train_alone']:.2f} s alone, {m['train_together']:.2f} s together; together wall "
-              f"{m['together_wall']:.2f} s vs {m['generate_alone'] + m['train_alone']:.2f} s in turn: "
-              f"hidden {m['hidden']:.0%} of generation (load {m['load']:.1f})", flush=True)
+        print(
+            f"engine {result['engine_threads']} threads / learner {result['learner_threads']}: generate "
+            f"{m['generate_alone']:.2f} s alone, {m['generate_together']:.2f} s together; train "
+            f"{m['train_alone']:.2f} s alone, {m['train_together']:.2f} s together; together wall "
+            f"{m['together_wall']:.2f} s vs {m['generate_alone'] + m['train_alone']:.2f} s in turn: "
+            f"hidden {m['hidden']:.0%} of generation (load {m['load']:.1f})",
+            flush=True,
+        )
     out = {"bf16": args.bf16, "results": results}
     (Path(workdir) / "overlap.json").write_text(json.dumps(out, indent=1))
     return out

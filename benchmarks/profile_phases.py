@@ -15,6 +15,7 @@ run in `py-spy record` (raw collapsed stacks, one file; `--py-spy-summary` group
 Not covered: Ray (use grpo_vs_trl.py's `rlsys-torch` rows and their per-process CPU seconds),
 the driver's bookkeeping between phases (measured end to end by grpo_vs_trl.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,12 @@ if __name__ == "__main__":  # as a script this folder comes first: benchmarks/re
 
 PHASES = ("generate", "reward", "train", "weight_sync")
 PY_SPY_PHASES = {  # py-spy frame (function name) -> phase; the first match from the stack's root wins
-    "start_cluster": "start-up", "InlineCluster.__init__": "start-up", "generate": "generate", "score": "reward",
-    "train_step": "train", "sync_weights": "weight_sync",
+    "start_cluster": "start-up",
+    "InlineCluster.__init__": "start-up",
+    "generate": "generate",
+    "score": "reward",
+    "train_step": "train",
+    "sync_weights": "weight_sync",
 }
 
 
@@ -55,8 +60,9 @@ def build(args: argparse.Namespace) -> Any:
     kwargs = dict(CPU_MODEL)
     model = build_tiny_model(Path(args.workdir) / "model", kwargs.pop("arch"), **kwargs)
     warm_vllm_cache(model)
-    bench = argparse.Namespace(gpu=False, generation="auto", workdir=args.workdir, model=str(model), tag="profile",
-                               warmup=1, steps=args.steps)
+    bench = argparse.Namespace(
+        gpu=False, generation="auto", workdir=args.workdir, model=str(model), tag="profile", warmup=1, steps=args.steps
+    )
     return rlsys_config(bench, "inline-bf16" if args.bf16 else "inline")
 
 
@@ -78,13 +84,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         batch: list = []
         for step in range(args.steps + 1):
             sink = times if step else {}  # step 0 warms up
-            batch_rows = rows[step * n:(step + 1) * n]
+            batch_rows = rows[step * n : (step + 1) * n]
             if step == 0 or {"generate", "reward"} & only:  # --only train/weight_sync: the first batch again
                 with timed(sink, "generate"), maybe_profile(args, "generate", step) as p1:
                     samples = cluster.generate([r[cfg.data.prompt_key] for r in batch_rows])
                 with timed(sink, "reward"):
-                    results, _ = cluster.score([s.completion for s in samples],
-                                               [batch_rows[s.prompt_index] for s in samples])
+                    results, _ = cluster.score(
+                        [s.completion for s in samples], [batch_rows[s.prompt_index] for s in samples]
+                    )
                 batch, _ = build_batch(samples, results, cfg)
             if step == 0 or "train" in only:
                 with timed(sink, "train"), maybe_profile(args, "train", step) as p2:
@@ -95,8 +102,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             profile = profile or p1 or p2 or p3
     finally:
         cluster.shutdown()
-    out = {"bf16": args.bf16, "load": os.getloadavg()[0], "median_s": {k: statistics.median(v) for k, v in times.items()},
-           "all_s": times}
+    out = {
+        "bf16": args.bf16,
+        "load": os.getloadavg()[0],
+        "median_s": {k: statistics.median(v) for k, v in times.items()},
+        "all_s": times,
+    }
     if profile is not None:
         out["torch_profile"] = profile.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
     return out
@@ -135,8 +146,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast learner and bfloat16 engine")
     ap.add_argument("--steps", type=int, default=3, help="measured steps (after one warm-up step)")
-    ap.add_argument("--only", default=None, help=f"comma-separated phases to time after the warm-up step, of {PHASES} "
-                    "(train / weight_sync alone reuse the warm-up step's batch)")
+    ap.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated phases to time after the warm-up step, of {PHASES} "
+        "(train / weight_sync alone reuse the warm-up step's batch)",
+    )
     ap.add_argument("--torch-profile", choices=PHASES, default=None, help="torch profiler table of one step of it")
     ap.add_argument("--py-spy", default=None, help="record the run with py-spy into this raw file")
     ap.add_argument("--py-spy-summary", default=None, help="only summarize this raw py-spy file by phase")
@@ -152,9 +167,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.py_spy:
         rest = [a for a in (argv if argv is not None else sys.argv[1:])]
         i = rest.index("--py-spy")
-        rest = rest[:i] + rest[i + 2:] + ["--workdir", args.workdir]
-        cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "50", "--format", "raw", "-o", args.py_spy,
-               "--", sys.executable, __file__, *rest]
+        rest = rest[:i] + rest[i + 2 :] + ["--workdir", args.workdir]
+        cmd = [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "-r",
+            "50",
+            "--format",
+            "raw",
+            "-o",
+            args.py_spy,
+            "--",
+            sys.executable,
+            __file__,
+            *rest,
+        ]
         subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
         print(json.dumps(summarize_py_spy(Path(args.py_spy)), indent=1))
         return None

@@ -10,6 +10,7 @@ of the updated weights (Adam moves each weight by about `lr` per step, so compar
 
 Not covered: GPUs (NCCL); tests/test_learner_ranks.py asserts the same with tolerances.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,12 +30,18 @@ def grpo_batch(prompts: int = 8, samples: int = 4, seed: int = 0):
 
     g = torch.Generator().manual_seed(seed)
     out = []
-    for j in range(prompts):
+    for _j in range(prompts):
         prompt = torch.randint(5, 900, (int(torch.randint(6, 40, (1,), generator=g)),), generator=g).tolist()
-        for k in range(samples):
+        for _k in range(samples):
             n = int(torch.randint(4, 120, (1,), generator=g))
-            out.append(TrainSample(prompt, torch.randint(5, 900, (n,), generator=g).tolist(),
-                                   float(torch.randn((), generator=g)), [-2.0] * n))
+            out.append(
+                TrainSample(
+                    prompt,
+                    torch.randint(5, 900, (n,), generator=g).tolist(),
+                    float(torch.randn((), generator=g)),
+                    [-2.0] * n,
+                )
+            )
     return out
 
 
@@ -49,13 +56,28 @@ def run(model: str, cfg, ranks: int, steps: int, name: str):
     batch = grpo_batch()
     total = sum(len(s.completion_ids) for s in batch)
     group = ActorGroup.ranks(
-        Learner, ranks, num_cpus=1, name=name,
-        init=lambda rank, address: ((), dict(model_path=model, cfg=cfg, total_steps=steps, rank=rank, world_size=ranks,
-                                              master_addr=address[0], master_port=address[1], local_rank=0)),
+        Learner,
+        ranks,
+        num_cpus=1,
+        name=name,
+        init=lambda rank, address: (
+            (),
+            dict(
+                model_path=model,
+                cfg=cfg,
+                total_steps=steps,
+                rank=rank,
+                world_size=ranks,
+                master_addr=address[0],
+                master_port=address[1],
+                local_rank=0,
+            ),
+        ),
     )
     try:
-        metrics = [merge_learner_metrics(ray.get(train_on_ranks(group, batch, total, len(batch))))
-                   for _ in range(steps)]
+        metrics = [
+            merge_learner_metrics(ray.get(train_on_ranks(group, batch, total, len(batch)))) for _ in range(steps)
+        ]
         weights = ray.get(group.run("export_weights", steps))[0].data
         ray.get(group.run("close"))
     finally:
@@ -87,20 +109,27 @@ def main(argv=None) -> None:
     rows = []
     try:
         for strategy, stage in (("torch", 0), ("deepspeed", 1), ("deepspeed", 2), ("deepspeed", 3)):
-            cfg = LearnerConfig(strategy=strategy, zero_stage=stage, lr=args.lr,
-                                micro_batch_tokens=args.micro_batch_tokens)
+            cfg = LearnerConfig(
+                strategy=strategy, zero_stage=stage, lr=args.lr, micro_batch_tokens=args.micro_batch_tokens
+            )
             label = strategy if strategy == "torch" else f"zero{stage}"
             one, w1 = run(args.model, cfg, 1, args.steps, f"one-{label}")
             two, w2 = run(args.model, cfg, 2, args.steps, f"two-{label}")
-            rows.append((label,
-                         max(rel(a["loss"], b["loss"]) for a, b in zip(one, two)),
-                         max(rel(a["grad_norm"], b["grad_norm"]) for a, b in zip(one, two)),
-                         max(float((w1[k].float() - w2[k].float()).abs().max()) for k in w1)))
+            rows.append(
+                (
+                    label,
+                    max(rel(a["loss"], b["loss"]) for a, b in zip(one, two)),
+                    max(rel(a["grad_norm"], b["grad_norm"]) for a, b in zip(one, two)),
+                    max(float((w1[k].float() - w2[k].float()).abs().max()) for k in w1),
+                )
+            )
             print(f"{label}: done", flush=True)
     finally:
         ray.shutdown()
-    print(f"\n{args.steps} steps, lr {args.lr}, {len(grpo_batch())} samples, micro-batches of "
-          f"{args.micro_batch_tokens} tokens\n")
+    print(
+        f"\n{args.steps} steps, lr {args.lr}, {len(grpo_batch())} samples, micro-batches of "
+        f"{args.micro_batch_tokens} tokens\n"
+    )
     print("| strategy | max rel. diff loss | max rel. diff grad norm | max abs. diff weights |")
     print("|---|---|---|---|")
     for label, dl, dg, dw in rows:

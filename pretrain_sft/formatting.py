@@ -56,6 +56,7 @@ _GENERATION_BLOCK = re.compile(r"{%-?\s*generation\s*-?%}")
 
 # ---- validation -------------------------------------------------------------------------
 
+
 def require_text(row: Mapping[str, Any], field: str) -> str:
     """row[field] as a non-empty string, or DataError naming the field."""
     value = row.get(field)
@@ -100,6 +101,7 @@ def validate_messages(messages: Any, field: str = "messages", *, need_assistant:
 
 # ---- tokenizer helpers --------------------------------------------------------------------
 
+
 def encode(tokenizer, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -134,6 +136,7 @@ def _prefix_length(tokenizer, prefix: list[dict], full_ids: list[int], generatio
 
 
 # ---- chat ---------------------------------------------------------------------------------
+
 
 def _chat_by_prefix(messages: list[dict], tokenizer, field: str) -> tuple[list[int], list[bool]]:
     ids = encode(tokenizer, render(tokenizer, messages, generation_prompt=False, field=field))
@@ -174,6 +177,7 @@ def format_chat(row: Mapping[str, Any], tokenizer, *, mask_method: str = "auto")
 
 
 # ---- CPT text and parallel pairs -------------------------------------------------------------
+
 
 def format_text(row: Mapping[str, Any], tokenizer, *, add_bos: bool = True, add_eos: bool = True) -> TokenizedExample:
     bos, eos = _specials(tokenizer, add_bos, add_eos)
@@ -229,6 +233,7 @@ def format_parallel_chat(
 
 
 # ---- preference pairs ---------------------------------------------------------------------
+
 
 def _as_messages(value: Any, field: str, role: str) -> list[dict]:
     if isinstance(value, str):

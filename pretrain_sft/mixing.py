@@ -73,8 +73,9 @@ def token_mix(
         if sizes.get(name, 0) <= 0 or tokens.get(name, 0) <= 0:
             raise ValueError(f"source {name!r} has no examples or no tokens but has weight {token_weights[name]}")
     total = sum(tokens[name] for name in weighted)
-    per_source = {name: shares[name] * total * sizes[name] / tokens[name] if shares[name] > 0 else 0.0
-                  for name in shares}
+    per_source = {
+        name: shares[name] * total * sizes[name] / tokens[name] if shares[name] > 0 else 0.0 for name in shares
+    }
     epoch = max(1, round(sum(per_source.values())))
     return {name: n / epoch for name, n in per_source.items()}, epoch
 

@@ -27,6 +27,7 @@ busiest one (see trainer.py).
 
 Not covered: packing pairs, reference models other than the stage-start model, IPO / SimPO.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,7 +39,7 @@ from pretrain_sft.examples import Example, PreferenceExample
 from pretrain_sft.losses import masked_ce, preference_loss, sequence_logprobs
 from pretrain_sft.packing import pad_preference_batch
 from pretrain_sft.trainer import SupervisedLearner, to_device
-from rlsys.core.config import DPOStage
+from rlsys.core.pipeline_config import DPOStage
 
 
 @dataclasses.dataclass
@@ -128,12 +129,19 @@ class PreferenceLearner(SupervisedLearner):
             if self.reference is not None:
                 ref_chosen, ref_rejected = self._reference_logps(self.reference, batch)
             else:
-                ref_chosen, ref_rejected = torch.tensor([p.ref for p in group], dtype=torch.float32,
-                                                        device=self.device).unbind(1)
+                ref_chosen, ref_rejected = torch.tensor(
+                    [p.ref for p in group], dtype=torch.float32, device=self.device
+                ).unbind(1)
             loss, m = preference_loss(
-                logits, batch["labels"], ref_chosen, ref_rejected, beta=stage.beta,
-                label_smoothing=stage.label_smoothing, weighting="wpo" if stage.type == "wpo" else "none",
-                alignment=getattr(stage, "wpo_alignment", "sampled"), clamp_max=getattr(stage, "wpo_clamp_max", 1.0),
+                logits,
+                batch["labels"],
+                ref_chosen,
+                ref_rejected,
+                beta=stage.beta,
+                label_smoothing=stage.label_smoothing,
+                weighting="wpo" if stage.type == "wpo" else "none",
+                alignment=getattr(stage, "wpo_alignment", "sampled"),
+                clamp_max=getattr(stage, "wpo_clamp_max", 1.0),
             )
             share = len(group) / n_pairs
             part = {

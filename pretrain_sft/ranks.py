@@ -16,12 +16,13 @@ Resources per rank: `cluster.learner_cpus` and `cluster.gpus_per_learner`.
 Not covered: the examples travel from this process to the ranks every step (fine for the
 token-id lists of a stage's step; a data loader per rank would scale further).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from rlsys.core.config import SupervisedStage
+from rlsys.core.pipeline_config import SupervisedStage
 
 SAME_ON_EVERY_RANK = ("lr", "grad_norm")
 
@@ -52,15 +53,26 @@ def start_ray(stage: SupervisedStage) -> None:
         ray.init(address=c.address, log_to_driver=ray_log_to_driver())
     else:
         wanted = math.ceil(c.learner_cpus * stage.learner.num_workers)
-        ray.init(num_cpus=c.num_cpus or max(os.cpu_count() or 1, wanted), include_dashboard=False,
-                 log_to_driver=ray_log_to_driver())
+        ray.init(
+            num_cpus=c.num_cpus or max(os.cpu_count() or 1, wanted),
+            include_dashboard=False,
+            log_to_driver=ray_log_to_driver(),
+        )
 
 
 class StageRanks:
     """`learner.num_workers` ranks of `learner_cls` (SupervisedLearner or PreferenceLearner)."""
 
-    def __init__(self, learner_cls: type, model_path: str, stage: SupervisedStage, *, total_steps: int,
-                 dtype: str = "float32", seed: int = 0):
+    def __init__(
+        self,
+        learner_cls: type,
+        model_path: str,
+        stage: SupervisedStage,
+        *,
+        total_steps: int,
+        dtype: str = "float32",
+        seed: int = 0,
+    ):
         import ray
 
         from actors.group import ActorGroup
@@ -69,10 +81,24 @@ class StageRanks:
         self.ray, self.stage = ray, stage
         n, c = stage.learner.num_workers, stage.cluster
         self.group = ActorGroup.ranks(  # local_rank 0: Ray shows each rank only its own GPU(s)
-            learner_cls, n, num_cpus=c.learner_cpus, num_gpus=c.gpus_per_learner, name="stage-learner",
-            init=lambda rank, address: ((model_path, stage), dict(
-                total_steps=total_steps, dtype=dtype, seed=seed, rank=rank, world_size=n,
-                master_addr=address[0], master_port=address[1], local_rank=0)),
+            learner_cls,
+            n,
+            num_cpus=c.learner_cpus,
+            num_gpus=c.gpus_per_learner,
+            name="stage-learner",
+            init=lambda rank, address: (
+                (model_path, stage),
+                dict(
+                    total_steps=total_steps,
+                    dtype=dtype,
+                    seed=seed,
+                    rank=rank,
+                    world_size=n,
+                    master_addr=address[0],
+                    master_port=address[1],
+                    local_rank=0,
+                ),
+            ),
         )
 
     def _split(self, examples: list[Any]) -> list[list[int]]:

@@ -17,6 +17,7 @@ the checkpoint is loaded, so they come from the stage's input model, as in an un
 another stage config, input model, seed or dtype is refused, naming what changed. The
 checkpoints are deleted once the model is exported.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,7 +37,7 @@ from rlsys.core.checkpoints import (
     remove_leftovers,
     step_folders,
 )
-from rlsys.core.config import DPOStage, SupervisedStage
+from rlsys.core.pipeline_config import DPOStage, SupervisedStage
 
 
 def make_learner(stage: SupervisedStage, model_path: str, **kwargs: Any) -> SupervisedLearner:
@@ -51,9 +52,9 @@ def make_learner(stage: SupervisedStage, model_path: str, **kwargs: Any) -> Supe
     return SupervisedLearner(model_path, stage, **kwargs)
 
 
-
-def run_stage(stage: SupervisedStage, model_path: str, out_dir: str | Path, *, dtype: str = "float32",
-              seed: int = 0, console=None) -> dict[str, Any]:
+def run_stage(
+    stage: SupervisedStage, model_path: str, out_dir: str | Path, *, dtype: str = "float32", seed: int = 0, console=None
+) -> dict[str, Any]:
     """Train one cpt / sft / dpo / wpo stage from `model_path`; export to `out_dir/final/hf`.
 
     Writes config.yaml, metrics.jsonl and TensorBoard events to `out_dir`, and in-stage
@@ -120,11 +121,16 @@ def resume(learner: SupervisedLearner, out_dir: str | Path, identity: dict[str, 
     state = read_trainer_state(path)
     changed = [k for k in identity if k != "config" and state.get(k) != identity[k]]
     saved_cfg = state.get("config", {})
-    changed += [f"config.{k}" for k in sorted(saved_cfg.keys() | identity["config"].keys())
-                if saved_cfg.get(k) != identity["config"].get(k)]
+    changed += [
+        f"config.{k}"
+        for k in sorted(saved_cfg.keys() | identity["config"].keys())
+        if saved_cfg.get(k) != identity["config"].get(k)
+    ]
     if changed:
-        raise ValueError(f"{path} was written with a different {', '.join(changed)}; restore it, or delete "
-                         f"{Path(out_dir) / 'checkpoints'} to train the stage from its start")
+        raise ValueError(
+            f"{path} was written with a different {', '.join(changed)}; restore it, or delete "
+            f"{Path(out_dir) / 'checkpoints'} to train the stage from its start"
+        )
     learner.load_checkpoint(path)
     log.rewind(state["step"])
     log.console.print(f"resumed from {path} at step {state['step']}")

@@ -10,6 +10,7 @@ loaded, with the file, row and field named.
 Not covered: streaming data, and a CPT document split by `on_overlength: split` whose chunks land
 on both sides of the validation split (the split is over examples, not rows).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,7 +21,7 @@ from pretrain_sft.data import DataError, DataStats, detect_kind, load_records
 from pretrain_sft.examples import Example, build_examples
 from pretrain_sft.formatting import make_formatter
 from pretrain_sft.mixing import mix_indices, split_validation, token_mix
-from rlsys.core.config import MODE_KINDS, SourceConfig, SupervisedStage
+from rlsys.core.pipeline_config import MODE_KINDS, SourceConfig, SupervisedStage
 
 
 @dataclasses.dataclass
@@ -72,10 +73,17 @@ def load_stage_data(stage: SupervisedStage, tokenizer, seed: int) -> StageData:
     for source in stage.sources:
         records = load_records(source.path)
         kind = source_kind(stage.type, source, records)
-        options = {"seed": seed, "names": source.language_names or None} if kind in ("parallel", "parallel_chat") else {}
+        options = (
+            {"seed": seed, "names": source.language_names or None} if kind in ("parallel", "parallel_chat") else {}
+        )
         stats[source.label] = DataStats()
-        examples = build_examples(records, make_formatter(kind, tokenizer, **options), max_tokens=stage.max_tokens,
-                                  on_overlength=on_overlength, stats=stats[source.label])
+        examples = build_examples(
+            records,
+            make_formatter(kind, tokenizer, **options),
+            max_tokens=stage.max_tokens,
+            on_overlength=on_overlength,
+            stats=stats[source.label],
+        )
         if not examples:
             raise DataError(f"no examples left after on_overlength={on_overlength!r}", where=str(records.path))
         keep, held = list(range(len(examples))), []

@@ -24,8 +24,14 @@ from collections.abc import Mapping, Sequence
 from rewards.languages import LANGUAGE_NAMES, SUBTAG_NAMES, TOWERPLUS_TEMPLATE, language_name
 
 __all__ = [
-    "LANGUAGE_NAMES", "SUBTAG_NAMES", "TOWERPLUS_TEMPLATE", "TRANSLATION_TEMPLATES", "language_name",
-    "template_index", "translation_prompt", "translation_text",
+    "LANGUAGE_NAMES",
+    "SUBTAG_NAMES",
+    "TOWERPLUS_TEMPLATE",
+    "TRANSLATION_TEMPLATES",
+    "language_name",
+    "template_index",
+    "translation_prompt",
+    "translation_text",
 ]
 
 # Placeholders: {src}, {src_lang}, {tgt_lang} (language names, not codes). Each ends where the

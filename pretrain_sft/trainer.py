@@ -20,6 +20,7 @@ values (they add up over ranks).
 
 Not covered: dropout (the model stays in eval mode, as in the RL learner).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -32,8 +33,7 @@ from actors.checkpointing import save_hf
 from pretrain_sft.examples import Example
 from pretrain_sft.losses import masked_ce
 from pretrain_sft.packing import collate_packed, pack_examples
-from rlsys.core.config import SupervisedStage
-
+from rlsys.core.pipeline_config import SupervisedStage
 
 
 class SupervisedLearner:
@@ -43,16 +43,36 @@ class SupervisedLearner:
     and its metrics per micro-batch, both already normalized over the whole step).
     """
 
-    def __init__(self, model_path: str, stage: SupervisedStage, *, total_steps: int, dtype: str = "float32",
-                 seed: int = 0, rank: int = 0, world_size: int = 1, master_addr: str = "127.0.0.1",
-                 master_port: int | None = None, local_rank: int | None = None):
+    def __init__(
+        self,
+        model_path: str,
+        stage: SupervisedStage,
+        *,
+        total_steps: int,
+        dtype: str = "float32",
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        master_addr: str = "127.0.0.1",
+        master_port: int | None = None,
+        local_rank: int | None = None,
+    ):
         from actors.distributed import free_port
         from actors.learner import Learner
 
         self.stage, self.cfg, self.dtype = stage, stage.learner, dtype
-        self.base = Learner(model_path, stage.learner, total_steps=total_steps, dtype=dtype, seed=seed, rank=rank,
-                            world_size=world_size, master_addr=master_addr, master_port=master_port or free_port(),
-                            local_rank=local_rank)
+        self.base = Learner(
+            model_path,
+            stage.learner,
+            total_steps=total_steps,
+            dtype=dtype,
+            seed=seed,
+            rank=rank,
+            world_size=world_size,
+            master_addr=master_addr,
+            master_port=master_port or free_port(),
+            local_rank=local_rank,
+        )
         self.rank, self.world_size, self.device = rank, world_size, self.base.device
         self.strategy, self.tokenizer = self.base.strategy, self.base.tokenizer
         pad = self.tokenizer.pad_token_id
@@ -72,11 +92,20 @@ class SupervisedLearner:
                 continue
             batch = batches[k]
             with self.base.autocast():
-                out = self.strategy.module(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
-                                           attention_mask=None, use_cache=False, **self._attention_kwargs(batch))
+                out = self.strategy.module(
+                    input_ids=batch["input_ids"],
+                    position_ids=batch["position_ids"],
+                    attention_mask=None,
+                    use_cache=False,
+                    **self._attention_kwargs(batch),
+                )
             loss_sum, count = masked_ce(out.logits, batch["labels"], reduction="sum")
-            part = {"loss": float(loss_sum.detach()) / total, "loss_tokens": float(count),
-                    "tokens": float(batch["input_ids"].numel()), "micro_batches": 1.0}
+            part = {
+                "loss": float(loss_sum.detach()) / total,
+                "loss_tokens": float(count),
+                "tokens": float(batch["input_ids"].numel()),
+                "micro_batches": 1.0,
+            }
             yield loss_sum / total, part
 
     def _attention_kwargs(self, batch: dict[str, Any]) -> dict[str, Any]:

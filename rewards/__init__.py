@@ -3,6 +3,7 @@
 A reward is a batched callable registered by name. It receives the completions and the
 dataset columns it needs as keyword arguments and returns one `RewardResult` per sample.
 """
+
 from rewards.base import RewardResult, Status
 from rewards.registry import RewardSpec, get_reward, list_rewards, reward, score
 

@@ -21,6 +21,7 @@ on stderr even when logging is not configured.
 Not covered: an adapter for OpenRLHF's in-process `reward_func(queries, prompts, labels)` (use
 the service's /openrlhf route instead).
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,8 +68,13 @@ class FailureReport:
             counts = ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items()))
             log.warning(
                 "reward %r gave no score to %d of %d samples (%s)%s; TRL records them as None/NaN. Reasons: %s",
-                self.name, failed, self.samples, counts,
-                "" if self.last < 0 else f" in the last {now - self.last:.0f} s", self.reasons)
+                self.name,
+                failed,
+                self.samples,
+                counts,
+                "" if self.last < 0 else f" in the last {now - self.last:.0f} s",
+                self.reasons,
+            )
             self.last, self.statuses, self.samples, self.reasons = now, Counter(), 0, []
 
 

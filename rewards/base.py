@@ -4,6 +4,7 @@ A failed reward is never silently a zero: `timeout`, `error` and `not_applicable
 `score=None` and a reason, and the trainer decides what to do with them (see
 `rlsys.core.config.RewardConfig.on_failure`).
 """
+
 from __future__ import annotations
 
 import math

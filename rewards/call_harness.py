@@ -19,6 +19,7 @@ dict with str keys, each of exactly that type; anything else (a subclass of int/
 an object with a custom __eq__) is reported as `raised NotJSON:<type>`. Standard library only;
 not imported by rlsys.
 """
+
 import ast
 import json
 import os

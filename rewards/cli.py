@@ -13,6 +13,7 @@ change only the settings a reward declares request-safe (`rlsys rewards list` sh
 
 Not covered: multiple server processes (run several behind a load balancer).
 """
+
 from __future__ import annotations
 
 import typer

@@ -17,6 +17,7 @@ and the other requests' results are kept.
 Not covered: the `/openrlhf` route (OpenRLHF has its own client); streaming; TLS options
 beyond what httpx picks up from the environment.
 """
+
 from __future__ import annotations
 
 import json

@@ -41,6 +41,7 @@ Settings (keyword-only; `rewards.settings.code.<key>`): all of them are the oper
 config, or the reward server's --settings/--set) except `all_or_nothing`, the one a request may
 set: timeout_s, memory_mb, max_output_bytes, concurrency, compile_timeout_s, unsafe_no_sandbox.
 """
+
 from __future__ import annotations
 
 import os
@@ -147,8 +148,9 @@ def code(
         else:
             samples.append(planned)
     limits = Limits(timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes)
-    compile_limits = Limits(timeout_s=compile_timeout_s, memory_mb=max(memory_mb, 1024),
-                            max_output_bytes=64 << 20, file_mb=64)
+    compile_limits = Limits(
+        timeout_s=compile_timeout_s, memory_mb=max(memory_mb, 1024), max_output_bytes=64 << 20, file_mb=64
+    )
     for sample, failed in zip(samples, _compile_cpp(sandbox, samples, compile_limits), strict=True):
         if failed is not None:
             results[sample.row] = failed
@@ -195,8 +197,14 @@ def _compile_cpp(sandbox: Sandbox, samples: list[_Sample], limits: Limits) -> li
     """Compile the C++ samples in the sandbox; the binary comes back on stdout."""
     todo = [s for s in samples if s.language == "cpp"]
     script = f'{GXX} -std=c++17 -O2 -pipe -o "$TMPDIR/a.out" "$1" && cat "$TMPDIR/a.out"'
-    jobs = [Job(["/bin/sh", "-c", script, "sh", f"{BOX}/main.cpp"], files={f"{BOX}/main.cpp": s.source.encode()},
-                limits=limits) for s in todo]
+    jobs = [
+        Job(
+            ["/bin/sh", "-c", script, "sh", f"{BOX}/main.cpp"],
+            files={f"{BOX}/main.cpp": s.source.encode()},
+            limits=limits,
+        )
+        for s in todo
+    ]
     outcome: dict[int, RewardResult | None] = {}
     for sample, run in zip(todo, sandbox.map(jobs), strict=True):
         if run.timed_out:

@@ -21,6 +21,7 @@ Timing: every call gets `timeout_s` (a timer inside the harness); the whole run 
 the timer cannot escape). Calls without a result when the run ends fail, as timeouts if the
 run hit its wall clock.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,8 +45,11 @@ def calls_job(python: str, source: str, calls: list[Call], limits: Limits) -> tu
     """The sandboxed run for a sample's calls, and the nonce its result lines start with."""
     nonce = secrets.token_hex(16)
     spec = {"timeout_s": limits.timeout_s, "calls": [{"fn": c.fn, "args": c.args} for c in calls]}
-    files = {f"{BOX}/main.py": source.encode(), f"{BOX}/harness.py": HARNESS,
-             f"{BOX}/calls.json": json.dumps(spec).encode()}
+    files = {
+        f"{BOX}/main.py": source.encode(),
+        f"{BOX}/harness.py": HARNESS,
+        f"{BOX}/calls.json": json.dumps(spec).encode(),
+    }
     run_limits = replace(limits, timeout_s=limits.timeout_s * len(calls) + 1.0)
     argv = [python, "-I", f"{BOX}/harness.py", f"{BOX}/main.py", f"{BOX}/calls.json", nonce]
     return Job(argv, b"", files, run_limits), nonce
@@ -117,11 +121,17 @@ def same(got: Any, expected: Any, abs_tol: float | None = None) -> bool:
     if type(expected) in (int, float):
         return type(got) in (int, float) and _close(got, expected, abs_tol)
     if type(expected) is list:
-        return type(got) is list and len(got) == len(expected) and all(
-            same(g, e, abs_tol) for g, e in zip(got, expected, strict=True))
+        return (
+            type(got) is list
+            and len(got) == len(expected)
+            and all(same(g, e, abs_tol) for g, e in zip(got, expected, strict=True))
+        )
     if type(expected) is dict:
-        return type(got) is dict and got.keys() == expected.keys() and all(
-            same(got[k], v, abs_tol) for k, v in expected.items())
+        return (
+            type(got) is dict
+            and got.keys() == expected.keys()
+            and all(same(got[k], v, abs_tol) for k, v in expected.items())
+        )
     return False
 
 

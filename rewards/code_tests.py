@@ -29,6 +29,7 @@ fully call-based.
 Not covered: keyword arguments and non-literal arguments in assert strings (weak mode); tests
 that compare printed output of a function (use stdin/stdout); C++ call-based tests.
 """
+
 from __future__ import annotations
 
 import ast
@@ -90,7 +91,8 @@ def read_tests(raw: Any) -> Suite:
         raise ValueError(
             "tests must be {'inputs': [...], 'outputs': [...]}, a list of {'input', 'output'}, "
             "{'fn_name', 'inputs', 'outputs'}, a list of assert strings, {'check', 'entry_point'} (HumanEval), "
-            f"or JSON of one of these; got {type(raw).__name__}")
+            f"or JSON of one of these; got {type(raw).__name__}"
+        )
     if not suite.cases:
         raise ValueError("tests is empty")
     return suite
@@ -208,8 +210,13 @@ def assert_to_call(node: ast.Assert, alias: dict[str, str]) -> Call | None:
 
 def _abs_difference(node: ast.expr) -> tuple[ast.expr, ast.expr] | None:
     """(call, expected) from `abs(call - expected)` or `abs(expected - call)`."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "abs"
-            and len(node.args) == 1 and not node.keywords):
+    if not (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "abs"
+        and len(node.args) == 1
+        and not node.keywords
+    ):
         return None
     inner = node.args[0]
     if not (isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Sub)):

@@ -23,6 +23,7 @@ setting with the same name as a column passed is an error for that reward's samp
 Not covered here: time limits (the service bounds a request; rewards bound their own work) and
 resolving names the caller does not allow (pass `resolve=`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -231,7 +232,9 @@ def score_rows(
     done = run_with_deadline(calls, timeout_s)
     reason = "reward {!r} did not finish within the batch budget of {:g} s (rewards.batch_timeout_s)"
     group_results = {
-        name: results if results is not None else [RewardResult.timeout(reason.format(name, timeout_s))] * len(groups[name])
+        name: results
+        if results is not None
+        else [RewardResult.timeout(reason.format(name, timeout_s))] * len(groups[name])
         for name, results in done.items()
     }
     return combine(plans, groups, group_results)

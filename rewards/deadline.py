@@ -18,6 +18,7 @@ and the GIL meanwhile. Work that must be cut off hard belongs in a process with 
 (the math reward's pool, the code sandbox), which is what those rewards do. Configuration errors
 (unknown reward, malformed `reward` field) still raise before anything runs, as in `score_rows`.
 """
+
 from __future__ import annotations
 
 import threading

@@ -3,6 +3,7 @@
 Each app keeps its metrics in a registry of its own, so several apps can share a process (tests).
 Unknown paths are counted as route "other", so a client cannot grow the label set.
 """
+
 from __future__ import annotations
 
 import time

@@ -9,6 +9,7 @@ declared as `response_model` (documentation only: the routes build their JSON th
 Not covered: no interactive docs page (/docs needs JavaScript from a CDN; point any OpenAPI
 viewer at /openapi.json instead).
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -25,10 +26,22 @@ class SampleIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     completion: str
-    reward: Any = Field(description="A reward name, or a list of {name, weight} (weighted sum).",
-                        json_schema_extra={"anyOf": [{"type": "string"}, {"type": "array", "items": {
-                            "type": "object", "properties": {"name": {"type": "string"}, "weight": {"type": "number"}},
-                            "required": ["name"]}}]})
+    reward: Any = Field(
+        description="A reward name, or a list of {name, weight} (weighted sum).",
+        json_schema_extra={
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}, "weight": {"type": "number"}},
+                        "required": ["name"],
+                    },
+                },
+            ]
+        },
+    )
     columns: dict[str, Any] = Field({}, description="The row's verification columns (answer, tests, src, ...).")
     prompt: str | list[dict[str, Any]] | None = Field(None, description="Passed to rewards as column 'prompt'.")
 
@@ -39,8 +52,10 @@ class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     samples: list[SampleIn]
     settings: dict[str, dict[str, Any]] = Field(
-        {}, description="{reward: {key: value}}: only the settings each reward declares request-safe "
-                        "(GET /v1/rewards -> request_settings); anything else is 422.")
+        {},
+        description="{reward: {key: value}}: only the settings each reward declares request-safe "
+        "(GET /v1/rewards -> request_settings); anything else is 422.",
+    )
 
 
 class OpenRLHFRequest(BaseModel):

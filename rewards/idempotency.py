@@ -16,6 +16,7 @@ Not covered: several server processes behind a balancer do not share results (ro
 one process, or accept a rescoring); keys of requests still in flight are not bounded by count
 (they are bounded by the requests the server accepts at once).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,8 +64,10 @@ class ResultCache:
             if entry is None:
                 break
             if entry.fingerprint != fingerprint:
-                raise KeyReused(f"Idempotency-Key {key[:40]!r} was used for a different request body; "
-                                "send a new key for each request")
+                raise KeyReused(
+                    f"Idempotency-Key {key[:40]!r} was used for a different request body; "
+                    "send a new key for each request"
+                )
             if entry.body is not None:
                 self._entries.move_to_end(key)
                 return entry.body

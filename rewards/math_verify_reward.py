@@ -31,6 +31,7 @@ choice letters beyond its string match, several acceptable gold answers per row)
 of long-lived workers (SymPy's caches are bounded). The file is not named `math.py`: a script
 run from `rewards/` would shadow the standard library's `math` module.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -117,11 +118,15 @@ def verify_answer(answer: str, completion: str, *, timeout_s: int = DEFAULT_TIME
     except TimeoutException:
         return RewardResult.timeout(f"parsing gold answer {_short(answer)} exceeded timeout_s={timeout_s}")
     except Exception as exc:
-        return RewardResult.error(f"column 'answer': math-verify failed on gold {_short(answer)}: {type(exc).__name__}: {exc}")
+        return RewardResult.error(
+            f"column 'answer': math-verify failed on gold {_short(answer)}: {type(exc).__name__}: {exc}"
+        )
     if not any(not isinstance(g, str) for g in gold):  # only a raw-string fallback: malformed LaTeX
         return RewardResult.error(f"column 'answer': math-verify cannot parse gold answer {_short(answer)}")
     try:
-        pred = parse(_final_part(completion), list(_extraction_config()), parsing_timeout=timeout_s, raise_on_error=True)
+        pred = parse(
+            _final_part(completion), list(_extraction_config()), parsing_timeout=timeout_s, raise_on_error=True
+        )
     except TimeoutException:
         return RewardResult.timeout(f"parsing the completion exceeded timeout_s={timeout_s}")
     except MemoryError:
@@ -133,7 +138,9 @@ def verify_answer(answer: str, completion: str, *, timeout_s: int = DEFAULT_TIME
     return _compare(gold, pred, timeout_s, verify, TimeoutException)
 
 
-def _compare(gold: tuple[Any, ...], pred: list[Any], timeout_s: int, verify: Any, timeout_exc: type[BaseException]) -> RewardResult:
+def _compare(
+    gold: tuple[Any, ...], pred: list[Any], timeout_s: int, verify: Any, timeout_exc: type[BaseException]
+) -> RewardResult:
     """math-verify's own `verify(gold_list, pred_list)` is `any` over the product; done here pair by
     pair so that one pair's exception does not hide the others and a timeout stays a timeout."""
     timed_out, out_of_memory, failures = False, False, []
@@ -221,7 +228,9 @@ class VerifierPool:
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
 
-    def run(self, tasks: list[tuple[str, str]], *, timeout_s: int, hard_timeout_s: float, workers: int) -> list[RewardResult]:
+    def run(
+        self, tasks: list[tuple[str, str]], *, timeout_s: int, hard_timeout_s: float, workers: int
+    ) -> list[RewardResult]:
         """Judge `(gold, completion)` pairs; every task gets a result, none waits past its hard limit."""
         with self._lock:
             self._resize(workers)
@@ -264,7 +273,10 @@ class VerifierPool:
         try:
             popen = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, str(child_sock.fileno()), str(self._memory_bytes)],
-                pass_fds=(child_sock.fileno(),), env=env, stdin=subprocess.DEVNULL)
+                pass_fds=(child_sock.fileno(),),
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
         finally:
             child_sock.close()
         return _Worker(_Process(popen), Connection(parent_sock.detach()))
@@ -279,7 +291,9 @@ class VerifierPool:
         self._stop(worker)
         self._workers[self._workers.index(worker)] = self._spawn()
 
-    def _dispatch(self, pending: deque[int], tasks: list[tuple[str, str]], timeout_s: int, hard_timeout_s: float) -> None:
+    def _dispatch(
+        self, pending: deque[int], tasks: list[tuple[str, str]], timeout_s: int, hard_timeout_s: float
+    ) -> None:
         for worker in list(self._workers):
             if not pending:
                 return
@@ -368,8 +382,10 @@ atexit.register(close)
 
 def _whole_seconds(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 1 or int(value) != value:
-        raise ValueError(f"math reward setting {name} must be a whole number of seconds >= 1 (math-verify's "
-                         f"signal.alarm ignores fractions), got {value!r}")
+        raise ValueError(
+            f"math reward setting {name} must be a whole number of seconds >= 1 (math-verify's "
+            f"signal.alarm ignores fractions), got {value!r}"
+        )
     return int(value)
 
 

@@ -7,6 +7,7 @@ Three ways to name a reward:
   (the entry point loads a function decorated with `@reward` or a plain batched callable);
 - a `package.module:function` path.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -41,6 +41,7 @@ code on a laptop, never for a policy's output. Both are the operator's: the envi
 process, the job config, or a reward server's start settings; a request to a reward server can
 set neither (rewards/settings.py), and a server started with either says so (log, /healthz).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -238,7 +239,10 @@ class Sandbox:
         if self.unsafe:
             log.warning(
                 "UNSAFE: running %d untrusted program(s) WITHOUT a sandbox (unsafe_no_sandbox=True or "
-                "%s=1): model-generated code can read and change this host", len(jobs), UNSAFE_ENV)
+                "%s=1): model-generated code can read and change this host",
+                len(jobs),
+                UNSAFE_ENV,
+            )
         else:
             self.check()
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs))) as ex:
@@ -262,7 +266,14 @@ class Sandbox:
         try:
             _kill_uid(uid)  # a crashed earlier holder may have left something behind
             cmd = _rlimit_cmd(self._tools["prlimit"], job.limits, nproc=True)
-            cmd += [self._tools["setpriv"], f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs", "--"]
+            cmd += [
+                self._tools["setpriv"],
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                "--no-new-privs",
+                "--",
+            ]
             cmd += self._bwrap_cmd(job, memfds)
             return _execute(cmd, job, pass_fds=memfds, cwd="/", uid=uid)
         finally:
@@ -272,16 +283,46 @@ class Sandbox:
 
     def _bwrap_cmd(self, job: Job, memfds: list[int]) -> list[str]:
         tmp = str(job.limits.tmp_mb << 20)
-        cmd = [self._tools[self.bwrap], "--unshare-all", "--unshare-user", "--disable-userns",
-               "--die-with-parent", "--new-session", "--as-pid-1", "--cap-drop", "ALL",
-               "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+        cmd = [
+            self._tools[self.bwrap],
+            "--unshare-all",
+            "--unshare-user",
+            "--disable-userns",
+            "--die-with-parent",
+            "--new-session",
+            "--as-pid-1",
+            "--cap-drop",
+            "ALL",
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+        ]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
             if os.path.islink(top):
                 cmd += ["--symlink", os.readlink(top), top]
             elif os.path.isdir(top):  # hosts without merged /usr
                 cmd += ["--ro-bind", top, top]
-        cmd += ["--proc", "/proc", "--dev", "/dev", "--size", tmp, "--tmpfs", "/dev/shm",
-                "--size", tmp, "--tmpfs", "/tmp", "--dir", BOX, "--chdir", "/tmp", "--clearenv"]
+        cmd += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            tmp,
+            "--tmpfs",
+            "/dev/shm",
+            "--size",
+            tmp,
+            "--tmpfs",
+            "/tmp",
+            "--dir",
+            BOX,
+            "--chdir",
+            "/tmp",
+            "--clearenv",
+        ]
         for key, value in _ENV.items():
             cmd += ["--setenv", key, value]
         for path, data in job.files.items():
@@ -289,7 +330,7 @@ class Sandbox:
             memfds.append(fd)
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.lseek(fd, 0, os.SEEK_SET)
             cmd += ["--perms", "0555", "--ro-bind-data", str(fd), path]
         # Read-only last: bwrap's own root and /dev are tmpfs without a size cap.
@@ -305,28 +346,48 @@ class Sandbox:
                 with open(dest, "wb") as f:
                     f.write(data)
                 os.chmod(dest, 0o555)
-            argv = [tmp + a[len(BOX):] if a.startswith(BOX + "/") else a for a in job.argv]
+            argv = [tmp + a[len(BOX) :] if a.startswith(BOX + "/") else a for a in job.argv]
             env = dict(_ENV, HOME=tmp, TMPDIR=tmp)
-            return _execute(_rlimit_cmd(self._tools["prlimit"], job.limits, nproc=False) + argv, job,
-                            cwd=tmp, env=env)
+            return _execute(_rlimit_cmd(self._tools["prlimit"], job.limits, nproc=False) + argv, job, cwd=tmp, env=env)
 
 
 def _rlimit_cmd(prlimit: str, limits: Limits, *, nproc: bool) -> list[str]:
     cpu = limits.cpu_s if limits.cpu_s is not None else math.ceil(limits.timeout_s) + 1
-    cmd = [prlimit, f"--as={limits.memory_mb << 20}", f"--cpu={cpu}:{cpu + 1}",
-           f"--fsize={limits.file_mb << 20}", f"--nofile={limits.nofile}", "--core=0"]
+    cmd = [
+        prlimit,
+        f"--as={limits.memory_mb << 20}",
+        f"--cpu={cpu}:{cpu + 1}",
+        f"--fsize={limits.file_mb << 20}",
+        f"--nofile={limits.nofile}",
+        "--core=0",
+    ]
     if nproc:
         cmd.append(f"--nproc={limits.nproc}")
     return cmd + ["--"]
 
 
-def _execute(cmd: list[str], job: Job, *, cwd: str, pass_fds: Sequence[int] = (),
-             uid: int | None = None, env: Mapping[str, str] | None = None) -> RunResult:
+def _execute(
+    cmd: list[str],
+    job: Job,
+    *,
+    cwd: str,
+    pass_fds: Sequence[int] = (),
+    uid: int | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RunResult:
     start = time.monotonic()
     deadline = start + job.limits.timeout_s
     proc = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
-        env=dict(env or _ENV), pass_fds=tuple(pass_fds), start_new_session=True, close_fds=True)
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=dict(env or _ENV),
+        pass_fds=tuple(pass_fds),
+        start_new_session=True,
+        close_fds=True,
+    )
     try:
         out, err, truncated, killed = _communicate(proc, job.stdin, deadline, job.limits.max_output_bytes)
         if not killed:
@@ -351,8 +412,7 @@ def _execute(cmd: list[str], job: Job, *, cwd: str, pass_fds: Sequence[int] = ()
     code = proc.returncode
     if not killed and code in (128 + signal.SIGXCPU, -signal.SIGXCPU):
         killed = "cpu_limit"
-    return RunResult(code, out, err, truncated, killed in ("timeout", "cpu_limit"), killed,
-                     time.monotonic() - start)
+    return RunResult(code, out, err, truncated, killed in ("timeout", "cpu_limit"), killed, time.monotonic() - start)
 
 
 def _communicate(proc: subprocess.Popen, stdin: bytes, deadline: float, cap: int) -> tuple[bytes, bytes, bool, str]:
@@ -393,11 +453,11 @@ def _communicate(proc: subprocess.Popen, stdin: bytes, deadline: float, cap: int
 
 def _feed(fd: int, pending: memoryview) -> memoryview:
     try:
-        return pending[os.write(fd, pending[:_CHUNK]):]
+        return pending[os.write(fd, pending[:_CHUNK]) :]
     except BlockingIOError:
         return pending
     except BrokenPipeError:  # the program stopped reading: the rest of its input is dropped
-        return pending[len(pending):]
+        return pending[len(pending) :]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

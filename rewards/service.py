@@ -46,6 +46,7 @@ several services behind a balancer to use more cores); no TLS (bind 127.0.0.1, t
 put a proxy in front); OpenRLHF's client sends no Authorization header, so serve it without a
 token on a private interface.
 """
+
 from __future__ import annotations
 
 import functools
@@ -333,8 +334,13 @@ def create_app(
         openrlhf_reward=openrlhf_reward,
         settings=settings,
     )
-    app = FastAPI(title="rlsys reward service", version=SERVICE_VERSION, description=__doc__.split("\n\n")[0],
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="rlsys reward service",
+        version=SERVICE_VERSION,
+        description=__doc__.split("\n\n")[0],
+        docs_url=None,
+        redoc_url=None,
+    )
     app.openapi = lambda: openapi(app, secured=service.token is not None)  # type: ignore[method-assign]
     app.state.service = service
     app.add_middleware(MetricsMiddleware, metrics=service.metrics, routes=ROUTES)
@@ -355,8 +361,9 @@ def create_app(
         return await service.answer_once(request, body, lambda: _openrlhf_json(service, body))
 
     for path in ("/openrlhf", "/get_reward"):
-        app.post(path, response_model=OpenRLHFResponse, responses=ERRORS,
-                 openapi_extra=request_body(OpenRLHFRequest))(openrlhf)
+        app.post(path, response_model=OpenRLHFResponse, responses=ERRORS, openapi_extra=request_body(OpenRLHFRequest))(
+            openrlhf
+        )
 
     @app.get("/v1/rewards", response_model=RewardsResponse, responses=ERRORS)
     async def rewards(request: Request) -> Response:
@@ -366,7 +373,9 @@ def create_app(
 
     @app.get("/healthz", response_model=HealthResponse)
     async def healthz() -> Response:
-        return JSONResponse({"status": "ok", "rewards": sorted(service.specs), "sandbox": sandbox_state(service.settings)})
+        return JSONResponse(
+            {"status": "ok", "rewards": sorted(service.specs), "sandbox": sandbox_state(service.settings)}
+        )
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -468,8 +477,12 @@ def serve(
     app = create_app(reward_names, token=token, **app_options)
     state = sandbox_state(app.state.service.settings)
     if state != "on":
-        print(f"WARNING: the code sandbox is {state}: programs sent by clients run WITHOUT a sandbox "
-              "and can read and change this host", file=sys.stderr, flush=True)
+        print(
+            f"WARNING: the code sandbox is {state}: programs sent by clients run WITHOUT a sandbox "
+            "and can read and change this host",
+            file=sys.stderr,
+            flush=True,
+        )
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
     _AnnouncingServer(config).run()
 

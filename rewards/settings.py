@@ -22,6 +22,7 @@ Not covered: a reward's own validation of operator values (rewards check their s
 called); settings passed in data rows (columns never become settings: `rewards.compose` keeps
 a column named like a setting away from a reward that takes every column).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -68,7 +69,9 @@ class Setting:
         wanted = self.type
         ok = type(value) is wanted or (wanted is float and type(value) is int)
         if not ok:
-            raise SettingError(f"{key} must be {_ARTICLE[wanted]} {_TYPES[wanted]}, got {json.dumps(value, default=repr)}")
+            raise SettingError(
+                f"{key} must be {_ARTICLE[wanted]} {_TYPES[wanted]}, got {json.dumps(value, default=repr)}"
+            )
         if wanted is float:
             value = float(value)
             if not math.isfinite(value):
@@ -133,7 +136,8 @@ def check_request(spec: RewardSpec, values: Mapping[str, Any], where: str = "set
             raise SettingError(
                 f"{place}: operator-only setting of reward {spec.name!r} (safety and resource limits, paths and "
                 f"commands are set when the server starts: `rlsys serve-rewards --set {spec.name}.{key}=VALUE` or "
-                f"--settings FILE), not by a request; a request may set: {allowed}")
+                f"--settings FILE), not by a request; a request may set: {allowed}"
+            )
         raise SettingError(f"{place}: unknown setting of reward {spec.name!r}; a request may set: {allowed}")
     return out
 
@@ -149,8 +153,9 @@ def check_operator(spec: RewardSpec, values: Mapping[str, Any], where: str = "se
     out = {}
     for key, value in values.items():
         if known and key not in known:
-            raise SettingError(f"{where}.{spec.name}.{key}: reward {spec.name!r} has no such setting; "
-                               f"its settings: {sorted(known)}")
+            raise SettingError(
+                f"{where}.{spec.name}.{key}: reward {spec.name!r} has no such setting; its settings: {sorted(known)}"
+            )
         setting = spec.request_settings.get(key)
         out[key] = setting.check(f"{where}.{spec.name}.{key}", value) if setting is not None else value
     return out
@@ -189,5 +194,7 @@ def load_settings_file(path: str | Path) -> dict[str, dict[str, Any]]:
     if data is None:
         return {}
     if not isinstance(data, Mapping) or not all(isinstance(v, Mapping) for v in data.values()):
-        raise SettingError(f"settings file {path}: expected {{reward_name: {{key: value}}}}, e.g. 'code: {{timeout_s: 10}}'")
+        raise SettingError(
+            f"settings file {path}: expected {{reward_name: {{key: value}}}}, e.g. 'code: {{timeout_s: 10}}'"
+        )
     return {str(name): dict(values) for name, values in data.items()}

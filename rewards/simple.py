@@ -8,6 +8,7 @@ decomposed accents (common across the languages we train on) matches.
 Not covered: answer extraction (`\\boxed{}`, "The answer is ...") and numeric equivalence; use
 the `math` reward for those. Lengths are in characters, not tokens.
 """
+
 from __future__ import annotations
 
 import unicodedata

@@ -41,6 +41,7 @@ translations). COMET gets the first reference when a row has several. BLEU's def
 tokenizer is poor for zh/ja/ko: set `tokenize` ("zh", "char") for those. COMET scores are not
 calibrated across models.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,8 +59,7 @@ from rewards.settings import Setting
 from rewards.translation_guards import GuardConfig, GuardSettingError, TranslationGuards, script_mismatch
 
 COMET_MISSING = (
-    "unbabel-comet is not installed in this environment; "
-    "run the QE reward server from .venv-qe (see README)"
+    "unbabel-comet is not installed in this environment; run the QE reward server from .venv-qe (see README)"
 )
 
 # ---------------------------------------------------------------- guards (rewards.translation_guards)
@@ -100,7 +100,9 @@ def _references(value: Any) -> list[str] | None:
 
 GUARD_COLUMNS = ("tgt_lang", "src_lang")
 GUARD_SETTINGS = {
-    "guards": Setting(str, doc="'all', 'none', or comma-separated guard names (language, copy, length, translation_only)"),
+    "guards": Setting(
+        str, doc="'all', 'none', or comma-separated guard names (language, copy, length, translation_only)"
+    ),
     "check_language": Setting(bool, doc="add the language guard"),
     "copy_threshold": Setting(float, ge=0.01, le=1.0, doc="source-copy overlap above which a sample fails"),
     "length_tolerance": Setting(float, ge=1.05, le=20.0, doc="factor around the pair's expected length ratio"),
@@ -125,8 +127,13 @@ def _sentence_scores(
     return results  # type: ignore[return-value]
 
 
-@reward("chrf", columns=("reference",), optional=("src", *GUARD_COLUMNS), description="chrF vs reference (sacrebleu), 0..1.",
-        request_settings={**GUARD_SETTINGS, "word_order": Setting(int, ge=0, le=2, doc="2 = chrF++")})
+@reward(
+    "chrf",
+    columns=("reference",),
+    optional=("src", *GUARD_COLUMNS),
+    description="chrF vs reference (sacrebleu), 0..1.",
+    request_settings={**GUARD_SETTINGS, "word_order": Setting(int, ge=0, le=2, doc="2 = chrF++")},
+)
 def chrf(
     completions: list[str],
     reference: Sequence[Any],
@@ -149,16 +156,31 @@ def chrf(
     """
     from sacrebleu.metrics import CHRF
 
-    settings = dict(guards=guards, check_language=check_language, copy_threshold=copy_threshold,
-                    length_tolerance=length_tolerance, length_ratios=length_ratios)
+    settings = dict(
+        guards=guards,
+        check_language=check_language,
+        copy_threshold=copy_threshold,
+        length_tolerance=length_tolerance,
+        length_ratios=length_ratios,
+    )
     results = _guarded(completions, settings, src, tgt_lang, src_lang)
     if any(r is not None and r.status == "error" for r in results):
         return results  # type: ignore[return-value]
     return _sentence_scores(CHRF(word_order=word_order), completions, reference, results)
 
 
-@reward("bleu", columns=("reference",), optional=("src", *GUARD_COLUMNS), description="Sentence BLEU vs reference (sacrebleu), 0..1.",
-        request_settings={**GUARD_SETTINGS, "tokenize": Setting(str, choices=("13a", "intl", "zh", "ja-mecab", "ko-mecab", "char", "none", "flores101", "flores200"))})
+@reward(
+    "bleu",
+    columns=("reference",),
+    optional=("src", *GUARD_COLUMNS),
+    description="Sentence BLEU vs reference (sacrebleu), 0..1.",
+    request_settings={
+        **GUARD_SETTINGS,
+        "tokenize": Setting(
+            str, choices=("13a", "intl", "zh", "ja-mecab", "ko-mecab", "char", "none", "flores101", "flores200")
+        ),
+    },
+)
 def bleu(
     completions: list[str],
     reference: Sequence[Any],
@@ -177,8 +199,13 @@ def bleu(
     """Sentence BLEU (effective order, exp smoothing) / 100; `tokenize` is sacrebleu's tokenizer name."""
     from sacrebleu.metrics import BLEU
 
-    settings = dict(guards=guards, check_language=check_language, copy_threshold=copy_threshold,
-                    length_tolerance=length_tolerance, length_ratios=length_ratios)
+    settings = dict(
+        guards=guards,
+        check_language=check_language,
+        copy_threshold=copy_threshold,
+        length_tolerance=length_tolerance,
+        length_ratios=length_ratios,
+    )
     results = _guarded(completions, settings, src, tgt_lang, src_lang)
     if any(r is not None and r.status == "error" for r in results):
         return results  # type: ignore[return-value]
@@ -276,8 +303,13 @@ def _comet_rewards(
     return results  # type: ignore[return-value]
 
 
-@reward("comet", columns=("src", "reference"), optional=GUARD_COLUMNS, description="COMET with reference (unbabel-comet, .venv-qe).",
-        request_settings=GUARD_SETTINGS)
+@reward(
+    "comet",
+    columns=("src", "reference"),
+    optional=GUARD_COLUMNS,
+    description="COMET with reference (unbabel-comet, .venv-qe).",
+    request_settings=GUARD_SETTINGS,
+)
 def comet_score(
     completions: list[str],
     src: Sequence[Any],
@@ -296,16 +328,34 @@ def comet_score(
     **_: Any,
 ) -> list[RewardResult]:
     """COMET(src, mt, ref) per sample; `model_path` defaults to $RLSYS_COMET_MODEL. Guards off by default."""
-    settings = dict(guards=guards, check_language=check_language, copy_threshold=copy_threshold,
-                    length_tolerance=length_tolerance, length_ratios=length_ratios)
+    settings = dict(
+        guards=guards,
+        check_language=check_language,
+        copy_threshold=copy_threshold,
+        length_tolerance=length_tolerance,
+        length_ratios=length_ratios,
+    )
     return _comet_rewards(
-        completions, src, reference, tgt_lang=tgt_lang, src_lang=src_lang, model_path=model_path,
-        env_var="RLSYS_COMET_MODEL", batch_size=batch_size, gpus=gpus, guard_settings=settings,
+        completions,
+        src,
+        reference,
+        tgt_lang=tgt_lang,
+        src_lang=src_lang,
+        model_path=model_path,
+        env_var="RLSYS_COMET_MODEL",
+        batch_size=batch_size,
+        gpus=gpus,
+        guard_settings=settings,
     )
 
 
-@reward("comet_qe", columns=("src",), optional=GUARD_COLUMNS, description="CometKiwi-style QE, no reference (unbabel-comet, .venv-qe); guarded.",
-        request_settings=GUARD_SETTINGS)
+@reward(
+    "comet_qe",
+    columns=("src",),
+    optional=GUARD_COLUMNS,
+    description="CometKiwi-style QE, no reference (unbabel-comet, .venv-qe); guarded.",
+    request_settings=GUARD_SETTINGS,
+)
 def comet_qe(
     completions: list[str],
     src: Sequence[Any],
@@ -326,9 +376,22 @@ def comet_qe(
 
     All guards are on by default (`guards="none"` turns them off): QE alone is easy to game.
     """
-    settings = dict(guards=guards, check_language=check_language, copy_threshold=copy_threshold,
-                    length_tolerance=length_tolerance, length_ratios=length_ratios)
+    settings = dict(
+        guards=guards,
+        check_language=check_language,
+        copy_threshold=copy_threshold,
+        length_tolerance=length_tolerance,
+        length_ratios=length_ratios,
+    )
     return _comet_rewards(
-        completions, src, None, tgt_lang=tgt_lang, src_lang=src_lang, model_path=model_path,
-        env_var="RLSYS_COMET_QE_MODEL", batch_size=batch_size, gpus=gpus, guard_settings=settings,
+        completions,
+        src,
+        None,
+        tgt_lang=tgt_lang,
+        src_lang=src_lang,
+        model_path=model_path,
+        env_var="RLSYS_COMET_QE_MODEL",
+        batch_size=batch_size,
+        gpus=gpus,
+        guard_settings=settings,
     )

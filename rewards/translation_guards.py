@@ -56,6 +56,7 @@ preambles `translation_checks` does not list, questions rewritten as statements 
 instructions in the source that the output obeys instead of translating (when it keeps the
 length and language), reasoning traces (strip `<think>` blocks before scoring).
 """
+
 from __future__ import annotations
 
 import re
@@ -78,13 +79,55 @@ GuardStatus = Literal["pass", "fail", "skip"]
 # Non-space characters per English non-space character, for the same content (our estimates from
 # typical parallel corpora; the band around them is wide on purpose). Missing languages: 1.0.
 CHAR_RATIO: dict[str, float] = {
-    "en": 1.0, "de": 1.2, "fr": 1.2, "es": 1.15, "pt": 1.15, "it": 1.15, "nl": 1.15, "ca": 1.15,
-    "gl": 1.15, "ro": 1.15, "sv": 1.05, "da": 1.05, "no": 1.05, "nb": 1.05, "nn": 1.05,
-    "is": 1.05, "fi": 1.1, "et": 1.0, "pl": 1.1, "cs": 1.0, "sk": 1.0, "sl": 1.0, "hr": 1.0,
-    "sr": 1.0, "hu": 1.1, "tr": 1.05, "el": 1.15, "ru": 1.1, "uk": 1.05, "bg": 1.1, "ar": 0.9,
-    "fa": 0.9, "ur": 0.95, "he": 0.8, "hi": 1.0, "mr": 1.0, "ne": 1.0, "bn": 1.0, "vi": 1.1,
-    "id": 1.15, "ms": 1.15, "tl": 1.2, "fil": 1.2, "sw": 1.1, "th": 1.0, "zh": 0.32,
-    "yue": 0.32, "ja": 0.45, "ko": 0.5,
+    "en": 1.0,
+    "de": 1.2,
+    "fr": 1.2,
+    "es": 1.15,
+    "pt": 1.15,
+    "it": 1.15,
+    "nl": 1.15,
+    "ca": 1.15,
+    "gl": 1.15,
+    "ro": 1.15,
+    "sv": 1.05,
+    "da": 1.05,
+    "no": 1.05,
+    "nb": 1.05,
+    "nn": 1.05,
+    "is": 1.05,
+    "fi": 1.1,
+    "et": 1.0,
+    "pl": 1.1,
+    "cs": 1.0,
+    "sk": 1.0,
+    "sl": 1.0,
+    "hr": 1.0,
+    "sr": 1.0,
+    "hu": 1.1,
+    "tr": 1.05,
+    "el": 1.15,
+    "ru": 1.1,
+    "uk": 1.05,
+    "bg": 1.1,
+    "ar": 0.9,
+    "fa": 0.9,
+    "ur": 0.95,
+    "he": 0.8,
+    "hi": 1.0,
+    "mr": 1.0,
+    "ne": 1.0,
+    "bn": 1.0,
+    "vi": 1.1,
+    "id": 1.15,
+    "ms": 1.15,
+    "tl": 1.2,
+    "fil": 1.2,
+    "sw": 1.1,
+    "th": 1.0,
+    "zh": 0.32,
+    "yue": 0.32,
+    "ja": 0.45,
+    "ko": 0.5,
 }
 LENGTH_SLACK_CHARS = 10  # English-character equivalents added to both ends of the band
 COPY_NGRAM = 5
@@ -203,7 +246,9 @@ def language_check(output: str, tgt_lang: Any, src_lang: Any = None, src: Any = 
         if found is not None and found != code:
             src_code = base_code(src_lang) or (detect(src) if isinstance(src, str) else None)
             if found == src_code:
-                return GuardCheck("language", "fail", f"wrong language: expected {tgt_lang}, detected {found} (the source language)")
+                return GuardCheck(
+                    "language", "fail", f"wrong language: expected {tgt_lang}, detected {found} (the source language)"
+                )
             if n_words >= DETECT_MIN_WORDS_ANY:
                 return GuardCheck("language", "fail", f"wrong language: expected {tgt_lang}, detected {found}")
     return GuardCheck("language", "pass")
@@ -211,8 +256,10 @@ def language_check(output: str, tgt_lang: Any, src_lang: Any = None, src: Any = 
 
 def _names_in_both(src: str, output: str) -> set[str]:
     """Title-case words present in both texts (names, brands): translators keep them."""
+
     def pick(text: str) -> set[str]:
         return {w for w in re.findall(r"[^\W_]+", text) if _is_title(w)}
+
     return pick(src) & pick(output)
 
 
@@ -222,7 +269,9 @@ def _ngrams(text: str, drop: set[str]) -> set[str]:
     return {norm[i : i + COPY_NGRAM] for i in range(len(norm) - COPY_NGRAM + 1)}
 
 
-def copy_check(output: str, src: Any, *, threshold: float = 0.5, src_lang: Any = None, tgt_lang: Any = None) -> GuardCheck:
+def copy_check(
+    output: str, src: Any, *, threshold: float = 0.5, src_lang: Any = None, tgt_lang: Any = None
+) -> GuardCheck:
     """Does `output` reproduce (most of) `src`? Character 5-gram overlap in both directions."""
     if not isinstance(src, str) or not src.strip():
         return GuardCheck("copy", "skip", "no src")
@@ -238,9 +287,13 @@ def copy_check(output: str, src: Any, *, threshold: float = 0.5, src_lang: Any =
     shared = len(src_grams & out_grams)
     of_output, of_source = shared / len(out_grams), shared / len(src_grams)
     if of_output >= threshold:
-        return GuardCheck("copy", "fail", f"{of_output:.0%} of the output's character {COPY_NGRAM}-grams occur in the source")
+        return GuardCheck(
+            "copy", "fail", f"{of_output:.0%} of the output's character {COPY_NGRAM}-grams occur in the source"
+        )
     if of_source >= threshold:
-        return GuardCheck("copy", "fail", f"the output contains {of_source:.0%} of the source's character {COPY_NGRAM}-grams")
+        return GuardCheck(
+            "copy", "fail", f"the output contains {of_source:.0%} of the source's character {COPY_NGRAM}-grams"
+        )
     return GuardCheck("copy", "pass")
 
 
@@ -255,7 +308,10 @@ def _ratio_code(lang: Any, text: str) -> str | None:
 
 
 def length_band(
-    src_code: str | None, tgt_code: str | None, tolerance: float, ratios: Mapping[str, tuple[float, float]] | None = None
+    src_code: str | None,
+    tgt_code: str | None,
+    tolerance: float,
+    ratios: Mapping[str, tuple[float, float]] | None = None,
 ) -> tuple[float, float]:
     """(low, high) output/source character ratio for a pair (see the module docstring)."""
     override = (ratios or {}).get(f"{src_code}-{tgt_code}")
@@ -266,7 +322,12 @@ def length_band(
 
 
 def length_check(
-    output: str, src: Any, *, src_lang: Any = None, tgt_lang: Any = None, tolerance: float = 2.0,
+    output: str,
+    src: Any,
+    *,
+    src_lang: Any = None,
+    tgt_lang: Any = None,
+    tolerance: float = 2.0,
     ratios: Mapping[str, tuple[float, float]] | None = None,
 ) -> GuardCheck:
     """Is the output's length plausible for a translation of `src`? (see `length_band`)."""
@@ -280,9 +341,17 @@ def length_check(
     slack = LENGTH_SLACK_CHARS * CHAR_RATIO.get(tgt_code or "", 1.0)
     pair = f"{src_code or '?'}-{tgt_code or '?'}"
     if n_out < low * n_src - slack:
-        return GuardCheck("length", "fail", f"{n_out} characters for a {n_src}-character source, below {low:.2f}x ({pair}): under-translated?")
+        return GuardCheck(
+            "length",
+            "fail",
+            f"{n_out} characters for a {n_src}-character source, below {low:.2f}x ({pair}): under-translated?",
+        )
     if n_out > high * n_src + slack:
-        return GuardCheck("length", "fail", f"{n_out} characters for a {n_src}-character source, above {high:.2f}x ({pair}): over-translated?")
+        return GuardCheck(
+            "length",
+            "fail",
+            f"{n_out} characters for a {n_src}-character source, above {high:.2f}x ({pair}): over-translated?",
+        )
     return GuardCheck("length", "pass")
 
 
@@ -362,7 +431,12 @@ def _guard_names(value: Any) -> tuple[str, ...]:
 
 
 def _number(name: str, value: Any, low: float, high: float, *, open_low: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and (low < value if open_low else low <= value) and value <= high
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (low < value if open_low else low <= value)
+        and value <= high
+    )
     if not ok:
         bound = f"{'(' if open_low else '['}{low}, {high}]"
         raise GuardSettingError(f"setting {name!r} must be a number in {bound}, got {value!r}")
@@ -373,13 +447,17 @@ def _ratios(value: Any) -> dict[str, tuple[float, float]]:
     if value is None:
         return {}
     if not isinstance(value, Mapping) or len(value) > MAX_LENGTH_PAIRS:
-        raise GuardSettingError(f"setting 'length_ratios' must map at most {MAX_LENGTH_PAIRS} 'src-tgt' pairs to [low, high], got {value!r}")
+        raise GuardSettingError(
+            f"setting 'length_ratios' must map at most {MAX_LENGTH_PAIRS} 'src-tgt' pairs to [low, high], got {value!r}"
+        )
     out = {}
     for pair, band in value.items():
         parts = pair.split("-") if isinstance(pair, str) else []
         codes = [base_code(p) for p in parts]
         if len(parts) != 2 or None in codes:
-            raise GuardSettingError(f"setting 'length_ratios': key {pair!r} must be 'src-tgt' with known language codes, e.g. 'en-de'")
+            raise GuardSettingError(
+                f"setting 'length_ratios': key {pair!r} must be 'src-tgt' with known language codes, e.g. 'en-de'"
+            )
         if not isinstance(band, list | tuple) or len(band) != 2:
             raise GuardSettingError(f"setting 'length_ratios'[{pair!r}] must be [low, high], got {band!r}")
         low = _number(f"length_ratios[{pair!r}][0]", band[0], 0.0, 100.0, open_low=True)
@@ -427,16 +505,29 @@ class TranslationGuards:
             if guard == "language":
                 checks.append(language_check(output, tgt_lang, src_lang, src))
             elif guard == "copy":
-                checks.append(copy_check(output, src, threshold=cfg.copy_threshold, src_lang=src_lang, tgt_lang=tgt_lang))
+                checks.append(
+                    copy_check(output, src, threshold=cfg.copy_threshold, src_lang=src_lang, tgt_lang=tgt_lang)
+                )
             elif guard == "length":
-                checks.append(length_check(output, src, src_lang=src_lang, tgt_lang=tgt_lang,
-                                           tolerance=cfg.length_tolerance, ratios=cfg.length_ratios))
+                checks.append(
+                    length_check(
+                        output,
+                        src,
+                        src_lang=src_lang,
+                        tgt_lang=tgt_lang,
+                        tolerance=cfg.length_tolerance,
+                        ratios=cfg.length_ratios,
+                    )
+                )
             else:
                 checks.append(translation_only_check(output, src, tgt_lang))
         return GuardReport(tuple(checks))
 
     def penalties(
-        self, completions: Sequence[str], src: Sequence[Any] | None = None, tgt_lang: Sequence[Any] | None = None,
+        self,
+        completions: Sequence[str],
+        src: Sequence[Any] | None = None,
+        tgt_lang: Sequence[Any] | None = None,
         src_lang: Sequence[Any] | None = None,
     ) -> list[RewardResult | None]:
         """Per sample: the penalty result when a guard fails, None where the metric decides."""

@@ -24,6 +24,7 @@ job from its last checkpoint (`train.max_restarts`). Not covered: replacing an e
 `collective` weight transport (its group would have to be formed again: the job fails with a
 clear error), and a reward server that died (the HTTP client's retries cover a restart of it).
 """
+
 from __future__ import annotations
 
 import threading
@@ -43,9 +44,19 @@ from rlsys.core.types import Sample, TrainSample, WeightPayload
 def learner_kwargs(cfg: RLConfig, rank: int, address: tuple[str, int], local_rank: int | None = None) -> dict[str, Any]:
     """`address`: where the learner ranks meet (rank 0's node IP and a free port there)."""
     return dict(
-        model_path=cfg.model.path, cfg=cfg.learner, algo=cfg.algorithm, total_steps=cfg.train.steps,
-        temperature=cfg.rollout.temperature, max_completion_tokens=cfg.rollout.max_new_tokens, dtype=cfg.model.dtype, seed=cfg.run.seed, rank=rank,
-        world_size=cfg.learner.num_workers, master_addr=address[0], master_port=address[1], local_rank=local_rank,
+        model_path=cfg.model.path,
+        cfg=cfg.learner,
+        algo=cfg.algorithm,
+        total_steps=cfg.train.steps,
+        temperature=cfg.rollout.temperature,
+        max_completion_tokens=cfg.rollout.max_new_tokens,
+        dtype=cfg.model.dtype,
+        seed=cfg.run.seed,
+        rank=rank,
+        world_size=cfg.learner.num_workers,
+        master_addr=address[0],
+        master_port=address[1],
+        local_rank=local_rank,
     )
 
 
@@ -111,16 +122,25 @@ class RayCluster:
         c = cfg.cluster
         learner_resources, rollout_resources = self._placement()
         self.learners = ActorGroup.ranks(  # local_rank 0: Ray shows each learner actor only its own GPU(s)
-            Learner, cfg.learner.num_workers, **learner_resources, name="learner",
+            Learner,
+            cfg.learner.num_workers,
+            **learner_resources,
+            name="learner",
             init=lambda rank, address: ((), learner_kwargs(cfg, rank, address, local_rank=0)),
         )
         self.rollouts = ActorGroup(
-            RolloutWorker, cfg.rollout.num_workers, **rollout_resources,
-            init=lambda rank: ((cfg.model.path, cfg.rollout), dict(seed=cfg.run.seed + rank, dtype=cfg.rollout_dtype,
-                                                                     sleep_mode=self.colocated)),
+            RolloutWorker,
+            cfg.rollout.num_workers,
+            **rollout_resources,
+            init=lambda rank: (
+                (cfg.model.path, cfg.rollout),
+                dict(seed=cfg.run.seed + rank, dtype=cfg.rollout_dtype, sleep_mode=self.colocated),
+            ),
             name="rollout",
         )
-        self.rewards = ActorGroup(RewardWorker, 1, num_cpus=c.reward_cpus, init=lambda _: ((cfg.rewards,), {}), name="reward")
+        self.rewards = ActorGroup(
+            RewardWorker, 1, num_cpus=c.reward_cpus, init=lambda _: ((cfg.rewards,), {}), name="reward"
+        )
         if cfg.rollout.weight_transport == "collective":
             self._join_weight_group()
         if cfg.algorithm.max_staleness > 0:  # rollout_correction `auto` -> tis on every rank
@@ -150,11 +170,15 @@ class RayCluster:
         if self._closing:
             raise RuntimeError("the cluster is shutting down")
         if sum(self.restarts.values()) >= self.cfg.cluster.max_worker_restarts:
-            raise RuntimeError(f"{role} worker {rank} died and cluster.max_worker_restarts "
-                               f"({self.cfg.cluster.max_worker_restarts}) replacements are used up")
+            raise RuntimeError(
+                f"{role} worker {rank} died and cluster.max_worker_restarts "
+                f"({self.cfg.cluster.max_worker_restarts}) replacements are used up"
+            )
         if role == "rollout" and self.cfg.rollout.weight_transport == "collective":
-            raise RuntimeError(f"rollout engine {rank} died; a replacement cannot join the collective weight "
-                               "transport's group: use rollout.weight_transport: tensors to survive engine deaths")
+            raise RuntimeError(
+                f"rollout engine {rank} died; a replacement cannot join the collective weight "
+                "transport's group: use rollout.weight_transport: tensors to survive engine deaths"
+            )
         self.restarts[role] += 1
         group = self.rollouts if role == "rollout" else self.rewards
         actor = group.respawn(rank)
@@ -172,14 +196,18 @@ class RayCluster:
         self.colocated = c.placement == "colocated"
         self.shared_pg = None
         if not self.colocated:
-            return (dict(num_cpus=c.learner_cpus, num_gpus=c.gpus_per_learner),
-                    dict(num_cpus=c.rollout_cpus, num_gpus=c.gpus_per_rollout))
+            return (
+                dict(num_cpus=c.learner_cpus, num_gpus=c.gpus_per_learner),
+                dict(num_cpus=c.rollout_cpus, num_gpus=c.gpus_per_rollout),
+            )
         # bundle i: learner rank i and engine i, each with half of the bundle's GPUs (the same devices)
         bundle = {"CPU": c.learner_cpus + c.rollout_cpus, "GPU": c.gpus_per_learner}
         self.shared_pg = reserve_bundles(self.cfg.learner.num_workers, bundle, "learner + rollout (colocated)")
         share = c.gpus_per_learner / 2
-        return (dict(num_cpus=c.learner_cpus, num_gpus=share, placement=self.shared_pg),
-                dict(num_cpus=c.rollout_cpus, num_gpus=share, placement=self.shared_pg))
+        return (
+            dict(num_cpus=c.learner_cpus, num_gpus=share, placement=self.shared_pg),
+            dict(num_cpus=c.rollout_cpus, num_gpus=share, placement=self.shared_pg),
+        )
 
     def _join_weight_group(self) -> None:
         """Form the collective transport's group: learner rank 0 and every worker of every engine."""
@@ -193,8 +221,10 @@ class RayCluster:
         try:
             self.ray.get(joins, timeout=600)
         except self.ray.exceptions.GetTimeoutError:
-            raise RuntimeError(f"the weight group at {host}:{port} did not form in 600 s ({world} members): can "
-                               "every engine's node reach learner rank 0's node on that port?") from None
+            raise RuntimeError(
+                f"the weight group at {host}:{port} did not form in 600 s ({world} members): can "
+                "every engine's node reach learner rank 0's node on that port?"
+            ) from None
 
     def submit_generate(self, prompts: list[Any], seeds: list[int] | None = None) -> Future:
         return self._generator.submit(self._generate, prompts, seeds)
@@ -204,8 +234,14 @@ class RayCluster:
 
         r = self.cfg.rollout
         with self.generate_clock:
-            return generate_balanced(self.rollouts.actors, prompts, r.samples_per_prompt, r.prompts_per_request,
-                                     seeds=seeds, replace=lambda rank: self._replace("rollout", rank))
+            return generate_balanced(
+                self.rollouts.actors,
+                prompts,
+                r.samples_per_prompt,
+                r.prompts_per_request,
+                seeds=seeds,
+                replace=lambda rank: self._replace("rollout", rank),
+            )
 
     def generate(self, prompts: list[Any], seeds: list[int] | None = None) -> list[Sample]:
         return self.submit_generate(prompts, seeds).result()
@@ -309,8 +345,9 @@ def train_on_ranks(learners: Any, samples: list[TrainSample], total_tokens: int,
     """`train_step` futures of every learner rank, each on a share of `samples` with about as many
     tokens as the others (`total_*` count the whole batch: the loss is normalized over it)."""
     shares = split_by_tokens([len(s) for s in samples], len(learners.actors))
-    return learners.run_each("train_step", [(([samples[i] for i in share], total_tokens, total_seqs), {})
-                                            for share in shares])
+    return learners.run_each(
+        "train_step", [(([samples[i] for i in share], total_tokens, total_seqs), {}) for share in shares]
+    )
 
 
 def state_version(path: str) -> int:

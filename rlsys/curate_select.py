@@ -29,6 +29,7 @@ Pure functions over plain dicts (no model, no Ray), so every rule is unit-tested
 Domains: a row's `domain` column, else its source's `domain`, else its reward's (math, code,
 instructions; chrf / bleu / comet / comet_qe -> translation), else "other".
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-REWARD_DOMAINS = {"math": "math", "code": "code", "instructions": "instructions", "instructions_loose": "instructions",
-                  "chrf": "translation", "bleu": "translation", "comet": "translation", "comet_qe": "translation"}
+REWARD_DOMAINS = {
+    "math": "math",
+    "code": "code",
+    "instructions": "instructions",
+    "instructions_loose": "instructions",
+    "chrf": "translation",
+    "bleu": "translation",
+    "comet": "translation",
+    "comet_qe": "translation",
+}
 DOMAINS = ("translation", "math", "code", "instructions", "other")
 _SPACES = re.compile(r"\s+")
 
@@ -103,8 +112,13 @@ def expected_language(row: dict[str, Any], domain: str) -> str | None:
     return normalize_language(value) if isinstance(value, str) else None
 
 
-def filter_reason(candidate: dict[str, Any], row: dict[str, Any], domain: str, filters: Any,
-                  guard: Callable[[str, dict[str, Any]], str | None] | None = None) -> str | None:
+def filter_reason(
+    candidate: dict[str, Any],
+    row: dict[str, Any],
+    domain: str,
+    filters: Any,
+    guard: Callable[[str, dict[str, Any]], str | None] | None = None,
+) -> str | None:
     """Why a candidate cannot be chosen (a filter name), or None if it passes every filter."""
     text = candidate["completion"]
     if candidate.get("score") is None:
@@ -132,8 +146,10 @@ def translation_guard() -> Callable[[str, dict[str, Any]], str | None]:
     try:
         from rewards.translation_guards import TranslationGuards
     except ImportError as exc:
-        raise ValueError("filters.translation_guards needs rewards/translation_guards.py, which this version "
-                         f"does not have ({exc}); set it to false") from None
+        raise ValueError(
+            "filters.translation_guards needs rewards/translation_guards.py, which this version "
+            f"does not have ({exc}); set it to false"
+        ) from None
     guards = TranslationGuards()
 
     def check(output: str, row: dict[str, Any]) -> str | None:
@@ -174,20 +190,39 @@ def select(prompt: dict[str, Any], candidates: Sequence[dict[str, Any]], cfg: An
     meta = {"domain": domain, "source": prompt["source"], "id": prompt["id"]}
     sft = None
     if best["score"] >= min_score_for(cfg.sft_min_score, domain):
-        sft = {"messages": messages + [{"role": "assistant", "content": best["completion"]}],
-               "score": best["score"], "model": best["model"], **meta}
+        sft = {
+            "messages": messages + [{"role": "assistant", "content": best["completion"]}],
+            "score": best["score"],
+            "model": best["model"],
+            **meta,
+        }
     pair = None
     if worst is not None and best["score"] - worst["score"] >= cfg.pair_min_margin:
-        pair = {"prompt": messages, "chosen": best["completion"], "rejected": worst["completion"],
-                "score_chosen": best["score"], "score_rejected": worst["score"],
-                "chosen_model": best["model"], "rejected_model": worst["model"],
-                "chosen_logprob": best["logprob"], "rejected_logprob": worst["logprob"],
-                "chosen_tokens": best["tokens"], "rejected_tokens": worst["tokens"], **meta}
+        pair = {
+            "prompt": messages,
+            "chosen": best["completion"],
+            "rejected": worst["completion"],
+            "score_chosen": best["score"],
+            "score_rejected": worst["score"],
+            "chosen_model": best["model"],
+            "rejected_model": worst["model"],
+            "chosen_logprob": best["logprob"],
+            "rejected_logprob": worst["logprob"],
+            "chosen_tokens": best["tokens"],
+            "rejected_tokens": worst["tokens"],
+            **meta,
+        }
     return sft, pair
 
 
-def apply_quota(rows: Sequence[dict[str, Any]], quota: dict[str, float], max_rows: int | None, *, seed: int,
-                score_key: str = "score") -> tuple[list[dict[str, Any]], dict[str, int]]:
+def apply_quota(
+    rows: Sequence[dict[str, Any]],
+    quota: dict[str, float],
+    max_rows: int | None,
+    *,
+    seed: int,
+    score_key: str = "score",
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Rows in the quota's mix (see module docstring), in a seeded shuffled order; and the count per
     domain (0 for a domain of the quota that had no row)."""
     by_domain: dict[str, list[dict[str, Any]]] = {}

@@ -17,6 +17,7 @@ Not covered: balancing by token count (prompts are tokenized in the engines, com
 are unknown until they are done), and feeding requests into a running vLLM batch (an engine
 runs its requests one after another; larger requests batch better, smaller ones balance better).
 """
+
 from __future__ import annotations
 
 import math
@@ -55,9 +56,15 @@ class Balancer:
         self.outstanding[engine] -= 1
 
 
-def generate_balanced(engines: list[Any], prompts: list[Any], samples_per_prompt: int,
-                      prompts_per_request: int | None = None, depth: int = 2,
-                      seeds: list[int] | None = None, replace: Callable[[int], Any] | None = None) -> list[Sample]:
+def generate_balanced(
+    engines: list[Any],
+    prompts: list[Any],
+    samples_per_prompt: int,
+    prompts_per_request: int | None = None,
+    depth: int = 2,
+    seeds: list[int] | None = None,
+    replace: Callable[[int], Any] | None = None,
+) -> list[Sample]:
     """Generate on Ray actors `engines` (RolloutWorker); group-contiguous samples in prompt order.
 
     `seeds` (one per prompt) travel with their prompts, so which engine samples a prompt does not

@@ -16,6 +16,7 @@ prompt stream's position; every prompt is sampled with a seed derived from the r
 position in the stream (rlsys/core/data.py `sampling_seed`), so the steps after a resume draw
 the prompts and samples an uninterrupted run would have drawn.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,11 @@ def start_cluster(cfg: RLConfig):
         if cfg.cluster.address:
             ray.init(address=cfg.cluster.address, log_to_driver=ray_log_to_driver())
         else:
-            ray.init(num_cpus=cfg.cluster.num_cpus or local_cpus(cfg), include_dashboard=False,
-                     log_to_driver=ray_log_to_driver())
+            ray.init(
+                num_cpus=cfg.cluster.num_cpus or local_cpus(cfg),
+                include_dashboard=False,
+                log_to_driver=ray_log_to_driver(),
+            )
     return RayCluster(cfg)
 
 
@@ -99,8 +103,10 @@ def train(cfg: RLConfig) -> Path | None:
                 if restarts["job"] >= cfg.train.max_restarts:
                     raise RuntimeError(f"{err}; the job stops (train.max_restarts: {cfg.train.max_restarts})") from err
                 restarts["job"] += 1
-                log.console.print(f"[yellow]{err}[/]: restarting the workers from the last checkpoint "
-                                  f"({restarts['job']} of train.max_restarts {cfg.train.max_restarts})")
+                log.console.print(
+                    f"[yellow]{err}[/]: restarting the workers from the last checkpoint "
+                    f"({restarts['job']} of train.max_restarts {cfg.train.max_restarts})"
+                )
             finally:
                 cluster.shutdown()
     finally:
@@ -140,7 +146,9 @@ def run_steps(cluster, cfg: RLConfig, stream: PromptStream, log: RunLog, at: Pos
         metrics.update(times, tokens_per_s=gen_tokens / times["time/step_s"], weight_version=version)
         metrics.update({f"restarts/{k}": v for k, v in {**restarts, **cluster.restarts}.items()})
         if cfg.train.log_samples:
-            log.log_samples(step, sample_records(samples[: cfg.train.log_samples], results, batch_rows, job.position, cfg))
+            log.log_samples(
+                step, sample_records(samples[: cfg.train.log_samples], results, batch_rows, job.position, cfg)
+            )
         log.log(step, metrics)
         at.step, at.weight_version = step, version  # in place: train() restarts from at.checkpoint
         if step == cfg.train.steps or (cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0):
@@ -153,8 +161,9 @@ def run_steps(cluster, cfg: RLConfig, stream: PromptStream, log: RunLog, at: Pos
     return at.checkpoint
 
 
-def draw_and_score(cluster, stream: PromptStream, cfg: RLConfig, times: dict[str, float],
-                   generated: tuple[list, list] | None) -> tuple[list, list, list, dict]:
+def draw_and_score(
+    cluster, stream: PromptStream, cfg: RLConfig, times: dict[str, float], generated: tuple[list, list] | None
+) -> tuple[list, list, list, dict]:
     """Score the step's `generated` (rows, samples) and return (samples, results, rows, metrics),
     where a sample's `prompt_index` points into rows. With `algorithm.dynamic_sampling`
     (DAPO), groups without signal are refilled from new prompts, at most `max_rounds` times;
@@ -185,8 +194,16 @@ def draw_and_score(cluster, stream: PromptStream, cfg: RLConfig, times: dict[str
             break
         rounds += 1
         draw = math.ceil((want - have) / max(have / len(rows), 0.25))
-    return samples, results, rows, {"dynamic_sampling/target_groups": want, "dynamic_sampling/rounds": rounds,
-                                    "dynamic_sampling/prompts": len(rows)}
+    return (
+        samples,
+        results,
+        rows,
+        {
+            "dynamic_sampling/target_groups": want,
+            "dynamic_sampling/rounds": rounds,
+            "dynamic_sampling/prompts": len(rows),
+        },
+    )
 
 
 @dataclass
@@ -228,9 +245,18 @@ def restore(cluster, cfg: RLConfig, stream: PromptStream, log: RunLog, resume: b
 
 def sample_records(samples, results, rows, first: int, cfg: RLConfig) -> list[dict]:
     """samples.jsonl lines: where the prompt came from, what was sampled, how it was scored."""
-    return [{"position": first + s.prompt_index, "prompt": rows[s.prompt_index][cfg.data.prompt_key],
-             "completion": s.completion, "completion_ids": s.completion_ids, "reward": r.score, "status": r.status,
-             "weight_version": s.weight_version} for s, r in zip(samples, results)]
+    return [
+        {
+            "position": first + s.prompt_index,
+            "prompt": rows[s.prompt_index][cfg.data.prompt_key],
+            "completion": s.completion,
+            "completion_ids": s.completion_ids,
+            "reward": r.score,
+            "status": r.status,
+            "weight_version": s.weight_version,
+        }
+        for s, r in zip(samples, results)
+    ]
 
 
 def _missing_model(path: str) -> None:

@@ -25,6 +25,7 @@ the set prefix; evaluate.py adds `<set>/`) and one detail dict per row for sampl
 Not covered: document-level translation metrics, COMET per sentence in samples.jsonl (only means),
 judge-based scores (rlsys/judge.py).
 """
+
 from __future__ import annotations
 
 import math
@@ -88,8 +89,10 @@ def surface_scores(rows: list[dict[str, Any]], outputs: list[str], where: list[s
         sub_out, sub_refs = [outputs[i] for i in idx], [refs[i] for i in idx]
         metrics[f"chrf/{pair}"] = _corpus(chrf, sub_out, sub_refs)
         metrics[f"bleu/{pair}"] = _corpus(bleu, sub_out, sub_refs)
-    per_row = [{"chrf": chrf.sentence_score(out, r).score, "bleu": sentence_bleu.sentence_score(out, r).score}
-               for out, r in zip(outputs, refs, strict=True)]
+    per_row = [
+        {"chrf": chrf.sentence_score(out, r).score, "bleu": sentence_bleu.sentence_score(out, r).score}
+        for out, r in zip(outputs, refs, strict=True)
+    ]
     return TaskScore(metrics, per_row)
 
 
@@ -98,12 +101,16 @@ def comet_scores(rows: list[dict[str, Any]], outputs: list[str], qe: Any) -> Tas
     metrics: dict[str, float] = {}
     per_row: list[dict[str, Any]] = [{} for _ in rows]
     for name in qe.served:
-        idx = [i for i, r in enumerate(rows) if isinstance(r.get("src"), str)
-               and (name == "comet_qe" or r.get("reference") is not None)]
+        idx = [
+            i
+            for i, r in enumerate(rows)
+            if isinstance(r.get("src"), str) and (name == "comet_qe" or r.get("reference") is not None)
+        ]
         if not idx:
             continue
-        columns = [{"src": rows[i]["src"], **({"reference": first_reference(rows[i])} if name == "comet" else {})}
-                   for i in idx]
+        columns = [
+            {"src": rows[i]["src"], **({"reference": first_reference(rows[i])} if name == "comet" else {})} for i in idx
+        ]
         results = qe.score(name, [outputs[i] for i in idx], columns)
         scored = {i: r.score for i, r in zip(idx, results, strict=True) if r.status == "ok" and r.score is not None}
         for i, r in zip(idx, results, strict=True):
@@ -145,14 +152,24 @@ def check_row(output: str, row: dict[str, Any], where: str, loose: bool) -> list
 
     extra = {"turn_constraints": row["turn_constraints"]} if row.get("turn_constraints") is not None else {}
     try:
-        return check_constraints(output, row.get("constraints") or [], prompt=row.get("prompt"), src=row.get("src"),
-                                 loose=loose, tgt_lang=row.get("tgt_lang"), **extra)
+        return check_constraints(
+            output,
+            row.get("constraints") or [],
+            prompt=row.get("prompt"),
+            src=row.get("src"),
+            loose=loose,
+            tgt_lang=row.get("tgt_lang"),
+            **extra,
+        )
     except ConstraintError as exc:
         raise DataError(str(exc), field="constraints", where=where) from None
     except TypeError as exc:
         if extra and "turn_constraints" in str(exc):
-            raise DataError("per-turn constraints need rewards.instructions.conversation (not in this version)",
-                            field="turn_constraints", where=where) from None
+            raise DataError(
+                "per-turn constraints need rewards.instructions.conversation (not in this version)",
+                field="turn_constraints",
+                where=where,
+            ) from None
         raise
 
 
@@ -178,8 +195,9 @@ def score_ifmt(rows: list[dict[str, Any]], outputs: list[str], where: list[str],
     result = score_instructions(rows, outputs, where)
     with_ref = [i for i, row in enumerate(rows) if row.get("reference") is not None]
     if with_ref:
-        sub = score_translation([rows[i] for i in with_ref], [outputs[i] for i in with_ref],
-                                [where[i] for i in with_ref], qe)
+        sub = score_translation(
+            [rows[i] for i in with_ref], [outputs[i] for i in with_ref], [where[i] for i in with_ref], qe
+        )
         result.metrics.update({k: v for k, v in sub.metrics.items() if k != "rows"})
         result.notes += sub.notes
         for i, detail in zip(with_ref, sub.per_row, strict=True):
@@ -219,9 +237,15 @@ def _columns(task: str, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     return {"tests": [row["tests"] for row in rows], "language": [row.get("language") for row in rows]}
 
 
-def score_verified(task: str, rows: list[dict[str, Any]], outputs: list[str], where: list[str],
-                   samples: list[list[str]] | None = None, ks: Sequence[int] = (1,),
-                   settings: dict[str, Any] | None = None) -> TaskScore:
+def score_verified(
+    task: str,
+    rows: list[dict[str, Any]],
+    outputs: list[str],
+    where: list[str],
+    samples: list[list[str]] | None = None,
+    ks: Sequence[int] = (1,),
+    settings: dict[str, Any] | None = None,
+) -> TaskScore:
     """math / code: greedy `accuracy` over judged rows, `pass@k` over `samples` (n per row)."""
     reward = "math" if task == "math" else "code"
     columns = {**_columns(task, rows), **(settings or {})}
@@ -230,16 +254,26 @@ def score_verified(task: str, rows: list[dict[str, Any]], outputs: list[str], wh
     judged = [v for v in verdicts if v is not None]
     if not judged:
         raise EvalError(f"{where[0]}: the {reward} reward judged no row; first reason: {results[0].reason}")
-    metrics = {"accuracy": sum(judged) / len(judged), "rows": float(len(rows)),
-               "unscored": float(len(rows) - len(judged))}
+    metrics = {
+        "accuracy": sum(judged) / len(judged),
+        "rows": float(len(rows)),
+        "unscored": float(len(rows) - len(judged)),
+    }
     per_row = [{"score": r.score, "status": r.status, "reason": r.reason} for r in results]
     if samples is not None:
         metrics.update(_pass_metrics(task, reward, rows, samples, ks, settings, per_row))
     return TaskScore(metrics, per_row)
 
 
-def _pass_metrics(task: str, reward: str, rows: list[dict[str, Any]], samples: list[list[str]],
-                  ks: Sequence[int], settings: dict[str, Any] | None, per_row: list[dict[str, Any]]) -> dict[str, float]:
+def _pass_metrics(
+    task: str,
+    reward: str,
+    rows: list[dict[str, Any]],
+    samples: list[list[str]],
+    ks: Sequence[int],
+    settings: dict[str, Any] | None,
+    per_row: list[dict[str, Any]],
+) -> dict[str, float]:
     flat_rows = [row for row, group in zip(rows, samples, strict=True) for _ in group]
     flat_out = [text for group in samples for text in group]
     results = _reward_results(reward, flat_out, {**_columns(task, flat_rows), **(settings or {})})
@@ -260,4 +294,3 @@ def _pass_metrics(task: str, reward: str, rows: list[dict[str, Any]], samples: l
             metrics[f"pass@{k}"] = sum(values) / len(values)
     metrics["samples_per_prompt"] = float(max(len(g) for g in samples))
     return metrics
-

@@ -12,13 +12,14 @@
 
 Not covered: confidence intervals, significance tests between stages.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
 
-from rlsys.core.config import EvalConfig, ParetoConfig
+from rlsys.core.pipeline_config import EvalConfig, ParetoConfig
 
 PERCENT_METRICS = ("chrf", "bleu")
 """Metrics on a 0-100 scale; divided by 100 in the Pareto scores."""
@@ -59,10 +60,13 @@ def _translation_table(key: str, m: dict[str, float]) -> list[str]:
 
 
 def _instruction_table(key: str, m: dict[str, float], label: str) -> list[str]:
-    return [f"| {label} | strict | loose |", "|---|---:|---:|",
-            f"| prompt level (every {label.split()[0]} met) | {_cell(m, f'{key}/prompt_accuracy')} | "
-            f"{_cell(m, f'{key}/prompt_accuracy_loose')} |",
-            f"| {label} level | {_cell(m, f'{key}/constraint_accuracy')} | {_cell(m, f'{key}/constraint_accuracy_loose')} |"]
+    return [
+        f"| {label} | strict | loose |",
+        "|---|---:|---:|",
+        f"| prompt level (every {label.split()[0]} met) | {_cell(m, f'{key}/prompt_accuracy')} | "
+        f"{_cell(m, f'{key}/prompt_accuracy_loose')} |",
+        f"| {label} level | {_cell(m, f'{key}/constraint_accuracy')} | {_cell(m, f'{key}/constraint_accuracy_loose')} |",
+    ]
 
 
 def _section(key: str, task: str, m: dict[str, float]) -> list[str]:
@@ -77,13 +81,22 @@ def _section(key: str, task: str, m: dict[str, float]) -> list[str]:
     elif task in ("math", "code"):
         ks = sorted((name.split("@")[1] for name in m if name.startswith(f"{key}/pass@")), key=int)
         cols = ["accuracy", *(f"pass@{k}" for k in ks), "unscored"]
-        lines += ["| " + " | ".join(["greedy accuracy", *cols[1:]]) + " |", "|" + "---:|" * len(cols),
-                  "| " + " | ".join(_cell(m, f"{key}/{c}") for c in cols) + " |"]
+        lines += [
+            "| " + " | ".join(["greedy accuracy", *cols[1:]]) + " |",
+            "|" + "---:|" * len(cols),
+            "| " + " | ".join(_cell(m, f"{key}/{c}") for c in cols) + " |",
+        ]
         if ks:
-            lines += ["", f"pass@k: unbiased estimate from {_cell(m, f'{key}/samples_per_prompt')} sampled answers per problem."]
+            lines += [
+                "",
+                f"pass@k: unbiased estimate from {_cell(m, f'{key}/samples_per_prompt')} sampled answers per problem.",
+            ]
     elif task == "judge":
-        lines += ["| win rate vs baseline | invalid games |", "|---:|---:|",
-                  f"| {_cell(m, f'{key}/win_rate')} | {_cell(m, f'{key}/invalid')} |"]
+        lines += [
+            "| win rate vs baseline | invalid games |",
+            "|---:|---:|",
+            f"| {_cell(m, f'{key}/win_rate')} | {_cell(m, f'{key}/invalid')} |",
+        ]
     return lines + [""]
 
 
@@ -103,18 +116,26 @@ def _examples(records: list[dict[str, Any]], per_set: int = 2) -> list[str]:
         seen[r["set"]] = seen.get(r["set"], 0) + 1
         detail = {k: v for k, v in r.items() if k not in ("set", "where", "prompt", "output", "samples")}
         prompt = _last_user(r["prompt"]).replace("\n", " ")[:200]
-        lines += [f"- **{r['set']}** ({r['where']}): {prompt!r}", f"  - answer: {r['output'][:200]!r}",
-                  f"  - scores: `{json.dumps(detail, ensure_ascii=False)[:300]}`"]
+        lines += [
+            f"- **{r['set']}** ({r['where']}): {prompt!r}",
+            f"  - answer: {r['output'][:200]!r}",
+            f"  - scores: `{json.dumps(detail, ensure_ascii=False)[:300]}`",
+        ]
     return lines + [""]
 
 
-def render_report(model_dir: str, metrics: dict[str, float], records: list[dict[str, Any]], cfg: EvalConfig,
-                  notes: list[str]) -> str:
+def render_report(
+    model_dir: str, metrics: dict[str, float], records: list[dict[str, Any]], cfg: EvalConfig, notes: list[str]
+) -> str:
     how = f"Backend `{cfg.backend}`, greedy answers (temperature 0)"
     if cfg.samples_per_prompt > 1:
         how += f"; pass@k from {cfg.samples_per_prompt} answers per math/code problem sampled at temperature {cfg.temperature}"
-    lines = [f"# Evaluation of `{model_dir}`", "", how + ". chrF and BLEU 0-100, COMET as the model gives it, "
-             "accuracies and rates 0-1.", ""]
+    lines = [
+        f"# Evaluation of `{model_dir}`",
+        "",
+        how + ". chrF and BLEU 0-100, COMET as the model gives it, accuracies and rates 0-1.",
+        "",
+    ]
     for key in cfg.data:
         if f"{key}/rows" in metrics:
             lines += _section(key, key.partition(":")[0], metrics)
@@ -125,12 +146,24 @@ def render_report(model_dir: str, metrics: dict[str, float], records: list[dict[
     return "\n".join(lines)
 
 
-def write_report(out_dir: str | Path, metrics: dict[str, float], records: list[dict[str, Any]], *,
-                 model_dir: str, cfg: EvalConfig, notes: list[str] | None = None) -> Path:
+def write_report(
+    out_dir: str | Path,
+    metrics: dict[str, float],
+    records: list[dict[str, Any]],
+    *,
+    model_dir: str,
+    cfg: EvalConfig,
+    notes: list[str] | None = None,
+) -> Path:
     """`eval.json` (metrics, notes, settings), `eval.md` (the report) and `samples.jsonl`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = {"model": str(model_dir), "metrics": metrics, "notes": list(notes or []), "config": cfg.model_dump(mode="json")}
+    report = {
+        "model": str(model_dir),
+        "metrics": metrics,
+        "notes": list(notes or []),
+        "config": cfg.model_dump(mode="json"),
+    }
     (out / "eval.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / "eval.md").write_text(render_report(model_dir, metrics, records, cfg, list(notes or [])), encoding="utf-8")
     lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in records)
@@ -151,8 +184,11 @@ def default_metrics(metrics: dict[str, float]) -> tuple[list[str], list[str]]:
         task = parts[0].partition(":")[0]
         if task == "translation" and parts[1] == "chrf":
             translation.append(name)
-        elif (task == "instructions" and parts[1] == "prompt_accuracy") or (
-                task in ("math", "code") and parts[1] == "accuracy") or (task == "judge" and parts[1] == "win_rate"):
+        elif (
+            (task == "instructions" and parts[1] == "prompt_accuracy")
+            or (task in ("math", "code") and parts[1] == "accuracy")
+            or (task == "judge" and parts[1] == "win_rate")
+        ):
             general.append(name)
     return translation, general
 

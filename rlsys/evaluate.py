@@ -27,6 +27,7 @@ Not covered: data-parallel evaluation over several engines, multi-turn generatio
 row's earlier assistant turns are given, only the last answer is generated), reasoning-trace
 stripping.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,15 +36,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlsys.core.config import EvalConfig, RolloutConfig
+from rlsys.core.config import RolloutConfig
 from rlsys.core.data import DataError, Records, check_prompt, load_records
+from rlsys.core.pipeline_config import EvalConfig
 from rlsys.eval_metrics import EvalError, TaskScore, score_ifmt, score_instructions, score_translation, score_verified
 from rlsys.eval_report import markdown_table, write_report
 
 __all__ = ["EvalError", "EvalSet", "evaluate", "generate", "load_sets", "markdown_table", "score"]
 
-TASK_COLUMNS = {"translation": "reference", "ifmt": "constraints", "instructions": "constraints",
-                "math": "answer", "code": "tests", "judge": "baseline"}
+TASK_COLUMNS = {
+    "translation": "reference",
+    "ifmt": "constraints",
+    "instructions": "constraints",
+    "math": "answer",
+    "code": "tests",
+    "judge": "baseline",
+}
 SAMPLED_TASKS = ("math", "code")
 
 
@@ -91,10 +99,17 @@ def resolve_dtype(name: str) -> str:
 
 def rollout_config(cfg: EvalConfig) -> RolloutConfig:
     """The rollout engine settings of an evaluation: greedy by default, one answer per prompt."""
-    return RolloutConfig(backend=cfg.backend, samples_per_prompt=1, max_new_tokens=cfg.max_new_tokens,
-                         max_model_len=cfg.max_model_len, temperature=0.0, top_p=cfg.top_p,
-                         tensor_parallel_size=cfg.tensor_parallel_size, hf_batch_size=cfg.batch_size,
-                         gpu_memory_utilization=cfg.gpu_memory_utilization)
+    return RolloutConfig(
+        backend=cfg.backend,
+        samples_per_prompt=1,
+        max_new_tokens=cfg.max_new_tokens,
+        max_model_len=cfg.max_model_len,
+        temperature=0.0,
+        top_p=cfg.top_p,
+        tensor_parallel_size=cfg.tensor_parallel_size,
+        hf_batch_size=cfg.batch_size,
+        gpu_memory_utilization=cfg.gpu_memory_utilization,
+    )
 
 
 def check_lengths(model_dir: str, prompts: list[Any], cfg: EvalConfig, where: list[str] | None) -> None:
@@ -110,7 +125,9 @@ def check_lengths(model_dir: str, prompts: list[Any], cfg: EvalConfig, where: li
         length = len(render_prompt(tokenizer, prompt, use_chat_template=True))
         if length >= cfg.max_model_len:
             name = where[i] if where else f"prompt {i + 1}"
-            raise EvalError(f"{name}: the prompt has {length} tokens, not less than max_model_len ({cfg.max_model_len})")
+            raise EvalError(
+                f"{name}: the prompt has {length} tokens, not less than max_model_len ({cfg.max_model_len})"
+            )
 
 
 @contextlib.contextmanager
@@ -143,8 +160,16 @@ def _samples(worker: Any, prompts: list[Any], n: int, temperature: float) -> lis
 # ---------------------------------------------------------------- scoring
 
 
-def score(task: str, rows: list[dict[str, Any]], outputs: list[str], *, where: list[str] | None = None,
-          samples: list[list[str]] | None = None, cfg: EvalConfig | None = None, qe: Any = None) -> TaskScore:
+def score(
+    task: str,
+    rows: list[dict[str, Any]],
+    outputs: list[str],
+    *,
+    where: list[str] | None = None,
+    samples: list[list[str]] | None = None,
+    cfg: EvalConfig | None = None,
+    qe: Any = None,
+) -> TaskScore:
     """Score one set's outputs (rlsys/eval_metrics.py); `where` names each row in errors (default:
     its index); `samples` are the sampled answers of math / code rows for pass@k."""
     if len(rows) != len(outputs):
@@ -187,8 +212,10 @@ def evaluate(model_dir: str, cfg: EvalConfig, *, qe: Any = None) -> dict[str, fl
     sampled = [s for s in sets if s.task in SAMPLED_TASKS] if cfg.samples_per_prompt > 1 else []
     with engine(model_dir, cfg) as worker:
         outputs = [s.completion for s in worker.generate(prompts, 1, temperature=0.0)] if prompts else []
-        samples = {s.key: _samples(worker, [r["prompt"] for r in s.rows], cfg.samples_per_prompt, cfg.temperature)
-                   for s in sampled}
+        samples = {
+            s.key: _samples(worker, [r["prompt"] for r in s.rows], cfg.samples_per_prompt, cfg.temperature)
+            for s in sampled
+        }
     if qe is None and any(s.task in ("translation", "ifmt") for s in sets):
         from rlsys.qe_server import qe_service
 
@@ -197,8 +224,16 @@ def evaluate(model_dir: str, cfg: EvalConfig, *, qe: Any = None) -> dict[str, fl
     return _score_and_report(model_dir, cfg, sets, outputs, samples, where, qe, notes)
 
 
-def _score_and_report(model_dir: str, cfg: EvalConfig, sets: list[EvalSet], outputs: list[str],
-                      samples: dict[str, list[list[str]]], where: list[str], qe: Any, notes: list[str]) -> dict[str, float]:
+def _score_and_report(
+    model_dir: str,
+    cfg: EvalConfig,
+    sets: list[EvalSet],
+    outputs: list[str],
+    samples: dict[str, list[list[str]]],
+    where: list[str],
+    qe: Any,
+    notes: list[str],
+) -> dict[str, float]:
     metrics: dict[str, float] = {}
     records: list[dict[str, Any]] = []
     start = 0

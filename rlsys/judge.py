@@ -21,6 +21,7 @@ detected here. Use a strong judge and read the samples.
 Not covered: Bradley-Terry fitting and confidence intervals, multi-turn judging, reference-guided
 (math) judging, caching judgments across runs.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from rlsys.core.config import JudgeConfig
+from rlsys.core.pipeline_config import JudgeConfig
 
 SYSTEM = (
     "You are an impartial judge. Compare the two assistant answers to the user's request below. "
@@ -51,8 +52,10 @@ class Game:
 
 
 def judge_prompt(question: str, answer_a: str, answer_b: str) -> list[dict[str, str]]:
-    user = (f"[User request]\n{question}\n\n[Answer of assistant A]\n{answer_a}\n[End of answer A]\n\n"
-            f"[Answer of assistant B]\n{answer_b}\n[End of answer B]")
+    user = (
+        f"[User request]\n{question}\n\n[Answer of assistant A]\n{answer_a}\n[End of answer A]\n\n"
+        f"[Answer of assistant B]\n{answer_b}\n[End of answer B]"
+    )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -97,9 +100,13 @@ class Judge:
             return Game(None, "no single verdict label in the reply")
         return Game(A_SCORE[label] if model_first else 1.0 - A_SCORE[label], label)
 
-    def compare(self, questions: Sequence[str], answers: Sequence[str], baselines: Sequence[str]) -> list[tuple[Game, Game]]:
+    def compare(
+        self, questions: Sequence[str], answers: Sequence[str], baselines: Sequence[str]
+    ) -> list[tuple[Game, Game]]:
         """Both games for every row, `cfg.concurrency` requests at a time."""
-        jobs = [(q, a, b, first) for q, a, b in zip(questions, answers, baselines, strict=True) for first in (True, False)]
+        jobs = [
+            (q, a, b, first) for q, a, b in zip(questions, answers, baselines, strict=True) for first in (True, False)
+        ]
         with ThreadPoolExecutor(max_workers=self.cfg.concurrency) as pool:
             games = list(pool.map(lambda job: self.game(*job), jobs))
         return [(games[2 * i], games[2 * i + 1]) for i in range(len(questions))]

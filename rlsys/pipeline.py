@@ -37,6 +37,7 @@ Not covered: stages on different machines (the grpo stage alone uses Ray), choos
 intermediate model to continue from (always the previous stage's), evaluating a curate stage
 (its model is its input's; the summary shows its data counts).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,10 +52,7 @@ from rich.table import Table
 
 from rlsys.core.config import (
     ConfigError,
-    CurateStage,
-    GRPOStage,
     ModelConfig,
-    PipelineConfig,
     RunConfig,
     apply_overrides,
     dump_config,
@@ -63,10 +61,18 @@ from rlsys.core.config import (
     validate,
 )
 from rlsys.core.logs import move_to
+from rlsys.core.pipeline_config import CurateStage, GRPOStage, PipelineConfig
 from rlsys.core.progress import Display, run_display
 
-SUMMARY_KEYS = ("loss", "val/loss", "rewards/accuracy", "val/rewards/accuracy", "reward/mean", "curate/sft_rows",
-                "curate/pairs")
+SUMMARY_KEYS = (
+    "loss",
+    "val/loss",
+    "rewards/accuracy",
+    "val/rewards/accuracy",
+    "reward/mean",
+    "curate/sft_rows",
+    "curate/pairs",
+)
 """Last-step metrics shown next to the evaluation in the summary, where a stage has them."""
 
 
@@ -113,7 +119,10 @@ def run_pipeline(cfg: PipelineConfig, console: Console | None = None) -> dict[st
     first = next((i for i in range(1, count + 1) if read_done(stage_dir(cfg, i)) is None), count + 1)
     if cfg.check_data_first and first <= count:
         check_data(cfg, list(range(first, count + 1)), console)
-    with contextlib.ExitStack() as stack, run_display(console, [cfg.stage_name(i) for i in range(1, count + 1)]) as display:
+    with (
+        contextlib.ExitStack() as stack,
+        run_display(console, [cfg.stage_name(i) for i in range(1, count + 1)]) as display,
+    ):
         rows = run_stages(cfg, first, console, display, LazyQE(cfg, stack))
     return write_summary(cfg, rows, console)
 
@@ -124,8 +133,15 @@ def run_stages(cfg: PipelineConfig, first: int, console: Console, display: Displ
     run_dir = Path(cfg.run.output_dir)
     model_dir = cfg.model.path
     move_to(run_dir / "stages" / "0_base" / "logs")  # no-op unless the command captures output (rlsys/core/logs.py)
-    rows = [{"stage": "0_base", "type": "base", "model_dir": model_dir, "metrics": {},
-             "eval": evaluate_once(cfg, model_dir, run_dir / "stages" / "0_base", qe)}]
+    rows = [
+        {
+            "stage": "0_base",
+            "type": "base",
+            "model_dir": model_dir,
+            "metrics": {},
+            "eval": evaluate_once(cfg, model_dir, run_dir / "stages" / "0_base", qe),
+        }
+    ]
     for index, stage in enumerate(cfg.stages, start=1):
         folder = stage_dir(cfg, index)
         if index < first:
@@ -146,9 +162,15 @@ def run_stages(cfg: PipelineConfig, first: int, console: Console, display: Displ
             display.expect(folder.name)
             done = run_one(cfg, index, model_dir, folder, console)
         model_dir = done["model_dir"]
-        rows.append({"stage": folder.name, "type": stage.type, "model_dir": model_dir,
-                     "metrics": {k: done["metrics"][k] for k in SUMMARY_KEYS if k in done["metrics"]},
-                     "eval": {} if isinstance(stage, CurateStage) else evaluate_once(cfg, model_dir, folder, qe)})
+        rows.append(
+            {
+                "stage": folder.name,
+                "type": stage.type,
+                "model_dir": model_dir,
+                "metrics": {k: done["metrics"][k] for k in SUMMARY_KEYS if k in done["metrics"]},
+                "eval": {} if isinstance(stage, CurateStage) else evaluate_once(cfg, model_dir, folder, qe),
+            }
+        )
     return rows
 
 
@@ -189,8 +211,10 @@ def check_unchanged(folder: Path, done: dict[str, Any], stage_cfg: dict[str, Any
     if done["input_model"] != input_model:
         changed.append(f"input model (was {done['input_model']}, now {input_model})")
     if changed:
-        raise ValueError(f"{folder} was completed with a different setup ({', '.join(changed)}); "
-                         "restore the config, or delete that folder (and the later stages') to rerun it")
+        raise ValueError(
+            f"{folder} was completed with a different setup ({', '.join(changed)}); "
+            "restore the config, or delete that folder (and the later stages') to rerun it"
+        )
 
 
 def run_one(cfg: PipelineConfig, index: int, model_dir: str, folder: Path, console: Console) -> dict[str, Any]:
@@ -208,8 +232,14 @@ def run_one(cfg: PipelineConfig, index: int, model_dir: str, folder: Path, conso
         from pretrain_sft.stage import run_stage
 
         result = run_stage(stage, model_dir, folder, dtype=cfg.model.dtype, seed=cfg.run.seed, console=console)
-    done = {"stage": folder.name, "type": stage.type, "input_model": model_dir,
-            "config": stage.model_dump(mode="json"), **result, "time_s": time.perf_counter() - start}
+    done = {
+        "stage": folder.name,
+        "type": stage.type,
+        "input_model": model_dir,
+        "config": stage.model_dump(mode="json"),
+        **result,
+        "time_s": time.perf_counter() - start,
+    }
     tmp = folder / "DONE.tmp"
     tmp.write_text(json.dumps(done, indent=2))
     tmp.replace(folder / "DONE")
@@ -247,8 +277,10 @@ def check_data(cfg: PipelineConfig, pending: list[int], console: Console) -> Non
         else:
             later = [s for s in stage.sources if any(Path(s.path).resolve().is_relative_to(f) for f in curated)]
             if later:
-                console.print(f"data of stage {cfg.stage_name(index)}: {', '.join(s.label for s in later)} "
-                              "will be written by a curate stage; checked when this stage runs")
+                console.print(
+                    f"data of stage {cfg.stage_name(index)}: {', '.join(s.label for s in later)} "
+                    "will be written by a curate stage; checked when this stage runs"
+                )
                 stage = stage.model_copy(update={"sources": [s for s in stage.sources if s not in later]})
                 if not any(s.weight > 0 for s in stage.sources):
                     continue
@@ -288,8 +320,15 @@ def write_summary(cfg: PipelineConfig, rows: list[dict[str, Any]], console: Cons
     train_keys = [k for k in SUMMARY_KEYS if any(k in r["metrics"] for r in rows)]
     eval_keys = sorted({k for r in rows for k in r["eval"]})
     header = ["stage", "type", *train_keys, *(f"eval/{k}" for k in eval_keys)]
-    table_rows = [[r["stage"], r["type"], *(cell(r["metrics"].get(k)) for k in train_keys),
-                   *(cell(r["eval"].get(k)) for k in eval_keys)] for r in rows]
+    table_rows = [
+        [
+            r["stage"],
+            r["type"],
+            *(cell(r["metrics"].get(k)) for k in train_keys),
+            *(cell(r["eval"].get(k)) for k in eval_keys),
+        ]
+        for r in rows
+    ]
     pareto = pareto_rows(cfg, rows)
     summary = {"run": cfg.run.name, "stages": rows, "pareto": pareto}
     run_dir = Path(cfg.run.output_dir)
@@ -301,8 +340,11 @@ def write_summary(cfg: PipelineConfig, rows: list[dict[str, Any]], console: Cons
     (run_dir / "pipeline_summary.json").write_text(json.dumps(summary, indent=2))
     (run_dir / "pipeline_summary.md").write_text("\n".join(lines) + "\n")
     # the console gets the evaluation's headline numbers, 80 columns wide (the .md has every column)
-    shown = [i for i, name in enumerate(header) if i < 2 or (
-        name.startswith("eval/") and name.count("/") == 2 and name.rsplit("/", 1)[-1] in CONSOLE_METRICS)]
+    shown = [
+        i
+        for i, name in enumerate(header)
+        if i < 2 or (name.startswith("eval/") and name.count("/") == 2 and name.rsplit("/", 1)[-1] in CONSOLE_METRICS)
+    ]
     table = Table(title=f"pipeline {cfg.run.name}: evaluation after each stage")
     for i in shown:
         title = header[i].removeprefix("eval/").replace("_accuracy", " acc").replace("/", "\n")
@@ -333,22 +375,31 @@ def pareto_rows(cfg: PipelineConfig, rows: list[dict[str, Any]]) -> list[dict[st
     complete = [p for p in points if None not in p]
     front = dict(zip(complete, pareto_front(complete), strict=True)) if complete else {}
     flags = regressions(points, cfg.eval.pareto)
-    return [{"stage": r["stage"], "translation": t, "general": g, "pareto_front": front.get((t, g), False), "gate": f}
-            for r, (t, g), f in zip(evaluated, points, flags, strict=True)]
+    return [
+        {"stage": r["stage"], "translation": t, "general": g, "pareto_front": front.get((t, g), False), "gate": f}
+        for r, (t, g), f in zip(evaluated, points, flags, strict=True)
+    ]
 
 
 def pareto_markdown(cfg: PipelineConfig, pareto: list[dict[str, Any]], run_dir: Path) -> list[str]:
     from rlsys.plots import plot_pareto
 
     p = cfg.eval.pareto
-    lines = ["## Translation vs general", "",
-             "Scores are means of metrics on a 0-1 scale (`eval.pareto`); a stage is flagged when it loses more "
-             f"than {p.max_translation_drop} translation or {p.max_general_drop} general against the model it started from.", "",
-             "| stage | translation | general | Pareto front | regression gate |", "|---|---:|---:|:---:|---|"]
+    lines = [
+        "## Translation vs general",
+        "",
+        "Scores are means of metrics on a 0-1 scale (`eval.pareto`); a stage is flagged when it loses more "
+        f"than {p.max_translation_drop} translation or {p.max_general_drop} general against the model it started from.",
+        "",
+        "| stage | translation | general | Pareto front | regression gate |",
+        "|---|---:|---:|:---:|---|",
+    ]
     for row in pareto:
         gate = "; ".join(row["gate"]) if row["gate"] else "ok"
-        lines.append(f"| {row['stage']} | {cell(row['translation'])} | {cell(row['general'])} | "
-                     f"{'yes' if row['pareto_front'] else ''} | {gate} |")
+        lines.append(
+            f"| {row['stage']} | {cell(row['translation'])} | {cell(row['general'])} | "
+            f"{'yes' if row['pareto_front'] else ''} | {gate} |"
+        )
     if plot_pareto(pareto, run_dir / "pareto.png") is not None:
         lines += ["", "![translation vs general](pareto.png)"]
     return lines

@@ -1,4 +1,5 @@
 """Plots written into run folders (matplotlib, headless)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,9 @@ def plot_reward_curve(metrics_path: str | Path, out_png: str | Path) -> Path | N
     rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line.strip()]
     if not rows:
         return None
-    keys = ["reward/mean"] + sorted({k for r in rows for k in r if k.startswith("reward/") and k.endswith("/mean")
-                                     and k.count("/") == 2})
+    keys = ["reward/mean"] + sorted(
+        {k for r in rows for k in r if k.startswith("reward/") and k.endswith("/mean") and k.count("/") == 2}
+    )
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     for key in keys:
         points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), int | float) and math.isfinite(r[key])]

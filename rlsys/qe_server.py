@@ -16,6 +16,7 @@ instead of COMET numbers, it never stops on it.
 Not covered: a server that needs a bearer token (run it without one on 127.0.0.1, or pass the
 token through `rewards.remote_token_env` in a curation config), GPUs for COMET (it scores on CPU).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlsys.core.config import QEConfig
+from rlsys.core.pipeline_config import QEConfig
 
 QE_REWARDS = ("comet", "comet_qe")
 REPO = Path(__file__).resolve().parents[1]
@@ -142,8 +143,10 @@ def qe_service(cfg: QEConfig | None) -> Iterator[QEService]:
         return
     python = qe_python(cfg)
     if python is None:
-        yield QEService(note=f"COMET skipped: {cfg.python} does not exist; build the QE environment with "
-                             "scripts/setup_qe_env.sh (or set eval.qe.url to a running QE server)")
+        yield QEService(
+            note=f"COMET skipped: {cfg.python} does not exist; build the QE environment with "
+            "scripts/setup_qe_env.sh (or set eval.qe.url to a running QE server)"
+        )
         return
     proc, url, note = _start(cfg, python)
     served = tuple(n for n, m in (("comet", cfg.comet_model), ("comet_qe", cfg.qe_model)) if m) if url else ()

@@ -7,6 +7,7 @@ token auth (on by default in Ray 2.60) is honoured: the token is read from `RAY_
 `~/.ray/auth_token` by Ray itself when `RAY_AUTH_MODE=token` is set, which this sets if a token
 file exists.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -42,7 +43,16 @@ def submit_job(
             raise ValueError(f"--env {item!r} is not KEY=VALUE")
         env_vars[key] = value
     entrypoint = " ".join(
-        ["python", "-m", "rlsys.cli", "train", shlex.quote(str(config)), *map(shlex.quote, overrides), "--address", "auto"]
+        [
+            "python",
+            "-m",
+            "rlsys.cli",
+            "train",
+            shlex.quote(str(config)),
+            *map(shlex.quote, overrides),
+            "--address",
+            "auto",
+        ]
     )
     client = JobSubmissionClient(address)
     job_id = client.submit_job(

@@ -6,6 +6,7 @@ Then build a tiny model whose tokenizer knows the toy words:
     python -c "from rlsys.toy.tiny import build_tiny_model; from rlsys.toy.world import read_corpus; \
 build_tiny_model('runs/tiny', corpus=read_corpus('runs/toy'))"
 """
+
 from __future__ import annotations
 
 import argparse

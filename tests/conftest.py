@@ -3,6 +3,7 @@
 Every test runs on CPU without the network. vLLM runs in-process
 (VLLM_ENABLE_V1_MULTIPROCESSING=0) with a small KV cache, as FIELD_NOTES.md recommends.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,19 +19,40 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # DeepSpeed's CPU op is built per checkout (its build arguments name the venv's path: checkouts
 # sharing one folder rebuild over each other); actors/ds_ops.py explains the lock it guards.
-os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "torch_extensions"))
+os.environ.setdefault(
+    "TORCH_EXTENSIONS_DIR",
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "torch_extensions"),
+)
 
 import pytest  # noqa: E402
-
 
 # `make test-fast`: the modules that start no Ray, vLLM, sandbox, server, learner or subprocess
 # (about a minute on 2 cores); everything else needs `make test`.
 FAST_MODULES = {
-    "test_algorithms", "test_algorithms_offpolicy", "test_batch", "test_client", "test_compose",
-    "test_configs", "test_conversation_constraints", "test_data", "test_ifeval_agreement", "test_ifmt",
-    "test_instruction_linear", "test_instructions", "test_interfaces", "test_languages", "test_layering",
-    "test_learning_parity", "test_math_reward", "test_packing", "test_pretrain_data", "test_pretrain_losses",
-    "test_reward_contract", "test_reward_deadline", "test_reward_plugins", "test_toy_world",
+    "test_algorithms",
+    "test_algorithms_offpolicy",
+    "test_batch",
+    "test_client",
+    "test_compose",
+    "test_configs",
+    "test_conversation_constraints",
+    "test_data",
+    "test_ifeval_agreement",
+    "test_ifmt",
+    "test_instruction_linear",
+    "test_instructions",
+    "test_interfaces",
+    "test_languages",
+    "test_layering",
+    "test_learning_parity",
+    "test_math_reward",
+    "test_packing",
+    "test_pretrain_data",
+    "test_pretrain_losses",
+    "test_reward_contract",
+    "test_reward_deadline",
+    "test_reward_plugins",
+    "test_toy_world",
     "test_translation_rules",
 }
 

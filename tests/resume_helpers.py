@@ -7,6 +7,7 @@ runs the `rlsys` CLI with ARGS in a process that SIGKILLs its own process group 
 every file is in the staging folder, the manifest and the rename are not done). It lives here,
 in the tests, and nowhere in the product.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,20 @@ def cli_env(**extra: str) -> dict[str, str]:
 def start(args: list[str], log: Path, env: dict[str, str], crash: tuple[str, int] | None = None) -> subprocess.Popen:
     """`python -m rlsys.cli ARGS` in a new session (its own process group), output to `log`;
     with `crash=(NAME, STEP)`, through `crash_in` (see the module docstring)."""
-    entry = ["-m", "rlsys.cli"] if crash is None else ["-m", "tests.resume_helpers", "crash-in", crash[0],
-                                                       str(crash[1]), "--"]
+    entry = (
+        ["-m", "rlsys.cli"]
+        if crash is None
+        else ["-m", "tests.resume_helpers", "crash-in", crash[0], str(crash[1]), "--"]
+    )
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, *entry, *args], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, *entry, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def finish(proc: subprocess.Popen, log: Path, timeout: float) -> str:
@@ -66,8 +76,10 @@ def kill_after_step(proc: subprocess.Popen, metrics_dir: Path, step: int, log: P
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"the run ended (code {proc.returncode}) before step {step} was logged; "
-                                 f"give it more steps:\n{log.read_text()[-4000:]}")
+            raise AssertionError(
+                f"the run ended (code {proc.returncode}) before step {step} was logged; "
+                f"give it more steps:\n{log.read_text()[-4000:]}"
+            )
         if step in logged_steps(metrics_dir):
             kill_group(proc)
             return max(logged_steps(metrics_dir))

@@ -5,6 +5,7 @@ metrics, the three aggregations (unequal lengths, empty rows, NaN padding), KL e
 entropy, chunked token log-probs (values and gradients), and the on-policy gradient identity.
 Not covered: GPU kernels or memory use (the chunked path's peak memory is not measured here).
 """
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ gradients, the two aggregations), per-token weights in the PPO loss, and DAPO's 
 penalty. Not covered here: the learner wiring (tests/test_learner.py) and the driver
 (tests/test_rl_options.py).
 """
+
 from __future__ import annotations
 
 import math
@@ -103,8 +104,9 @@ def gspo_case():
 
 def test_gspo_clips_the_sequence_ratio_with_its_own_defaults():
     logp, old, adv, mask = gspo_case()
-    loss, m = alg.policy_loss(logp, old, adv, mask, name="gspo", clip_low=3e-4, clip_high=4e-4,
-                              agg="seq_mean_token_mean")
+    loss, m = alg.policy_loss(
+        logp, old, adv, mask, name="gspo", clip_low=3e-4, clip_high=4e-4, agg="seq_mean_token_mean"
+    )
     # row 0: max(-1.2214028, -1.0004) = -1.0004 (clipped); row 1: max(1, 1) = 1
     # sequence mean: (-1.0004 + 1) / 2 = -0.0002
     close(loss, -0.0002)
@@ -117,8 +119,7 @@ def test_gspo_clips_the_sequence_ratio_with_its_own_defaults():
 
 def test_gspo_gradient_is_the_length_normalized_sequence_ratio_gradient():
     logp, old, adv, mask = gspo_case()
-    loss, _ = alg.policy_loss(logp, old, adv, mask, name="gspo", clip_low=0.2, clip_high=0.3,
-                              agg="seq_mean_token_mean")
+    loss, _ = alg.policy_loss(logp, old, adv, mask, name="gspo", clip_low=0.2, clip_high=0.3, agg="seq_mean_token_mean")
     # unclipped: row 0 -1.2214028, row 1 +1 -> mean -0.1107014
     close(loss, -0.1107014)
     loss.backward()
@@ -153,7 +154,9 @@ def test_gspo_on_policy_gradient_is_minus_advantage_times_mean_grad_logp():
 
 def test_overlong_penalty_is_dapos_linear_ramp():
     # L_max 10, buffer 4: no penalty up to 6 tokens, then -(len - 6) / 4, down to -1 at 10
-    close(alg.overlong_penalty(torch.tensor([5, 6, 8, 9, 10, 12]), max_tokens=10, buffer_tokens=4),
-          [0, 0, -0.5, -0.75, -1, -1])
+    close(
+        alg.overlong_penalty(torch.tensor([5, 6, 8, 9, 10, 12]), max_tokens=10, buffer_tokens=4),
+        [0, 0, -0.5, -0.75, -1, -1],
+    )
     with pytest.raises(ValueError, match="buffer_tokens"):
         alg.overlong_penalty(torch.tensor([5]), max_tokens=10, buffer_tokens=11)

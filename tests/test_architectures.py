@@ -12,6 +12,7 @@ Per family (tiny random models, `rlsys.toy.tiny`): the exported names equal the 
 checkpoint's, the engine's greedy output after a sync equals transformers' greedy output with
 the learner's weights, and a short GRPO run on the real driver syncs weights every step.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,8 @@ import torch
 
 from actors.learner import Learner
 from actors.rollout import RolloutWorker
-from rlsys.core.config import LearnerConfig, PipelineConfig, RLConfig, RolloutConfig, load_config, read_yaml
+from rlsys.core.config import LearnerConfig, RLConfig, RolloutConfig, load_config, read_yaml
+from rlsys.core.pipeline_config import PipelineConfig
 from rlsys.toy.tiny import ARCHS
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -75,17 +77,27 @@ def greedy_hf(model, prompts, n=8):
     for p in prompts:
         ids = torch.tensor([p])
         with torch.no_grad():
-            seq = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=n,
-                                 min_new_tokens=n, eos_token_id=None, pad_token_id=0)
-        out.append(seq[0, len(p):].tolist())
+            seq = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=n,
+                min_new_tokens=n,
+                eos_token_id=None,
+                pad_token_id=0,
+            )
+        out.append(seq[0, len(p) :].tolist())
     return out
 
 
 def greedy_vllm(worker, prompts, n=8):
     from vllm import SamplingParams
 
-    outs = worker.backend.llm.generate([{"prompt_token_ids": p} for p in prompts],
-                                       SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True), use_tqdm=False)
+    outs = worker.backend.llm.generate(
+        [{"prompt_token_ids": p} for p in prompts],
+        SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True),
+        use_tqdm=False,
+    )
     return [list(o.outputs[0].token_ids) for o in outs]
 
 
@@ -114,16 +126,21 @@ def test_short_grpo_with_weight_sync(tiny, tmp_path):
 
     arch, path = tiny
     data = tmp_path / "rows.jsonl"
-    data.write_text("".join(json.dumps({"prompt": f"Say {i}.", "reward": "contains", "answer": str(i)}) + "\n"
-                            for i in range(4)))
-    cfg = RLConfig.model_validate({
-        "run": {"output_dir": str(tmp_path / "run")}, "model": {"path": path}, "cluster": {"type": "inline"},
-        "data": {"path": str(data)},
-        "rollout": {"samples_per_prompt": 2, "max_new_tokens": 6, "max_model_len": 128},
-        "learner": {"lr": 1e-3, "micro_batch_tokens": 256},
-        "algorithm": {"zero_variance_groups": "keep"},  # a random model rarely scores: train anyway
-        "train": {"steps": 2, "prompts_per_step": 2},
-    })
+    data.write_text(
+        "".join(json.dumps({"prompt": f"Say {i}.", "reward": "contains", "answer": str(i)}) + "\n" for i in range(4))
+    )
+    cfg = RLConfig.model_validate(
+        {
+            "run": {"output_dir": str(tmp_path / "run")},
+            "model": {"path": path},
+            "cluster": {"type": "inline"},
+            "data": {"path": str(data)},
+            "rollout": {"samples_per_prompt": 2, "max_new_tokens": 6, "max_model_len": 128},
+            "learner": {"lr": 1e-3, "micro_batch_tokens": 256},
+            "algorithm": {"zero_variance_groups": "keep"},  # a random model rarely scores: train anyway
+            "train": {"steps": 2, "prompts_per_step": 2},
+        }
+    )
     train(cfg)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["weight_version"] for r in rows] == [1, 2], arch

@@ -1,4 +1,5 @@
 """From scored samples to a batch: failed rewards, zero-variance groups, metrics."""
+
 import math
 
 import pytest
@@ -17,8 +18,9 @@ def result(score=None, status="ok", name="math"):
 
 
 def cfg(**algo):
-    return RLConfig.model_validate({"model": {"path": "m"}, "data": {"path": "d"},
-                                    "rollout": {"samples_per_prompt": 4}, "algorithm": algo})
+    return RLConfig.model_validate(
+        {"model": {"path": "m"}, "data": {"path": "d"}, "rollout": {"samples_per_prompt": 4}, "algorithm": algo}
+    )
 
 
 def sample(i, n_tokens=3):
@@ -30,8 +32,9 @@ def test_failed_rewards_are_left_out_of_group_statistics():
     assert math.isnan(rewards[2]) and valid.tolist() == [True, True, False, True]
     # known [1, 0, 1]: mean 2/3, unbiased std sqrt(((1/3)^2 + (2/3)^2 + (1/3)^2) / 2) = 0.5773503
     torch.testing.assert_close(advantages(rewards, valid, 4, "dr_grpo"), torch.tensor([1 / 3, -2 / 3, 0.0, 1 / 3]))
-    torch.testing.assert_close(advantages(rewards, valid, 4, "grpo"),
-                               torch.tensor([0.5773503, -1.1547005, 0.0, 0.5773503]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        advantages(rewards, valid, 4, "grpo"), torch.tensor([0.5773503, -1.1547005, 0.0, 0.5773503]), atol=1e-5, rtol=0
+    )
     zero, valid = reward_values([result(status="error")], "zero")
     assert zero.tolist() == [0.0] and valid.tolist() == [True]  # scored 0: a known reward
 
@@ -69,10 +72,20 @@ def long_sample(i, n_tokens, finish):
 
 def test_overlong_penalty_shapes_known_rewards_before_the_group_statistics():
     """max_new_tokens 10, buffer 4: lengths 4, 6, 8, 10 get 0, 0, -0.5, -1 added."""
-    c = RLConfig.model_validate({"model": {"path": "m"}, "data": {"path": "d"},
-                                 "rollout": {"samples_per_prompt": 4, "max_new_tokens": 10},
-                                 "algorithm": {"type": "dr_grpo", "overlong": {"mode": "penalty", "buffer_tokens": 4}}})
-    samples = [long_sample(0, 4, "stop"), long_sample(1, 6, "stop"), long_sample(2, 8, "stop"), long_sample(3, 10, "length")]
+    c = RLConfig.model_validate(
+        {
+            "model": {"path": "m"},
+            "data": {"path": "d"},
+            "rollout": {"samples_per_prompt": 4, "max_new_tokens": 10},
+            "algorithm": {"type": "dr_grpo", "overlong": {"mode": "penalty", "buffer_tokens": 4}},
+        }
+    )
+    samples = [
+        long_sample(0, 4, "stop"),
+        long_sample(1, 6, "stop"),
+        long_sample(2, 8, "stop"),
+        long_sample(3, 10, "length"),
+    ]
     batch, m = build_batch(samples, [result(1.0)] * 4, c)
     # shaped rewards [1, 1, 0.5, 0]: mean 0.625 -> dr_grpo advantages [0.375, 0.375, -0.125, -0.625]
     assert [s.advantage for s in batch] == pytest.approx([0.375, 0.375, -0.125, -0.625])
@@ -80,7 +93,12 @@ def test_overlong_penalty_shapes_known_rewards_before_the_group_statistics():
 
 
 def test_overlong_mask_keeps_truncated_samples_in_the_statistics_but_out_of_the_loss():
-    samples = [long_sample(0, 3, "stop"), long_sample(1, 3, "length"), long_sample(2, 3, "stop"), long_sample(3, 3, "stop")]
+    samples = [
+        long_sample(0, 3, "stop"),
+        long_sample(1, 3, "length"),
+        long_sample(2, 3, "stop"),
+        long_sample(3, 3, "stop"),
+    ]
     results = [result(1.0), result(0.0), result(0.0), result(1.0)]
     batch, m = build_batch(samples, results, cfg(type="dr_grpo", overlong={"mode": "mask"}))
     # mean over all 4 known rewards = 0.5; the truncated sample (index 1) leaves the loss

@@ -1,12 +1,14 @@
 """The console script: tiny-model and rewards list (train/submit are covered end to end elsewhere)."""
+
 import json
 import subprocess
 import sys
 
 
 def rlsys(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "rlsys.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rlsys.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 def test_tiny_model_writes_a_loadable_model(tmp_path):

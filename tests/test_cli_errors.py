@@ -1,4 +1,5 @@
 """Bad input gets a clear error before any compute is spent, and nothing is written."""
+
 import json
 import subprocess
 import sys
@@ -10,19 +11,26 @@ from rlsys.core.data import DataError, PromptStream, load_prompts
 
 
 def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "rlsys.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rlsys.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture()
 def job(tmp_path, tiny_llama):
     data = tmp_path / "rows.jsonl"
     data.write_text(
-        json.dumps({"prompt": "1+1?", "reward": "math", "answer": "2"}) + "\n\n"
-        + json.dumps({"prompt": "2+2?", "reward": "math", "solution": "4"}) + "\n"
+        json.dumps({"prompt": "1+1?", "reward": "math", "answer": "2"})
+        + "\n\n"
+        + json.dumps({"prompt": "2+2?", "reward": "math", "solution": "4"})
+        + "\n"
     )
-    cfg = {"run": {"output_dir": str(tmp_path / "run")}, "model": {"path": tiny_llama}, "data": {"path": str(data)},
-           "cluster": {"type": "inline"}}
+    cfg = {
+        "run": {"output_dir": str(tmp_path / "run")},
+        "model": {"path": tiny_llama},
+        "data": {"path": str(data)},
+        "cluster": {"type": "inline"},
+    }
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     return tmp_path
 
@@ -77,8 +85,11 @@ def test_default_reward_and_stream_resumes(tmp_path):
 
 
 def test_curate_names_the_bad_row_and_the_bad_key_before_any_model_loads(job, tiny_llama):
-    cfg = {"run": {"output_dir": str(job / "curated")}, "model": {"path": tiny_llama},
-           "sources": [{"path": str(job / "rows.jsonl")}]}
+    cfg = {
+        "run": {"output_dir": str(job / "curated")},
+        "model": {"path": tiny_llama},
+        "sources": [{"path": str(job / "rows.jsonl")}],
+    }
     (job / "curate.yaml").write_text(yaml.safe_dump(cfg))
     res = run_cli("curate", "curate.yaml", cwd=job)
     assert res.returncode == 2 and f"{job / 'rows.jsonl'} line 3, field 'answer'" in res.stderr

@@ -5,6 +5,7 @@ The server answers each POST with the next planned reply (a status code, or "slo
 the most requests it saw in flight at once. The client against the real service is covered in
 test_service.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,10 @@ class ScriptedServer:
                     elif isinstance(step, int) and step != 200:
                         self._send(step, {"detail": f"planned {step}"})
                     else:
-                        results = [{"score": float(s["columns"]["id"]), "status": "ok", "reason": "", "rewards": {}}
-                                   for s in body["samples"]]
+                        results = [
+                            {"score": float(s["columns"]["id"]), "status": "ok", "reason": "", "rewards": {}}
+                            for s in body["samples"]
+                        ]
                         self._send(200, {"results": results})
                 finally:
                     with server.lock:

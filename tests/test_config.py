@@ -1,4 +1,5 @@
 """Config loading: YAML + overrides, and errors that name the file and the key."""
+
 import pytest
 
 from rlsys.core.config import ConfigError, RLConfig, apply_overrides, load_config
@@ -80,14 +81,20 @@ def test_k1_kl_is_refused_as_a_loss_and_allowed_without_one(tmp_path):
 
 def test_policy_loss_picks_its_own_defaults_and_options_are_checked(tmp_path):
     cfg = load_config(write(tmp_path, BASE), ["algorithm.policy_loss=gspo"])
-    assert (cfg.algorithm.clip_low, cfg.algorithm.clip_high, cfg.algorithm.loss_agg) == (3e-4, 4e-4, "seq_mean_token_mean")
+    assert (cfg.algorithm.clip_low, cfg.algorithm.clip_high, cfg.algorithm.loss_agg) == (
+        3e-4,
+        4e-4,
+        "seq_mean_token_mean",
+    )
     cfg = load_config(write(tmp_path, BASE), ["algorithm.policy_loss=gspo", "algorithm.clip_high=1e-3"])
     assert cfg.algorithm.clip_high == 1e-3 and cfg.algorithm.clip_low == 3e-4  # a set value wins
     assert load_config(write(tmp_path, BASE)).algorithm.clip_high == 0.28
     assert load_config(write(tmp_path, BASE)).algorithm.rollout_correction.resolve() == "none"
     assert load_config(write(tmp_path, BASE)).algorithm.rollout_correction.resolve(asynchronous=True) == "tis"
     with pytest.raises(ConfigError, match="zero_variance_groups: keep"):
-        load_config(write(tmp_path, BASE), ["algorithm.dynamic_sampling.enabled=true", "algorithm.zero_variance_groups=keep"])
+        load_config(
+            write(tmp_path, BASE), ["algorithm.dynamic_sampling.enabled=true", "algorithm.zero_variance_groups=keep"]
+        )
     with pytest.raises(ConfigError, match="buffer_tokens"):
         load_config(write(tmp_path, BASE), ["algorithm.overlong.mode=penalty", "algorithm.overlong.buffer_tokens=500"])
     with pytest.raises(ConfigError, match="rollout_correction.type"):

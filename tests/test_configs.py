@@ -4,13 +4,15 @@ CurateConfig when it has `sources:` (an `rlsys curate` config).
 A shipped config that fails to load is a bug users meet first; this test finds it in a second.
 Paths inside the configs are not checked for existence (the Tower+ recipes name placeholders).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from rlsys.core.config import CurateConfig, PipelineConfig, RLConfig, load_config, read_yaml
+from rlsys.core.config import RLConfig, load_config, read_yaml
+from rlsys.core.pipeline_config import CurateConfig, PipelineConfig
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FILES = sorted(CONFIGS.rglob("*.yaml")) + sorted(CONFIGS.rglob("*.yml"))
@@ -46,7 +48,10 @@ def test_towerplus_values_say_where_they_come_from(path):
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or stripped.endswith(":") or stripped.startswith("- {name:"):
             continue
-        if stripped.startswith(("run:", "model:", "stages:", "eval:", "data:")) or "path:" in stripped.split("#")[0][:12]:
+        if (
+            stripped.startswith(("run:", "model:", "stages:", "eval:", "data:"))
+            or "path:" in stripped.split("#")[0][:12]
+        ):
             continue
         if "# paper" not in line and "# ours" not in line and not _in_commented_block(path, number):
             bare.append(f"{path.name}:{number}: {stripped}")

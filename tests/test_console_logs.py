@@ -4,6 +4,7 @@ the step metrics and errors (rlsys/core/logs.py, rlsys/core/progress.py, `--verb
 The end-to-end cases run `rlsys train` on a real local Ray with a vLLM rollout actor and a
 DeepSpeed learner actor, as a subprocess whose stdout and stderr are the "console".
 """
+
 from __future__ import annotations
 
 import io
@@ -31,7 +32,9 @@ def env() -> dict[str, str]:
 
 
 def library_lines(text: str) -> dict[str, list[str]]:
-    return {name: [line for line in text.splitlines() if pattern.search(line)] for name, pattern in LIBRARY_LINES.items()}
+    return {
+        name: [line for line in text.splitlines() if pattern.search(line)] for name, pattern in LIBRARY_LINES.items()
+    }
 
 
 # ---------------------------------------------------------------- process level (no Ray)
@@ -54,8 +57,13 @@ NOISY = textwrap.dedent("""
 
 @pytest.mark.parametrize("mode", ["quiet", "verbose"])
 def test_process_output_goes_to_the_log_file(tmp_path, mode):
-    res = subprocess.run([sys.executable, "-c", NOISY, str(tmp_path / "logs"), mode], capture_output=True, text=True,
-                         env=env(), timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", NOISY, str(tmp_path / "logs"), mode],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     log = (tmp_path / "logs" / "driver.log").read_text()
     moved = (tmp_path / "logs" / "stage2" / "driver.log").read_text()
@@ -102,8 +110,9 @@ FAILING = textwrap.dedent("""
 
 def test_a_failed_actor_is_reported_with_its_log_and_last_lines(tmp_path):
     folder = tmp_path / "logs"
-    res = subprocess.run([sys.executable, "-c", FAILING, str(folder), "quiet"], capture_output=True, text=True,
-                         env=env(), timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", FAILING, str(folder), "quiet"], capture_output=True, text=True, env=env(), timeout=300
+    )
     assert res.returncode == 1, res.stderr
     actor_log = folder / "engine-0.log"
     log = actor_log.read_text()
@@ -163,20 +172,33 @@ def test_progress_on_a_terminal_shows_every_stage_row():
 @pytest.fixture(scope="module")
 def ray_job(tmp_path_factory, tiny_llama):
     tmp = tmp_path_factory.mktemp("job")
-    rows = [{"prompt": f"What is {i} + {i}? Put the answer in \\boxed{{}}.", "reward": "math", "answer": str(2 * i)}
-            for i in range(4)]
+    rows = [
+        {"prompt": f"What is {i} + {i}? Put the answer in \\boxed{{}}.", "reward": "math", "answer": str(2 * i)}
+        for i in range(4)
+    ]
     (tmp / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = {"model": {"path": tiny_llama}, "cluster": {"type": "ray"}, "data": {"path": str(tmp / "rows.jsonl")},
-           "rollout": {"samples_per_prompt": 2, "max_new_tokens": 8, "max_model_len": 128},
-           "learner": {"strategy": "deepspeed", "zero_stage": 2, "lr": 1e-4, "micro_batch_tokens": 256},
-           "algorithm": {"zero_variance_groups": "keep"}, "train": {"steps": 2, "prompts_per_step": 2}}
+    cfg = {
+        "model": {"path": tiny_llama},
+        "cluster": {"type": "ray"},
+        "data": {"path": str(tmp / "rows.jsonl")},
+        "rollout": {"samples_per_prompt": 2, "max_new_tokens": 8, "max_model_len": 128},
+        "learner": {"strategy": "deepspeed", "zero_stage": 2, "lr": 1e-4, "micro_batch_tokens": 256},
+        "algorithm": {"zero_variance_groups": "keep"},
+        "train": {"steps": 2, "prompts_per_step": 2},
+    }
     (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     return tmp
 
 
 def run_train(job: Path, run: str, *flags: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rlsys.cli", "train", "cfg.yaml", f"run.output_dir={job / run}", *flags],
-                          cwd=job, capture_output=True, text=True, env={**env(), "RAY_TMPDIR": "/tmp"}, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "rlsys.cli", "train", "cfg.yaml", f"run.output_dir={job / run}", *flags],
+        cwd=job,
+        capture_output=True,
+        text=True,
+        env={**env(), "RAY_TMPDIR": "/tmp"},
+        timeout=900,
+    )
 
 
 @pytest.mark.slow
@@ -217,10 +239,22 @@ def test_pipeline_stages_log_in_their_folders_and_the_console_shows_the_stage_li
     data = write_data(tmp_path / "data")
     stages = [{**stage_config(m, data, strategy="deepspeed", zero_stage=2), "steps": 1} for m in ("sft", "dpo")]
     config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({"run": {"name": "logs", "output_dir": str(tmp_path / "run")},
-                                      "model": {"path": tiny_llama}, "stages": stages}))
-    res = subprocess.run([sys.executable, "-m", "rlsys.cli", "pipeline", str(config)], capture_output=True,
-                         text=True, env={**env(), "COLUMNS": "200"}, timeout=600)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "run": {"name": "logs", "output_dir": str(tmp_path / "run")},
+                "model": {"path": tiny_llama},
+                "stages": stages,
+            }
+        )
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "rlsys.cli", "pipeline", str(config)],
+        capture_output=True,
+        text=True,
+        env={**env(), "COLUMNS": "200"},
+        timeout=600,
+    )
     console = res.stdout + res.stderr
     assert res.returncode == 0, console
     assert library_lines(console) == {"vLLM": [], "DeepSpeed": [], "Ray": []}, console

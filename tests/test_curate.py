@@ -7,6 +7,7 @@ the SFT row is the best passing answer of its prompt, pairs respect the margin a
 sampling policy's log-probabilities, every prompt was answered n times by every model, and a
 resumed run redoes nothing that was finished.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rlsys.core.config import CurateConfig
+from rlsys.core.pipeline_config import CurateConfig
 from rlsys.curate import CurateError, run_curation
 from rlsys.toy.world import write_toy_world
 
@@ -43,12 +44,18 @@ def second_model(tmp_path_factory):
 
 
 def config(toy, out, model, **extra) -> CurateConfig:
-    data = {"run": {"output_dir": str(out)}, "model": {"path": model},
-            "sources": [{"path": str(toy / "curate.jsonl"), "limit": 24}],
-            "rollout": {"backend": "vllm", "samples_per_prompt": 3, "max_new_tokens": 12, "max_model_len": 256},
-            "shard_prompts": 8, "sft_min_score": 0.0, "pair_min_margin": 0.01,
-            # random models rarely stop within 12 tokens: keep cut answers, check languages elsewhere
-            "filters": {"drop_truncated": False, "language": False}, **extra}
+    data = {
+        "run": {"output_dir": str(out)},
+        "model": {"path": model},
+        "sources": [{"path": str(toy / "curate.jsonl"), "limit": 24}],
+        "rollout": {"backend": "vllm", "samples_per_prompt": 3, "max_new_tokens": 12, "max_model_len": 256},
+        "shard_prompts": 8,
+        "sft_min_score": 0.0,
+        "pair_min_margin": 0.01,
+        # random models rarely stop within 12 tokens: keep cut answers, check languages elsewhere
+        "filters": {"drop_truncated": False, "language": False},
+        **extra,
+    }
     return CurateConfig.model_validate(data)
 
 
@@ -112,9 +119,13 @@ def read_prompts_of(cfg):
 
 
 def test_a_rerun_with_other_settings_is_refused_and_a_finished_run_is_not_redone(toy, tiny_llama, tmp_path):
-    cfg = config(toy, tmp_path / "c", tiny_llama, rollout={"backend": "hf", "samples_per_prompt": 2,
-                                                           "max_new_tokens": 6, "max_model_len": 256},
-                 sources=[{"path": str(toy / "curate.jsonl"), "limit": 8}])
+    cfg = config(
+        toy,
+        tmp_path / "c",
+        tiny_llama,
+        rollout={"backend": "hf", "samples_per_prompt": 2, "max_new_tokens": 6, "max_model_len": 256},
+        sources=[{"path": str(toy / "curate.jsonl"), "limit": 8}],
+    )
     run_curation(cfg, tmp_path / "c", tiny_llama)
     stamps = {p: p.stat().st_mtime_ns for p in Path(tmp_path / "c", "shards").rglob("*")}
     run_curation(cfg, tmp_path / "c", tiny_llama)  # every shard is done: nothing is generated again
@@ -129,16 +140,31 @@ def test_a_killed_curation_run_resumes_from_its_finished_shards(toy, tiny_llama,
     generates only the others, and every prompt ends up answered exactly n times."""
     out = tmp_path / "c"
     path = tmp_path / "curate.yaml"
-    path.write_text(yaml.safe_dump({
-        "run": {"output_dir": str(out)}, "model": {"path": tiny_llama},
-        "sources": [{"path": str(toy / "curate.jsonl"), "limit": 36}],
-        "rollout": {"backend": "hf", "samples_per_prompt": 2, "max_new_tokens": 24, "min_new_tokens": 24,
-                    "max_model_len": 256, "hf_batch_size": 2},
-        "shard_prompts": 3, "sft_min_score": 0.0, "filters": {"drop_truncated": False}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "run": {"output_dir": str(out)},
+                "model": {"path": tiny_llama},
+                "sources": [{"path": str(toy / "curate.jsonl"), "limit": 36}],
+                "rollout": {
+                    "backend": "hf",
+                    "samples_per_prompt": 2,
+                    "max_new_tokens": 24,
+                    "min_new_tokens": 24,
+                    "max_model_len": 256,
+                    "hf_batch_size": 2,
+                },
+                "shard_prompts": 3,
+                "sft_min_score": 0.0,
+                "filters": {"drop_truncated": False},
+            }
+        )
+    )
     cmd = [sys.executable, "-c", "from rlsys.cli import main; main()", "curate", str(path)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 600
         while not list(out.glob("shards/policy/*.done")):
@@ -165,31 +191,59 @@ def test_a_killed_curation_run_resumes_from_its_finished_shards(toy, tiny_llama,
 
 
 def test_curate_stage_in_a_pipeline_feeds_the_sft_and_wpo_stages(toy, tiny_llama, tmp_path):
-    from rlsys.core.config import PipelineConfig, validate
+    from rlsys.core.config import validate
+    from rlsys.core.pipeline_config import PipelineConfig
     from rlsys.pipeline import run_pipeline
 
     run = tmp_path / "run"
     curated = run / "stages" / "1_curate"
     learner = {"lr": 1e-3, "micro_batch_tokens": 512}
     stages = [
-        {"type": "curate", "sources": [{"path": str(toy / "curate.jsonl"), "limit": 16}],
-         "rollout": {"backend": "vllm", "samples_per_prompt": 3, "max_new_tokens": 10, "max_model_len": 256},
-         "sft_min_score": 0.0, "pair_min_margin": 0.01, "filters": {"drop_truncated": False}},
-        {"type": "sft", "sources": [{"path": str(toy / "sft.jsonl"), "name": "toy"},
-                                    {"path": str(curated / "sft.jsonl"), "name": "curated"}],
-         "max_tokens": 128, "examples_per_step": 4, "steps": 2, "learner": learner},
-        {"type": "wpo", "sources": [{"path": str(curated / "pairs.jsonl")}], "max_tokens": 128,
-         "examples_per_step": 4, "steps": 1, "learner": {**learner, "micro_batch_tokens": 512}},
+        {
+            "type": "curate",
+            "sources": [{"path": str(toy / "curate.jsonl"), "limit": 16}],
+            "rollout": {"backend": "vllm", "samples_per_prompt": 3, "max_new_tokens": 10, "max_model_len": 256},
+            "sft_min_score": 0.0,
+            "pair_min_margin": 0.01,
+            "filters": {"drop_truncated": False},
+        },
+        {
+            "type": "sft",
+            "sources": [
+                {"path": str(toy / "sft.jsonl"), "name": "toy"},
+                {"path": str(curated / "sft.jsonl"), "name": "curated"},
+            ],
+            "max_tokens": 128,
+            "examples_per_step": 4,
+            "steps": 2,
+            "learner": learner,
+        },
+        {
+            "type": "wpo",
+            "sources": [{"path": str(curated / "pairs.jsonl")}],
+            "max_tokens": 128,
+            "examples_per_step": 4,
+            "steps": 1,
+            "learner": {**learner, "micro_batch_tokens": 512},
+        },
     ]
-    cfg = validate(PipelineConfig, {"run": {"name": "c", "output_dir": str(run)}, "model": {"path": tiny_llama},
-                                    "stages": stages}, "test")
+    cfg = validate(
+        PipelineConfig,
+        {"run": {"name": "c", "output_dir": str(run)}, "model": {"path": tiny_llama}, "stages": stages},
+        "test",
+    )
     summary = run_pipeline(cfg)
     done = json.loads((curated / "DONE").read_text())
     assert done["model_dir"] == tiny_llama and done["metrics"]["curate/sft_rows"] > 0
     sft_done = json.loads((run / "stages" / "2_sft" / "DONE").read_text())
-    assert sft_done["input_model"] == tiny_llama and sft_done["data"]["curated"]["rows"] == done["metrics"]["curate/sft_rows"]
-    assert json.loads((run / "stages" / "3_wpo" / "DONE").read_text())["data"]["pairs"]["rows"] == (
-        done["metrics"]["curate/pairs"])
+    assert (
+        sft_done["input_model"] == tiny_llama
+        and sft_done["data"]["curated"]["rows"] == done["metrics"]["curate/sft_rows"]
+    )
+    assert (
+        json.loads((run / "stages" / "3_wpo" / "DONE").read_text())["data"]["pairs"]["rows"]
+        == (done["metrics"]["curate/pairs"])
+    )
     assert [r["type"] for r in summary["stages"]] == ["base", "curate", "sft", "wpo"]
     assert "| 1_curate | curate |" in (run / "pipeline_summary.md").read_text()
 
@@ -203,8 +257,14 @@ def test_curation_on_ray_rollout_actors_with_comet_qe_from_the_qe_server(toy, ti
     rows = [{**r, "reward": "comet_qe"} for r in read_jsonl(toy / "curate.jsonl") if r.get("reward") == "chrf"][:6]
     source = tmp_path / "qe.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = config(toy, tmp_path / "c", tiny_llama, sources=[{"path": str(source)}], cluster={"type": "ray", "num_cpus": 2},
-                 qe={"qe_model": str(tiny_comet["qe"])})
+    cfg = config(
+        toy,
+        tmp_path / "c",
+        tiny_llama,
+        sources=[{"path": str(source)}],
+        cluster={"type": "ray", "num_cpus": 2},
+        qe={"qe_model": str(tiny_comet["qe"])},
+    )
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(Path("/tmp") / f"r{os.getpid()}"))
     try:
         result = run_curation(cfg, tmp_path / "c", tiny_llama)
@@ -222,9 +282,14 @@ from tests.test_translation import qe_python, tiny_comet  # noqa: E402,F401  (se
 def test_a_shard_generated_again_draws_the_answers_of_the_uninterrupted_run(toy, tiny_llama, tmp_path):
     """A killed run regenerates its unfinished shard in a fresh engine, whose own RNG has not seen
     the shards before it: per-prompt sampling seeds make the regenerated answers the same ones."""
-    cfg = config(toy, tmp_path / "c", tiny_llama, rollout={"backend": "hf", "samples_per_prompt": 2,
-                                                           "max_new_tokens": 8, "max_model_len": 256},
-                 sources=[{"path": str(toy / "curate.jsonl"), "limit": 8}], shard_prompts=4)
+    cfg = config(
+        toy,
+        tmp_path / "c",
+        tiny_llama,
+        rollout={"backend": "hf", "samples_per_prompt": 2, "max_new_tokens": 8, "max_model_len": 256},
+        sources=[{"path": str(toy / "curate.jsonl"), "limit": 8}],
+        shard_prompts=4,
+    )
     run_curation(cfg, tmp_path / "c", tiny_llama)
     shard = tmp_path / "c" / "shards" / "policy" / "shard_00001.jsonl"
     straight = shard.read_bytes()

@@ -1,12 +1,13 @@
 """Curation rules without a model: dedupe, filters, best-of-n selection, pairs and quotas
 (rlsys/curate_select.py), on hand-made candidates whose outcome is known."""
+
 from __future__ import annotations
 
 import collections
 
 import pytest
 
-from rlsys.core.config import CurateConfig, CurateFilters
+from rlsys.core.pipeline_config import CurateConfig, CurateFilters
 from rlsys.curate_select import (
     apply_quota,
     dedupe,
@@ -22,14 +23,28 @@ def cfg(**kw) -> CurateConfig:
 
 
 def cand(text, score, index=0, model="policy", finish="stop", status="ok"):
-    return {"completion": text, "score": score if status == "ok" else None, "status": status, "finish": finish,
-            "index": index, "model": model, "logprob": -1.5 * (index + 1), "tokens": 3}
+    return {
+        "completion": text,
+        "score": score if status == "ok" else None,
+        "status": status,
+        "finish": finish,
+        "index": index,
+        "model": model,
+        "logprob": -1.5 * (index + 1),
+        "tokens": 3,
+    }
 
 
 def test_normalized_dedupe_merges_case_spacing_and_punctuation_but_not_different_sums():
-    rows = [{"prompt": "What is 3+4?"}, {"prompt": "what is  3+4"}, {"prompt": "What is 3-4?"},
-            {"prompt": [{"role": "user", "content": "Hi, there!"}]}, {"prompt": [{"role": "user", "content": "Hi, there!"}]},
-            {"prompt": [{"role": "user", "content": "hi there"}]}, {"prompt": "What is 34?"}]
+    rows = [
+        {"prompt": "What is 3+4?"},
+        {"prompt": "what is  3+4"},
+        {"prompt": "What is 3-4?"},
+        {"prompt": [{"role": "user", "content": "Hi, there!"}]},
+        {"prompt": [{"role": "user", "content": "Hi, there!"}]},
+        {"prompt": [{"role": "user", "content": "hi there"}]},
+        {"prompt": "What is 34?"},
+    ]
     keep, dropped = dedupe(rows, "normalized")
     assert keep == [0, 2, 3, 6] and dropped == {"exact": 1, "normalized": 2}
     keep, dropped = dedupe(rows, "exact")
@@ -79,12 +94,20 @@ def test_filters_name_the_first_rule_a_candidate_breaks():
 
 def test_select_keeps_the_best_passing_answer_and_pairs_it_with_the_worst_different_one():
     prompt = {"id": "s:0", "source": "s", "domain": "math", "row": {"prompt": "What is 2+2?", "answer": "4"}}
-    group = [cand("\\boxed{5}", 0.0, 0), cand("\\boxed{4}", 1.0, 1, model="teacher"), cand("\\boxed{4}.", 1.0, 2),
-             cand("\\boxed{4} is it", 1.0, 3, finish="length"), cand("\\boxed{3}", 0.0, 4)]
+    group = [
+        cand("\\boxed{5}", 0.0, 0),
+        cand("\\boxed{4}", 1.0, 1, model="teacher"),
+        cand("\\boxed{4}.", 1.0, 2),
+        cand("\\boxed{4} is it", 1.0, 3, finish="length"),
+        cand("\\boxed{3}", 0.0, 4),
+    ]
     for c in group:
         c["filtered"] = "truncated" if c["finish"] == "length" else None
     sft, pair = select(prompt, group, cfg(sft_min_score=1.0))
-    assert sft["messages"] == [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "\\boxed{4}"}]
+    assert sft["messages"] == [
+        {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": "\\boxed{4}"},
+    ]
     assert (sft["score"], sft["model"], sft["domain"], sft["id"]) == (1.0, "teacher", "math", "s:0")
     assert (pair["chosen"], pair["rejected"]) == ("\\boxed{4}", "\\boxed{5}")
     assert (pair["score_chosen"], pair["score_rejected"], pair["chosen_model"]) == (1.0, 0.0, "teacher")
@@ -102,10 +125,12 @@ def test_select_keeps_the_best_passing_answer_and_pairs_it_with_the_worst_differ
 
 
 def test_quota_sets_the_mix_from_the_best_rows_of_each_domain():
-    rows = ([{"domain": "translation", "score": s / 100} for s in range(60)]
-            + [{"domain": "math", "score": 1.0} for _ in range(10)]
-            + [{"domain": "instructions", "score": s / 30} for s in range(30)]
-            + [{"domain": "code", "score": 1.0} for _ in range(5)])
+    rows = (
+        [{"domain": "translation", "score": s / 100} for s in range(60)]
+        + [{"domain": "math", "score": 1.0} for _ in range(10)]
+        + [{"domain": "instructions", "score": s / 30} for s in range(30)]
+        + [{"domain": "code", "score": 1.0} for _ in range(5)]
+    )
     picked, mix = apply_quota(rows, {"translation": 0.5, "math": 0.25, "instructions": 0.25}, None, seed=0)
     assert mix == {"translation": 20, "math": 10, "instructions": 10}  # math (10 rows) limits the total to 40
     counts = collections.Counter(r["domain"] for r in picked)
@@ -117,7 +142,10 @@ def test_quota_sets_the_mix_from_the_best_rows_of_each_domain():
     assert len(everything) == 105 and mix["code"] == 5
     capped, mix = apply_quota(rows, {}, 21, seed=0)
     assert len(capped) == 21 and mix == {"translation": 12, "math": 2, "instructions": 6, "code": 1}
-    assert apply_quota(rows, {"translation": 1.0}, None, seed=1)[0] != apply_quota(rows, {"translation": 1.0}, None, seed=2)[0]
+    assert (
+        apply_quota(rows, {"translation": 1.0}, None, seed=1)[0]
+        != apply_quota(rows, {"translation": 1.0}, None, seed=2)[0]
+    )
     assert apply_quota(rows, {"poetry": 1.0}, None, seed=0) == ([], {"poetry": 0})
     # a domain of the quota without a single row does not empty the output: it is named with 0
     picked, mix = apply_quota(rows, {"translation": 0.5, "math": 0.25, "poetry": 0.25}, None, seed=0)

@@ -1,4 +1,5 @@
 """The one data reader (rlsys/core/data.py): exact values, and errors that name file, row and field."""
+
 from __future__ import annotations
 
 import json

@@ -12,6 +12,7 @@
   to the attention function, layouts, grouped-query heads); `tests/test_gpu_check.py` has the
   CUDA test of the real kernels.
 """
+
 import pytest
 import torch
 
@@ -65,8 +66,9 @@ def test_varlen_boundaries_and_refusal_of_shared_prompts():
     assert not packed_attention.uses_varlen(torch.device("cpu"), torch.bfloat16)
 
 
-def reference_varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, return_aux=None, scale=None,
-                          window_size=(-1, -1)):
+def reference_varlen_attn(
+    query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, return_aux=None, scale=None, window_size=(-1, -1)
+):
     """torch's varlen_attn signature (2.13), computed per sequence with SDPA on any device."""
     assert window_size == (-1, 0), "the learner asks for causal attention"
     assert key.shape[1] == query.shape[1], "this signature has no enable_gqa: heads must be repeated"
@@ -74,7 +76,9 @@ def reference_varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *
     out = []
     for a, b in zip(cu_seq_q[:-1].tolist(), cu_seq_q[1:].tolist()):
         q, k, v = (t[a:b].transpose(0, 1) for t in (query, key, value))
-        out.append(torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale).transpose(0, 1))
+        out.append(
+            torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale).transpose(0, 1)
+        )
     assert max(b - a for a, b in zip(cu_seq_q[:-1].tolist(), cu_seq_q[1:].tolist())) == max_q
     return torch.cat(out)
 
@@ -85,8 +89,20 @@ def older_varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, is_ca
     return reference_varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, window_size=(-1, 0))
 
 
-def gqa_varlen_attn(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, return_aux=None, scale=None,
-                    window_size=(-1, -1), enable_gqa=False):
+def gqa_varlen_attn(
+    query,
+    key,
+    value,
+    cu_seq_q,
+    cu_seq_k,
+    max_q,
+    max_k,
+    *,
+    return_aux=None,
+    scale=None,
+    window_size=(-1, -1),
+    enable_gqa=False,
+):
     """A signature with `enable_gqa`: the adapter must pass fewer key/value heads and say so."""
     assert enable_gqa and key.shape[1] < query.shape[1]
     k, v = (t.repeat_interleave(query.shape[1] // t.shape[1], dim=1) for t in (key, value))
@@ -131,9 +147,15 @@ def fresh_kernel_choice():
 
 def samples(n=5):
     g = torch.Generator().manual_seed(0)
-    return [TrainSample(torch.randint(5, 900, (3 + i,), generator=g).tolist(),
-                        torch.randint(5, 900, (2 + 3 * i,), generator=g).tolist(), float(i - 2), [-1.0] * (2 + 3 * i))
-            for i in range(n)]
+    return [
+        TrainSample(
+            torch.randint(5, 900, (3 + i,), generator=g).tolist(),
+            torch.randint(5, 900, (2 + 3 * i,), generator=g).tolist(),
+            float(i - 2),
+            [-1.0] * (2 + 3 * i),
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("signature", sorted(SIGNATURES))

@@ -4,6 +4,7 @@ The attack: a `lock` file left in the shm op's build folder, as a killed first r
 torch's own loader then waits forever; `prebuild_shm_op` removes it under its own kernel lock
 and builds (or loads) the op.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ reward run locally and exact_match served by a real uvicorn reward server.
 Also: the final checkpoint loads in transformers and in vLLM, and `rlsys submit` runs a job
 through Ray Jobs against `ray start --head` on localhost.
 """
+
 import json
 import os
 import subprocess
@@ -22,11 +23,26 @@ RAY = str(Path(sys.executable).parent / "ray")
 def write_rows(path: Path) -> None:
     with path.open("w") as fh:
         for i in range(6):
-            fh.write(json.dumps({"prompt": f"What is {i} + {i}? Put the answer in \\boxed{{}}.",
-                                 "reward": "math", "answer": str(2 * i)}) + "\n")
-            fh.write(json.dumps({"prompt": f"Say {i}.", "reward": [{"name": "exact_match", "weight": 0.5},
-                                                                  {"name": "math", "weight": 0.5}],
-                                 "answer": str(i)}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "prompt": f"What is {i} + {i}? Put the answer in \\boxed{{}}.",
+                        "reward": "math",
+                        "answer": str(2 * i),
+                    }
+                )
+                + "\n"
+            )
+            fh.write(
+                json.dumps(
+                    {
+                        "prompt": f"Say {i}.",
+                        "reward": [{"name": "exact_match", "weight": 0.5}, {"name": "math", "weight": 0.5}],
+                        "answer": str(i),
+                    }
+                )
+                + "\n"
+            )
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +62,19 @@ def test_grpo_on_ray_with_vllm_deepspeed_and_a_remote_reward(tiny_llama, tmp_pat
 
     data = tmp_path / "rows.jsonl"
     write_rows(data)
-    cfg = RLConfig.model_validate({
-        "run": {"output_dir": str(tmp_path / "run")},
-        "model": {"path": tiny_llama},
-        "cluster": {"type": "ray"},
-        "data": {"path": str(data)},
-        "rollout": {"samples_per_prompt": 4, "max_new_tokens": 16, "max_model_len": 128},
-        "learner": {"strategy": "deepspeed", "zero_stage": 2, "lr": 1e-4, "micro_batch_tokens": 512},
-        "algorithm": {"zero_variance_groups": "keep"},  # a random model scores 0 everywhere: train anyway
-        "rewards": {"remote": {"exact_match": reward_server}, "settings": {"math": {"timeout_s": 2}}},
-        "train": {"steps": 2, "prompts_per_step": 4, "checkpoint_every": 1, "keep_checkpoints": 1},
-    })
+    cfg = RLConfig.model_validate(
+        {
+            "run": {"output_dir": str(tmp_path / "run")},
+            "model": {"path": tiny_llama},
+            "cluster": {"type": "ray"},
+            "data": {"path": str(data)},
+            "rollout": {"samples_per_prompt": 4, "max_new_tokens": 16, "max_model_len": 128},
+            "learner": {"strategy": "deepspeed", "zero_stage": 2, "lr": 1e-4, "micro_batch_tokens": 512},
+            "algorithm": {"zero_variance_groups": "keep"},  # a random model scores 0 everywhere: train anyway
+            "rewards": {"remote": {"exact_match": reward_server}, "settings": {"math": {"timeout_s": 2}}},
+            "train": {"steps": 2, "prompts_per_step": 4, "checkpoint_every": 1, "keep_checkpoints": 1},
+        }
+    )
     try:
         final = train(cfg)
     finally:
@@ -71,7 +89,9 @@ def test_grpo_on_ray_with_vllm_deepspeed_and_a_remote_reward(tiny_llama, tmp_pat
     import httpx
 
     metrics = httpx.get(f"{reward_server}/metrics").text
-    line = next(x for x in metrics.splitlines() if x.startswith('rlsys_reward_results_total{reward="exact_match",status="ok"}'))
+    line = next(
+        x for x in metrics.splitlines() if x.startswith('rlsys_reward_results_total{reward="exact_match",status="ok"}')
+    )
     assert float(line.split()[-1]) == served  # exact_match really was scored by the server
     assert [r["weight_version"] for r in rows] == [1, 2] and all(r["batch/samples_trained"] == 16 for r in rows)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_000002"]
@@ -104,13 +124,21 @@ def test_submit_through_ray_jobs(tiny_llama, tmp_path):
 
     ray_tmp = tempfile.mkdtemp(prefix="rlsys-ray-", dir="/tmp")  # short: Ray's socket paths have a length limit
     venv_bin = str(Path(sys.executable).parent)  # as after `. .venv/bin/activate`
-    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "RAY_USAGE_STATS_ENABLED": "0", "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "RAY_TMPDIR": ray_tmp,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PATH": f"{venv_bin}:{os.environ['PATH']}",
+    }
     data = tmp_path / "rows.jsonl"
     write_rows(data)
     cfg = {
-        "run": {"output_dir": str(tmp_path / "run")}, "model": {"path": tiny_llama}, "data": {"path": str(data)},
+        "run": {"output_dir": str(tmp_path / "run")},
+        "model": {"path": tiny_llama},
+        "data": {"path": str(data)},
         "rollout": {"backend": "hf", "samples_per_prompt": 2, "max_new_tokens": 4, "max_model_len": 128},
-        "learner": {"micro_batch_tokens": 512}, "train": {"steps": 1, "prompts_per_step": 2},
+        "learner": {"micro_batch_tokens": 512},
+        "train": {"steps": 1, "prompts_per_step": 2},
     }
     job_dir = tmp_path / "job"
     job_dir.mkdir()
@@ -119,24 +147,69 @@ def test_submit_through_ray_jobs(tiny_llama, tmp_path):
 
     # every port Ray would otherwise take by default is a free one, so two runs on one host do not meet
     port, gcs, client, agent = (free_port() for _ in range(4))
-    started = subprocess.run([RAY, "start", "--head", "--num-cpus", "3", f"--port={gcs}", f"--dashboard-port={port}",
-                    f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
-                    "--include-dashboard=true", "--disable-usage-stats", f"--temp-dir={ray_tmp}"], env=env,
-                   capture_output=True, text=True, timeout=180)
+    started = subprocess.run(
+        [
+            RAY,
+            "start",
+            "--head",
+            "--num-cpus",
+            "3",
+            f"--port={gcs}",
+            f"--dashboard-port={port}",
+            f"--ray-client-server-port={client}",
+            f"--dashboard-agent-listen-port={agent}",
+            "--include-dashboard=true",
+            "--disable-usage-stats",
+            f"--temp-dir={ray_tmp}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert started.returncode == 0, f"ray start failed:\n{started.stdout[-2000:]}\n{started.stderr[-3000:]}"
     try:
         res = subprocess.run(
-            [sys.executable, "-m", "rlsys.cli", "submit", "cfg.yaml", "--address", f"http://127.0.0.1:{port}",
-             "--working-dir", str(job_dir), "--env", f"PYTHONPATH={ROOT}"],
-            env=env, capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                "-m",
+                "rlsys.cli",
+                "submit",
+                "cfg.yaml",
+                "--address",
+                f"http://127.0.0.1:{port}",
+                "--working-dir",
+                str(job_dir),
+                "--env",
+                f"PYTHONPATH={ROOT}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         assert "SUCCEEDED" in res.stderr and "step 1" in (res.stdout + res.stderr)
         assert (tmp_path / "run" / "checkpoints" / "step_000001" / "hf").is_dir()
         bad = subprocess.run(
-            [sys.executable, "-m", "rlsys.cli", "submit", "cfg.yaml", "model.path=/nonexistent", "--address",
-             f"http://127.0.0.1:{port}", "--working-dir", str(job_dir), "--env", f"PYTHONPATH={ROOT}"],
-            env=env, capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                "-m",
+                "rlsys.cli",
+                "submit",
+                "cfg.yaml",
+                "model.path=/nonexistent",
+                "--address",
+                f"http://127.0.0.1:{port}",
+                "--working-dir",
+                str(job_dir),
+                "--env",
+                f"PYTHONPATH={ROOT}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         assert bad.returncode == 1 and "FAILED" in bad.stderr
     finally:

@@ -6,6 +6,7 @@ when that environment does not exist) on tiny offline checkpoints. The judge is 
 small fake OpenAI-compatible server on 127.0.0.1 (standing in for a remote LLM), which prefers
 the longer answer, so every verdict is known in advance.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rlsys.core.config import EvalConfig, JudgeConfig, ParetoConfig, QEConfig
+from rlsys.core.pipeline_config import EvalConfig, JudgeConfig, ParetoConfig, QEConfig
 from rlsys.eval_report import axis_scores, pareto_front, regressions, render_report
 from rlsys.evaluate import score
 from tests.test_translation import qe_python, tiny_comet  # noqa: F401  (session fixtures)
@@ -26,9 +27,15 @@ from tests.test_translation import qe_python, tiny_comet  # noqa: F401  (session
 def test_comet_and_cometkiwi_through_a_qe_server_the_eval_starts(tiny_comet):  # noqa: F811
     from rlsys.qe_server import qe_service
 
-    rows = [{"src": "The cat sleeps on the warm sofa.", "reference": "Die Katze schläft auf dem warmen Sofa.",
-             "src_lang": "en", "tgt_lang": "de"},
-            {"src": "It rains tomorrow.", "reference": "Morgen regnet es.", "src_lang": "en", "tgt_lang": "de"}]
+    rows = [
+        {
+            "src": "The cat sleeps on the warm sofa.",
+            "reference": "Die Katze schläft auf dem warmen Sofa.",
+            "src_lang": "en",
+            "tgt_lang": "de",
+        },
+        {"src": "It rains tomorrow.", "reference": "Morgen regnet es.", "src_lang": "en", "tgt_lang": "de"},
+    ]
     outputs = ["Die Katze schläft auf dem warmen Sofa.", "Es regnet."]
     cfg = QEConfig(comet_model=str(tiny_comet["ref"]), qe_model=str(tiny_comet["qe"]))
     with qe_service(cfg) as qe:
@@ -68,7 +75,9 @@ class FakeJudge(BaseHTTPRequestHandler):
         if "confuse" in a + b:
             reply = "Hard to say: [[A>B]] or maybe [[B>A]]."
         else:
-            reply = "A is longer. [[A>B]]" if len(a) > len(b) else "B is longer. [[B>A]]" if len(b) > len(a) else "[[A=B]]"
+            reply = (
+                "A is longer. [[A>B]]" if len(a) > len(b) else "B is longer. [[B>A]]" if len(b) > len(a) else "[[A=B]]"
+            )
         data = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -93,13 +102,17 @@ def fake_judge():
 
 def test_judge_plays_both_orders_and_counts_invalid_games(fake_judge, monkeypatch):
     monkeypatch.setenv("JUDGE_KEY", "sekrit")
-    rows = [{"prompt": [{"role": "user", "content": "Tell me about cats."}], "baseline": "Cats."},
-            {"prompt": "Tell me about dogs.", "baseline": "Dogs are loyal animals that like walks."},
-            {"prompt": "Same?", "baseline": "equal"},
-            {"prompt": "Trick?", "baseline": "please confuse the judge"}]
+    rows = [
+        {"prompt": [{"role": "user", "content": "Tell me about cats."}], "baseline": "Cats."},
+        {"prompt": "Tell me about dogs.", "baseline": "Dogs are loyal animals that like walks."},
+        {"prompt": "Same?", "baseline": "equal"},
+        {"prompt": "Trick?", "baseline": "please confuse the judge"},
+    ]
     outputs = ["Cats are small carnivores.", "Dogs.", "EQUAL", "x"]
-    cfg = EvalConfig(data={"judge": "unused.jsonl"},
-                     judge=JudgeConfig(url=fake_judge, model="judge-1", api_key_env="JUDGE_KEY", concurrency=2))
+    cfg = EvalConfig(
+        data={"judge": "unused.jsonl"},
+        judge=JudgeConfig(url=fake_judge, model="judge-1", api_key_env="JUDGE_KEY", concurrency=2),
+    )
     result = score("judge", rows, outputs, cfg=cfg)
     # rows 1-3: a win, a loss and a tie in both orders; row 4: two invalid games
     assert result.metrics == {"rows": 4.0, "invalid": 2.0, "win_rate": pytest.approx((2 + 0 + 1) / 6)}
@@ -119,8 +132,12 @@ def test_judge_sets_are_skipped_without_a_judge_and_a_dead_judge_is_invalid_not_
     assert evaluate(tiny_llama, cfg) == {}
     assert "judge sets skipped" in json.loads((tmp_path / "r" / "eval.json").read_text())["notes"][0]
     dead = JudgeConfig(url="http://127.0.0.1:9/v1", model="m", timeout_s=2)
-    result = score("judge", [{"prompt": "Hi?", "baseline": "Hello."}], ["Hey."],
-                   cfg=EvalConfig(data={"judge": str(path)}, judge=dead))
+    result = score(
+        "judge",
+        [{"prompt": "Hi?", "baseline": "Hello."}],
+        ["Hey."],
+        cfg=EvalConfig(data={"judge": str(path)}, judge=dead),
+    )
     assert result.metrics == {"rows": 1.0, "invalid": 2.0} and "request failed" in result.per_row[0]["games"][0]
 
 
@@ -128,25 +145,57 @@ def test_judge_sets_are_skipped_without_a_judge_and_a_dead_judge_is_invalid_not_
 
 
 def test_report_has_a_section_per_set_with_pairs_modes_and_notes():
-    cfg = EvalConfig(data={"translation": "t.jsonl", "instructions": "i.jsonl", "math": "m.jsonl"},
-                     samples_per_prompt=4, pass_k=[1, 4])
-    metrics = {"translation/chrf": 55.5, "translation/bleu": 20.0, "translation/chrf/en-qaa": 60.0,
-               "translation/bleu/en-qaa": 22.0, "translation/rows": 4.0,
-               "instructions/constraint_accuracy": 0.5, "instructions/prompt_accuracy": 0.25,
-               "instructions/constraint_accuracy_loose": 0.75, "instructions/prompt_accuracy_loose": 0.5,
-               "instructions/rows": 4.0, "math/accuracy": 0.5, "math/pass@1": 0.4, "math/pass@4": 0.9,
-               "math/unscored": 0.0, "math/samples_per_prompt": 4.0, "math/rows": 2.0}
-    records = [{"set": "math", "where": "m.jsonl line 1", "prompt": "What is 1+1?", "output": "\\boxed{2}", "score": 1.0}]
+    cfg = EvalConfig(
+        data={"translation": "t.jsonl", "instructions": "i.jsonl", "math": "m.jsonl"},
+        samples_per_prompt=4,
+        pass_k=[1, 4],
+    )
+    metrics = {
+        "translation/chrf": 55.5,
+        "translation/bleu": 20.0,
+        "translation/chrf/en-qaa": 60.0,
+        "translation/bleu/en-qaa": 22.0,
+        "translation/rows": 4.0,
+        "instructions/constraint_accuracy": 0.5,
+        "instructions/prompt_accuracy": 0.25,
+        "instructions/constraint_accuracy_loose": 0.75,
+        "instructions/prompt_accuracy_loose": 0.5,
+        "instructions/rows": 4.0,
+        "math/accuracy": 0.5,
+        "math/pass@1": 0.4,
+        "math/pass@4": 0.9,
+        "math/unscored": 0.0,
+        "math/samples_per_prompt": 4.0,
+        "math/rows": 2.0,
+    }
+    records = [
+        {"set": "math", "where": "m.jsonl line 1", "prompt": "What is 1+1?", "output": "\\boxed{2}", "score": 1.0}
+    ]
     md = render_report("runs/x/hf", metrics, records, cfg, ["translation: COMET skipped: no QE environment"])
-    for expected in ("## translation (4 rows)", "| all | 55.50 | 20.00 |", "| en-qaa | 60.00 | 22.00 |",
-                     "| prompt level (every instruction met) | 0.250 | 0.500 |", "| greedy accuracy | pass@1 | pass@4 |",
-                     "| 0.500 | 0.400 | 0.900 | 0 |", "## Notes", "COMET skipped", "## Examples", "'What is 1+1?'"):
+    for expected in (
+        "## translation (4 rows)",
+        "| all | 55.50 | 20.00 |",
+        "| en-qaa | 60.00 | 22.00 |",
+        "| prompt level (every instruction met) | 0.250 | 0.500 |",
+        "| greedy accuracy | pass@1 | pass@4 |",
+        "| 0.500 | 0.400 | 0.900 | 0 |",
+        "## Notes",
+        "COMET skipped",
+        "## Examples",
+        "'What is 1+1?'",
+    ):
         assert expected in md, expected
 
 
 def test_axis_scores_default_to_chrf_and_general_accuracies_on_one_scale():
-    metrics = {"translation/chrf": 80.0, "translation:flores/chrf": 60.0, "translation/chrf/en-qaa": 1.0,
-               "instructions/prompt_accuracy": 0.5, "math/accuracy": 0.25, "math/pass@4": 0.9}
+    metrics = {
+        "translation/chrf": 80.0,
+        "translation:flores/chrf": 60.0,
+        "translation/chrf/en-qaa": 1.0,
+        "instructions/prompt_accuracy": 0.5,
+        "math/accuracy": 0.25,
+        "math/pass@4": 0.9,
+    }
     assert axis_scores(metrics, ParetoConfig()) == (pytest.approx(0.7), pytest.approx(0.375))
     chosen = ParetoConfig(translation_metrics=["translation:flores/chrf"], general_metrics=["math/pass@4"])
     assert axis_scores(metrics, chosen) == (pytest.approx(0.6), pytest.approx(0.9))

@@ -5,6 +5,7 @@ Generation is tested for real on a tiny random model through the rollout backend
 greedy end to end through `rlsys eval`, vLLM greedy giving the same text as transformers greedy,
 and sampled answers for pass@k. COMET, the judge and the report: tests/test_eval_report.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from rlsys.core.config import ConfigError, EvalConfig, validate
+from rlsys.core.config import ConfigError, validate
 from rlsys.core.data import DataError
+from rlsys.core.pipeline_config import EvalConfig
 from rlsys.evaluate import evaluate, generate, load_sets, markdown_table, score
 from rlsys.toy.world import write_toy_world
 
@@ -39,8 +41,9 @@ def test_translation_chrf_is_sacrebleu_corpus_chrf():
     assert perfect["chrf/en-qaa"] == pytest.approx(100.0) and perfect["chrf/qaa-en"] == pytest.approx(100.0)
     outputs = ["the cat runs.", "go loro", "a bird runs."]
     got = score("translation", rows, outputs)
-    expected = corpus_chrf(outputs, [["the cat sleeps.", "go loro metin.", "a dog runs."],
-                                     [None, None, "the dog runs."]]).score
+    expected = corpus_chrf(
+        outputs, [["the cat sleeps.", "go loro metin.", "a dog runs."], [None, None, "the dog runs."]]
+    ).score
     assert 0 < got.metrics["chrf"] < 100 and abs(got.metrics["chrf"] - expected) < CHRF_EPS
     from sacrebleu import corpus_bleu
 
@@ -67,19 +70,32 @@ def test_math_rows_the_reward_cannot_judge_are_unscored_not_zero():
 def test_instruction_accuracy_counts_constraints_and_prompts():
     rows = [
         {"constraints": [{"type": "keywords:existence", "keywords": ["dog"]}, {"type": "change_case:english_capital"}]},
-        {"constraints": [{"type": "keywords:existence", "keywords": ["cat"]},
-                         {"type": "startend:end_checker", "end_phrase": "done"}]},
+        {
+            "constraints": [
+                {"type": "keywords:existence", "keywords": ["cat"]},
+                {"type": "startend:end_checker", "end_phrase": "done"},
+            ]
+        },
     ]
     result = score("instructions", rows, ["THE DOG RUNS QUICKLY.", "the cat sleeps.\n**done**"])
-    assert result.metrics == {"constraint_accuracy": 0.75, "prompt_accuracy": 0.5, "rows": 2.0,
-                              "constraint_accuracy_loose": 1.0, "prompt_accuracy_loose": 1.0}
-    assert result.per_row == [{"passed": [True, True], "passed_loose": [True, True]},
-                              {"passed": [True, False], "passed_loose": [True, True]}]
+    assert result.metrics == {
+        "constraint_accuracy": 0.75,
+        "prompt_accuracy": 0.5,
+        "rows": 2.0,
+        "constraint_accuracy_loose": 1.0,
+        "prompt_accuracy_loose": 1.0,
+    }
+    assert result.per_row == [
+        {"passed": [True, True], "passed_loose": [True, True]},
+        {"passed": [True, False], "passed_loose": [True, True]},
+    ]
 
 
 def test_bad_rows_and_settings_name_the_place(tmp_path):
     with pytest.raises(DataError, match=r"bad\.jsonl line 2, field 'answer': a math eval row needs it"):
-        load_sets(EvalConfig(data={"math": _rows(tmp_path, "bad", [{"prompt": "1+1?", "answer": "2"}, {"prompt": "2+2?"}])}))
+        load_sets(
+            EvalConfig(data={"math": _rows(tmp_path, "bad", [{"prompt": "1+1?", "answer": "2"}, {"prompt": "2+2?"}])})
+        )
     with pytest.raises(DataError, match=r"c\.jsonl line 1, field 'constraints': .*no_such"):
         score("instructions", [{"constraints": [{"type": "no_such:check"}]}], ["x"], where=["c.jsonl line 1"])
     with pytest.raises(ConfigError, match="the task must be one of"):
@@ -91,8 +107,12 @@ def test_bad_rows_and_settings_name_the_place(tmp_path):
 
 
 def test_markdown_table_has_one_column_per_model():
-    table = markdown_table({"base": {"math/accuracy": 0.25, "math/rows": 4.0},
-                            "sft": {"math/accuracy": 0.5, "math/rows": 4.0, "translation/chrf": 41.234}})
+    table = markdown_table(
+        {
+            "base": {"math/accuracy": 0.25, "math/rows": 4.0},
+            "sft": {"math/accuracy": 0.5, "math/rows": 4.0, "translation/chrf": 41.234},
+        }
+    )
     lines = table.splitlines()
     assert lines[0] == "| metric | base | sft |"
     assert "| math/accuracy | 0.250 | 0.500 |" in lines and "| math/rows | 4 | 4 |" in lines
@@ -110,9 +130,22 @@ def test_rlsys_eval_end_to_end_with_hf(tiny_llama, toy, tmp_path):
     from rlsys.cli import app
 
     out = tmp_path / "report"
-    args = ["eval", tiny_llama, "--data", f"translation={toy / 'eval_translation.jsonl'}",
-            "--data", f"math={toy / 'eval_math.jsonl'}", "--data", f"instructions={toy / 'eval_instructions.jsonl'}",
-            "--limit", "4", "--max-new-tokens", "12", "--out", str(out)]
+    args = [
+        "eval",
+        tiny_llama,
+        "--data",
+        f"translation={toy / 'eval_translation.jsonl'}",
+        "--data",
+        f"math={toy / 'eval_math.jsonl'}",
+        "--data",
+        f"instructions={toy / 'eval_instructions.jsonl'}",
+        "--limit",
+        "4",
+        "--max-new-tokens",
+        "12",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval.json").read_text())
@@ -133,20 +166,34 @@ def test_rlsys_eval_rejects_bad_options_naming_the_problem(tiny_llama, toy):
     assert bad.exit_code == 2 and "TASK=PATH" in bad.output
     unknown = CliRunner().invoke(app, ["eval", tiny_llama, "--data", "poetry=x.jsonl"])
     assert unknown.exit_code == 2 and "the task must be one of" in unknown.output
-    long = CliRunner().invoke(app, ["eval", tiny_llama, "--data", f"math={toy / 'eval_math.jsonl'}", "--max-model-len", "16"])
+    long = CliRunner().invoke(
+        app, ["eval", tiny_llama, "--data", f"math={toy / 'eval_math.jsonl'}", "--max-model-len", "16"]
+    )
     assert long.exit_code == 2 and "eval_math.jsonl line 1: the prompt has" in long.output
 
 
 def test_vllm_greedy_matches_transformers_greedy(tiny_llama, toy):
-    cfg = EvalConfig(data={"translation": str(toy / "eval_translation.jsonl")}, limit=4, max_new_tokens=12,
-                     max_model_len=256, batch_size=3)  # 3: one batch has left padding
+    cfg = EvalConfig(
+        data={"translation": str(toy / "eval_translation.jsonl")},
+        limit=4,
+        max_new_tokens=12,
+        max_model_len=256,
+        batch_size=3,
+    )  # 3: one batch has left padding
     prompts = [row["prompt"] for s in load_sets(cfg) for row in s.rows] + ["What is 2+2?"]
     hf = generate(tiny_llama, prompts, cfg)
     vllm = generate(tiny_llama, prompts, cfg.model_copy(update={"backend": "vllm"}))
     assert hf == vllm and any(hf)
     metrics = evaluate(tiny_llama, cfg.model_copy(update={"limit": 2}))
-    assert set(metrics) == {"translation/chrf", "translation/chrf/en-qaa", "translation/chrf/qaa-en", "translation/rows",
-                            "translation/bleu", "translation/bleu/en-qaa", "translation/bleu/qaa-en"}
+    assert set(metrics) == {
+        "translation/chrf",
+        "translation/chrf/en-qaa",
+        "translation/chrf/qaa-en",
+        "translation/rows",
+        "translation/bleu",
+        "translation/bleu/en-qaa",
+        "translation/bleu/qaa-en",
+    }
 
 
 # ---------------------------------------------------------------- pass@k, IF-MT, code
@@ -180,11 +227,25 @@ def test_math_pass_at_k_from_samples_and_unjudged_samples_left_out():
 
 def test_ifmt_scores_rules_and_translation_quality():
     rows = [
-        {"prompt": "Translate ...", "src": "the <b>dog</b> sleeps.", "reference": "pe <b>sudu</b> kalan.",
-         "src_lang": "en", "tgt_lang": "qaa",
-         "constraints": [{"type": "translation:markup_preserved"}, {"type": "startend:end_checker", "end_phrase": "kalan."}]},
-        {"prompt": "Translate ...", "src": "a cat runs.", "reference": "GA MITA RUNIN.", "src_lang": "en", "tgt_lang": "qaa",
-         "constraints": [{"type": "change_case:english_capital"}]},
+        {
+            "prompt": "Translate ...",
+            "src": "the <b>dog</b> sleeps.",
+            "reference": "pe <b>sudu</b> kalan.",
+            "src_lang": "en",
+            "tgt_lang": "qaa",
+            "constraints": [
+                {"type": "translation:markup_preserved"},
+                {"type": "startend:end_checker", "end_phrase": "kalan."},
+            ],
+        },
+        {
+            "prompt": "Translate ...",
+            "src": "a cat runs.",
+            "reference": "GA MITA RUNIN.",
+            "src_lang": "en",
+            "tgt_lang": "qaa",
+            "constraints": [{"type": "change_case:english_capital"}],
+        },
     ]
     result = score("ifmt", rows, ["pe <b>sudu</b> kalan.", "ga mita runin."])
     m = result.metrics
@@ -201,8 +262,10 @@ def test_code_accuracy_and_pass_at_k_run_in_the_sandbox():
         Sandbox().check()
     except SandboxUnavailable as exc:
         pytest.skip(f"no sandbox here: {exc}")
-    rows = [{"tests": {"inputs": ["2\n", "5\n"], "outputs": ["4", "10"]}},
-            {"tests": ["assert add(2, 3) == 5", "assert add(-1, 1) == 0"]}]
+    rows = [
+        {"tests": {"inputs": ["2\n", "5\n"], "outputs": ["4", "10"]}},
+        {"tests": ["assert add(2, 3) == 5", "assert add(-1, 1) == 0"]},
+    ]
     double = "```python\nprint(int(input()) * 2)\n```"
     wrong = "```python\nprint(4)\n```"  # passes one test of two: not solved
     add = "```python\ndef add(a, b):\n    return a + b\n```"
@@ -215,8 +278,16 @@ def test_code_accuracy_and_pass_at_k_run_in_the_sandbox():
 def test_rlsys_eval_samples_answers_for_pass_at_k(tiny_llama, toy, tmp_path):
     """Sampled answers come from the rollout backend at the eval temperature: n per math row, not
     all equal to the greedy answer's repetition (a random model samples different tokens)."""
-    cfg = EvalConfig(data={"math": str(toy / "eval_math.jsonl")}, limit=3, max_new_tokens=8, max_model_len=256,
-                     samples_per_prompt=4, pass_k=[1, 4], temperature=1.0, output_dir=str(tmp_path / "r"))
+    cfg = EvalConfig(
+        data={"math": str(toy / "eval_math.jsonl")},
+        limit=3,
+        max_new_tokens=8,
+        max_model_len=256,
+        samples_per_prompt=4,
+        pass_k=[1, 4],
+        temperature=1.0,
+        output_dir=str(tmp_path / "r"),
+    )
     metrics = evaluate(tiny_llama, cfg)
     assert {"math/accuracy", "math/pass@1", "math/pass@4", "math/samples_per_prompt"} <= set(metrics)
     records = [json.loads(line) for line in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]

@@ -3,6 +3,7 @@ machine has only torch and transformers), its `--device cpu --tiny` mode trains 
 own checks, and on a CUDA machine (`gpu` marker) the learner's varlen attention matches eager
 attention and the whole check passes.
 """
+
 import json
 import os
 import subprocess
@@ -19,8 +20,9 @@ def python(code: str, blocked: tuple[str, ...], timeout: int = 900) -> subproces
     """Run `code` in a fresh interpreter where importing any of `blocked` fails."""
     prelude = "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in blocked)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-c", prelude + code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_gpu_check_imports_nothing_of_ray_vllm_or_deepspeed():
@@ -78,9 +80,15 @@ def test_varlen_attention_on_cuda_matches_eager_per_sequence(tmp_path):
     learner = Learner(str(path), LearnerConfig(micro_batch_tokens=4096), dtype="bfloat16")
     assert learner.device.type == "cuda" and learner.varlen and not learner.share_prompts
     g = torch.Generator().manual_seed(0)
-    batch = [TrainSample(torch.randint(5, 900, (3 + i,), generator=g).tolist(),
-                         torch.randint(5, 900, (5 + 7 * i,), generator=g).tolist(), 1.0, [0.0] * (5 + 7 * i))
-             for i in range(6)]
+    batch = [
+        TrainSample(
+            torch.randint(5, 900, (3 + i,), generator=g).tolist(),
+            torch.randint(5, 900, (5 + 7 * i,), generator=g).tolist(),
+            1.0,
+            [0.0] * (5 + 7 * i),
+        )
+        for i in range(6)
+    ]
     eager = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, attn_implementation="eager").cuda().eval()
     for s, lp in zip(batch, learner.compute_logprobs(batch)):
         ids = torch.tensor([s.prompt_ids + s.completion_ids], device="cuda")
@@ -97,9 +105,14 @@ def test_varlen_attention_on_cuda_matches_eager_per_sequence(tmp_path):
 @pytest.mark.gpu
 def test_gpu_check_passes_on_cuda(tmp_path):
     out = tmp_path / "check.json"
-    res = subprocess.run([sys.executable, str(CHECK), "--steps", "1", "--timed-steps", "2", "--out", str(out)],
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-                         timeout=900)
+    res = subprocess.run(
+        [sys.executable, str(CHECK), "--steps", "1", "--timed-steps", "2", "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for r in json.loads(out.read_text())["results"]:
         assert r.get("skipped") or (r["weights_changed"] and r["tokens_per_s"] > 0)

@@ -2,6 +2,7 @@
 again in backward, far fewer activations are kept for backward, and the gradients are the ones
 of the plain run. The learner keeps the model in eval mode (no dropout), where transformers
 would not checkpoint at all (the old behaviour: the setting did nothing)."""
+
 import pytest
 import torch
 

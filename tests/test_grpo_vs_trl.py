@@ -8,6 +8,7 @@ a float32 TRL row would flatter rlsys. These tests pin the parsing of the system
 engine dtype each TRL system forces, and the choice of baseline. The end-to-end run is
 `benchmarks/grpo_vs_trl.py --quick` (minutes of CPU: not a test).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,16 @@ def test_matched_trl_engines_get_the_learners_dtype_and_the_default_one_none():
 
 
 def test_each_row_is_compared_with_the_fastest_trl_of_its_own_precision_only():
-    steps = {"trl": 9.0, "trl-vllm": 7.0, "trl-vllm-no-gc": 6.5, "trl-vllm-auto-dtype": 5.0, "trl-bf16": 6.0,
-             "trl-vllm-bf16-no-gc": 4.4, "rlsys-torch": 5.5, "rlsys-inline-bf16": 3.0}
+    steps = {
+        "trl": 9.0,
+        "trl-vllm": 7.0,
+        "trl-vllm-no-gc": 6.5,
+        "trl-vllm-auto-dtype": 5.0,
+        "trl-bf16": 6.0,
+        "trl-vllm-bf16-no-gc": 4.4,
+        "rlsys-torch": 5.5,
+        "rlsys-inline-bf16": 3.0,
+    }
     systems = {n: {"median_step_s": s, "precision": bench.precision(CPU, n)} for n, s in steps.items()}
     assert bench.precision(CPU, "trl-vllm-auto-dtype") == "fp32, bf16 engine"
     assert bench.strongest_trl(systems, "fp32") == "trl-vllm-no-gc"  # not the faster, mismatched auto-dtype row
@@ -57,5 +66,6 @@ def test_py_spy_samples_are_grouped_by_the_first_phase_frame_from_the_root(tmp_p
         "generate (actors/rollout.py:99);step (vllm/engine.py:1) 6\n"
         "<module> (profile_phases.py:1);run (profile_phases.py:60);train_step (actors/learner.py:319);"
         "generate (somewhere.py:1) 3\n"  # a `generate` below train_step is still the train phase
-        "<module> (profile_phases.py:1);<module> (torch/__init__.py:1) 1\n")
+        "<module> (profile_phases.py:1);<module> (torch/__init__.py:1) 1\n"
+    )
     assert summarize_py_spy(raw) == {"generate": 0.6, "train": 0.3, "imports and setup": 0.1}

@@ -6,6 +6,7 @@ answer never arrives), and a client read timeout shorter than the reward (the re
 while the first request is still being scored and waits for it). A test reward appends one line
 per invocation to a file, so the test counts invocations on the server.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ from rewards.client import RemoteReward
 from rewards.idempotency import ResultCache
 from tests.test_service import ROOT, start_server
 
-COUNTED = '''
+COUNTED = """
 import os, time
 from rewards.registry import reward
 from rewards.settings import Setting
@@ -35,7 +36,7 @@ def counted(completions, *, delay_s=0.0, **_):
         f.write(f"{len(completions)}\\n")
     time.sleep(delay_s)
     return [float(len(c)) for c in completions]
-'''
+"""
 
 
 class DroppingProxy:
@@ -138,10 +139,14 @@ def test_concurrent_duplicates_share_one_scoring_and_a_reused_key_must_match(ser
     url, count_file = server
     before = invocations(count_file)
     key = uuid.uuid4().hex
-    body = {"samples": [{"completion": "xyz", "reward": "counted", "columns": {}}], "settings": {"counted": {"delay_s": 0.5}}}
+    body = {
+        "samples": [{"completion": "xyz", "reward": "counted", "columns": {}}],
+        "settings": {"counted": {"delay_s": 0.5}},
+    }
 
     async def both() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as http:
+
             async def post() -> httpx.Response:
                 return await http.post(url + "/v1/score", json=body, headers={"Idempotency-Key": key})
 

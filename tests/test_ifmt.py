@@ -1,5 +1,6 @@
 """The IF-MT-style JSONL loader: a hand-written file becomes RL / eval rows whose references meet
 every rule, that the RL data loader and the evaluator accept; bad rows name file, line and field."""
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,20 @@ def test_rows_have_the_tower_prompt_rules_and_constraints() -> None:
     rows = load_ifmt(SAMPLE)
     assert [r["id"] for r in rows] == ["pt-1", "pt-2", "es-1", "zh-1", "pt-3"]
     first = rows[0]
-    assert first["prompt"][0]["content"] == ifmt_prompt(first["src"], "en", "pt-PT", [
-        "Write every date as DD/MM/YYYY.", "Write times in the 24-hour format (e.g. 15:30).",
-        "Convert amounts in USD to EUR at 1 USD = 0.9 EUR.", "Convert imperial units to metric units."])
-    assert first["prompt"][0]["content"].startswith("Translate the following English source text to Portuguese (Portugal):\nRules:\n- ")
+    assert first["prompt"][0]["content"] == ifmt_prompt(
+        first["src"],
+        "en",
+        "pt-PT",
+        [
+            "Write every date as DD/MM/YYYY.",
+            "Write times in the 24-hour format (e.g. 15:30).",
+            "Convert amounts in USD to EUR at 1 USD = 0.9 EUR.",
+            "Convert imperial units to metric units.",
+        ],
+    )
+    assert first["prompt"][0]["content"].startswith(
+        "Translate the following English source text to Portuguese (Portugal):\nRules:\n- "
+    )
     assert first["prompt"][0]["content"].endswith("\nPortuguese (Portugal): ")
     assert first["constraints"][0] == {"type": "translation:target_language"} and len(first["constraints"]) == 5
     assert rows[3]["prompt"][0]["content"].splitlines()[2] == "- Use the 24-hour clock."  # the row's own wording
@@ -55,8 +66,12 @@ def test_converted_file_feeds_rl_and_eval(tmp_path: Path) -> None:
     assert wrong.metrics["prompt_accuracy"] == 0.0
 
 
-GOOD = {"src_lang": "en", "tgt_lang": "pt-PT", "source": "On May 2, 2025 it costs $5.",
-        "rules": [{"type": "translation:date_format"}, {"type": "translation:currency", "rate": 0.9, "target": "EUR"}]}
+GOOD = {
+    "src_lang": "en",
+    "tgt_lang": "pt-PT",
+    "source": "On May 2, 2025 it costs $5.",
+    "rules": [{"type": "translation:date_format"}, {"type": "translation:currency", "rate": 0.9, "target": "EUR"}],
+}
 
 
 @pytest.mark.parametrize(
@@ -68,18 +83,31 @@ GOOD = {"src_lang": "en", "tgt_lang": "pt-PT", "source": "On May 2, 2025 it cost
         ({"rules": GOOD["rules"][:1]}, "field 'rules': 1 rules; IF-MT rows have 2 to 4"),
         ({"rules": GOOD["rules"] * 3}, "field 'rules': 6 rules"),
         ({"rules": "dates"}, "field 'rules': must be a list"),
-        ({"rules": [GOOD["rules"][0], {"type": "translation:currency", "rate": -1, "target": "EUR"}]},
-         "field 'rules': constraint 1 (translation:currency): field 'rate': expected a positive number"),
-        ({"rules": [GOOD["rules"][0], {"type": "translation:nope"}]}, "field 'rules': constraint 1: unknown type 'translation:nope'"),
-        ({"rules": [GOOD["rules"][0], {"type": "punctuation:no_comma"}]}, "rule 1 (punctuation:no_comma) needs a 'text'"),
+        (
+            {"rules": [GOOD["rules"][0], {"type": "translation:currency", "rate": -1, "target": "EUR"}]},
+            "field 'rules': constraint 1 (translation:currency): field 'rate': expected a positive number",
+        ),
+        (
+            {"rules": [GOOD["rules"][0], {"type": "translation:nope"}]},
+            "field 'rules': constraint 1: unknown type 'translation:nope'",
+        ),
+        (
+            {"rules": [GOOD["rules"][0], {"type": "punctuation:no_comma"}]},
+            "rule 1 (punctuation:no_comma) needs a 'text'",
+        ),
         ({"rules": [GOOD["rules"][0], 7]}, "field 'rules': rule 1 must be an object"),
         ({"refernce": "x"}, "field 'refernce': unknown field"),
         ({"turns": [{"user": "Shorter."}]}, "field 'turns[0]': follows a turn without a reply: give 'reference'"),
         ({"reference": "x", "turns": [{"user": "Shorter.", "reply": "y"}]}, "field 'turns[0]': unknown field 'reply'"),
         ({"reference": "x", "turns": [{"user": ""}]}, "field 'turns[0].user': must be a non-empty string"),
-        ({"reference": "x", "turns": [{"user": "a"}, {"user": "b"}]}, "field 'turns[1]': follows a turn without a reply: give 'turns[0].reference'"),
-        ({"reference": "x", "turns": [{"user": "a", "rules": [{"type": "translation:max_characters"}]}]},
-         "field 'turns[0].rules': constraint 0 (translation:max_characters): missing field 'max_chars'"),
+        (
+            {"reference": "x", "turns": [{"user": "a"}, {"user": "b"}]},
+            "field 'turns[1]': follows a turn without a reply: give 'turns[0].reference'",
+        ),
+        (
+            {"reference": "x", "turns": [{"user": "a", "rules": [{"type": "translation:max_characters"}]}]},
+            "field 'turns[0].rules': constraint 0 (translation:max_characters): missing field 'max_chars'",
+        ),
     ],
 )
 def test_bad_rows_name_file_line_and_field(tmp_path: Path, change: dict, message: str) -> None:
@@ -108,13 +136,15 @@ def test_bad_files(tmp_path: Path) -> None:
 def test_rule_count_and_reward_are_options(tmp_path: Path) -> None:
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps({**GOOD, "rules": GOOD["rules"][:1]}) + "\n", encoding="utf-8")
-    (row,) = load_ifmt(path, min_rules=1, reward=[{"name": "instructions", "weight": 1.0}, {"name": "chrf", "weight": 0.5}])
+    (row,) = load_ifmt(
+        path, min_rules=1, reward=[{"name": "instructions", "weight": 1.0}, {"name": "chrf", "weight": 0.5}]
+    )
     assert row["reward"][1]["name"] == "chrf" and row["reference"] is None
 
 
 def test_converted_file_loads_as_an_eval_set(tmp_path: Path) -> None:
     """Through rlsys eval's reader (datasets/Arrow unifies the rule objects' keys with nulls)."""
-    from rlsys.core.config import EvalConfig
+    from rlsys.core.pipeline_config import EvalConfig
     from rlsys.evaluate import load_sets
 
     out = tmp_path / "rows.jsonl"
@@ -122,4 +152,6 @@ def test_converted_file_loads_as_an_eval_set(tmp_path: Path) -> None:
     (eval_set,) = load_sets(EvalConfig(data={"instructions:ifmt": str(out)}))
     refs = [row["reference"] for row in eval_set.rows]
     assert eval_score("instructions", eval_set.rows, refs).metrics["prompt_accuracy"] == 1.0
-    assert eval_score("instructions", eval_set.rows, [r["src"] for r in eval_set.rows]).metrics["prompt_accuracy"] == 0.0
+    assert (
+        eval_score("instructions", eval_set.rows, [r["src"] for r in eval_set.rows]).metrics["prompt_accuracy"] == 0.0
+    )

@@ -1,6 +1,7 @@
 """Linear-time rewrites of IFEval's quadratic regexes give the same results, and hostile
 completions (deep JSON nesting) fail a check instead of raising. Speed itself is measured in
 benchmarks/rewards.py (the 32 KB row), not asserted here."""
+
 from __future__ import annotations
 
 import random

@@ -3,6 +3,7 @@
 `runtime_checkable` protocols check that the methods exist; the signatures are compared here too,
 so a backend whose `generate` forgot an argument fails in this test rather than in a run.
 """
+
 from __future__ import annotations
 
 import inspect

@@ -2,6 +2,7 @@
 
 Checks that the templates, the detector's code list, the constraint specs and the translation
 guards all read the same table, and that the released Tower+ request is rendered exactly."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,9 +33,24 @@ def test_every_user_reads_the_same_table() -> None:
 
 @pytest.mark.parametrize(
     ("value", "code"),
-    [("pt-BR", "pt"), ("pt_br", "pt"), ("PT", "pt"), ("por", "pt"), ("zho", "zh"), ("cmn", "zh"),
-     ("zh-Hant", "zh"), ("German", "de"), ("german", "de"), ("Portuguese (Brazil)", "pt"), ("iw", "he"),
-     ("xx", None), ("", None), (None, None), (3, None), ("Klingon", None)],
+    [
+        ("pt-BR", "pt"),
+        ("pt_br", "pt"),
+        ("PT", "pt"),
+        ("por", "pt"),
+        ("zho", "zh"),
+        ("cmn", "zh"),
+        ("zh-Hant", "zh"),
+        ("German", "de"),
+        ("german", "de"),
+        ("Portuguese (Brazil)", "pt"),
+        ("iw", "he"),
+        ("xx", None),
+        ("", None),
+        (None, None),
+        (3, None),
+        ("Klingon", None),
+    ],
 )
 def test_base_code(value: object, code: str | None) -> None:
     assert base_code(value) == code
@@ -45,11 +61,16 @@ def test_names_scripts_and_detector_codes() -> None:
     assert language_name("zh-Hans") == "Chinese (Simplified)" and language_name("deu") == "German"
     with pytest.raises(ValueError, match="unknown language code 'xx'"):
         language_name("xx")
-    assert language_scripts("ja") == {"Han", "Hiragana", "Katakana"} and language_scripts("sr-Latn") == {"Latin", "Cyrillic"}
+    assert language_scripts("ja") == {"Han", "Hiragana", "Katakana"} and language_scripts("sr-Latn") == {
+        "Latin",
+        "Cyrillic",
+    }
     assert language_scripts("xx") is None
     assert normalize_language("deu") == "de" and normalize_language("is") == "is" and normalize_language("nb") == "no"
     assert normalize_language("eo") is None  # a language the detector does not report
-    assert check_constraints("Das ist eine kurze Antwort auf Deutsch.", [{"type": "language:response_language", "language": "deu"}]) == [True]
+    assert check_constraints(
+        "Das ist eine kurze Antwort auf Deutsch.", [{"type": "language:response_language", "language": "deu"}]
+    ) == [True]
 
 
 def test_towerplus_prompt_is_the_released_format() -> None:

@@ -7,6 +7,7 @@ Every `import` and `from ... import` in the four packages counts, including impo
 functions (lazy imports are still dependencies) and under `if TYPE_CHECKING:` (for the direction of
 imports; a type-only import cannot close a cycle at run time, so the cycle check leaves it out).
 """
+
 from __future__ import annotations
 
 import ast

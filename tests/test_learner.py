@@ -1,4 +1,5 @@
 """The learner's packing, log-probabilities and loss normalization on a real tiny model."""
+
 import pytest
 import torch
 
@@ -83,8 +84,9 @@ def test_learner_logprobs_are_the_shared_formula_at_the_sampling_temperature(tin
 
 def test_lr_schedule_spans_every_optimizer_step_with_several_epochs(tiny_llama):
     """epochs_per_step optimizer steps per RL step: a linear schedule must reach 0 at the last one."""
-    learner = Learner(tiny_llama, LearnerConfig(lr=1e-3, lr_schedule="linear"), AlgorithmConfig(epochs_per_step=2),
-                      total_steps=3)
+    learner = Learner(
+        tiny_llama, LearnerConfig(lr=1e-3, lr_schedule="linear"), AlgorithmConfig(epochs_per_step=2), total_steps=3
+    )
     batch = samples(2)
     tokens = sum(len(s.completion_ids) for s in batch)
     lrs = [learner.train_step(batch, tokens, len(batch))["lr"] for _ in range(3)]
@@ -93,7 +95,11 @@ def test_lr_schedule_spans_every_optimizer_step_with_several_epochs(tiny_llama):
 
 
 def test_shared_prompt_pack_layout():
-    a, b, t = TrainSample([1, 2], [3, 4], 1.0, [0.0] * 2), TrainSample([1, 2], [5], 1.0, [0.0]), TrainSample([6], [7], 1.0, [0.0])
+    a, b, t = (
+        TrainSample([1, 2], [3, 4], 1.0, [0.0] * 2),
+        TrainSample([1, 2], [5], 1.0, [0.0]),
+        TrainSample([6], [7], 1.0, [0.0]),
+    )
     p = pack([a, b, t], share_prompts=True)
     assert p.input_ids.tolist() == [[1, 2, 3, 4, 5, 6, 7]]
     assert p.position_ids.tolist() == [[0, 1, 2, 3, 2, 0, 1]]
@@ -183,8 +189,12 @@ def test_rollout_correction_in_the_learner(tiny_llama):
     tis, m = run("tis", off)
     doubled, _ = run("none", [dataclasses.replace(agreeing[0], advantage=2 * batch[0].advantage)] + agreeing[1:])
     assert_same_grads(tis, doubled)
-    assert m["rollout_is/truncated_frac"] == pytest.approx(share0) and m["rollout_is/masked_frac"] == pytest.approx(share0)
-    assert m["rollout_is/ratio_max"] == pytest.approx(4, rel=1e-4) and m["rollout_is/ratio_p50"] == pytest.approx(1, abs=1e-4)
+    assert m["rollout_is/truncated_frac"] == pytest.approx(share0) and m["rollout_is/masked_frac"] == pytest.approx(
+        share0
+    )
+    assert m["rollout_is/ratio_max"] == pytest.approx(4, rel=1e-4) and m["rollout_is/ratio_p50"] == pytest.approx(
+        1, abs=1e-4
+    )
     assert m["logprob_diff_rollout"] == pytest.approx(share0 * math.log(4), rel=1e-4)
     mis, _ = run("mis", off)
     without, _ = run("none", agreeing[1:], total)  # same normalizer: the masked tokens still count

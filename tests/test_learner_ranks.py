@@ -5,6 +5,7 @@ gathering one parameter at a time.
 Both sides run as Ray actors through the code the RL cluster uses (`ActorGroup.ranks`,
 `rlsys.cluster.train_on_ranks`), so each run has its own process group.
 """
+
 import tempfile
 
 import pytest
@@ -53,9 +54,23 @@ def start(ray, model: str, cfg: LearnerConfig, n: int, name: str):
     from actors.group import ActorGroup
 
     return ActorGroup.ranks(
-        Learner, n, num_cpus=1, name=name,
-        init=lambda rank, address: ((), dict(model_path=model, cfg=cfg, total_steps=2, rank=rank, world_size=n,
-                                              master_addr=address[0], master_port=address[1], local_rank=0)),
+        Learner,
+        n,
+        num_cpus=1,
+        name=name,
+        init=lambda rank, address: (
+            (),
+            dict(
+                model_path=model,
+                cfg=cfg,
+                total_steps=2,
+                rank=rank,
+                world_size=n,
+                master_addr=address[0],
+                master_port=address[1],
+                local_rank=0,
+            ),
+        ),
     )
 
 
@@ -80,8 +95,10 @@ def train_twice(ray, model: str, cfg: LearnerConfig, n: int, name: str, inspect=
 
 def rank_micro_batches() -> list[int]:
     batch = grpo_batch()
-    return [len(plan_micro_batches([len(batch[i]) for i in share], MICRO_BATCH_TOKENS))
-            for share in split_by_tokens([len(s) for s in batch], 2)]
+    return [
+        len(plan_micro_batches([len(batch[i]) for i in share], MICRO_BATCH_TOKENS))
+        for share in split_by_tokens([len(s) for s in batch], 2)
+    ]
 
 
 def gathered_at_once(learner) -> tuple[int, int]:

@@ -5,6 +5,7 @@ reward (named by `module:function` path, as a user's own reward would be) is the
 group has signal from the first step. One prompt in four uses a reward that raises: its
 samples come back with status `error`, are counted, left out of the loss, and the run goes on.
 """
+
 import json
 
 from rewards.base import RewardResult
@@ -26,16 +27,18 @@ def test_grpo_raises_mean_reward_and_survives_a_broken_reward(tiny_llama, tmp_pa
         for i in range(12):
             name = "tests.test_learning:always_raises" if i % 4 == 3 else "tests.test_learning:digit_share"
             fh.write(json.dumps({"prompt": f"Write some numbers, please ({i}).", "reward": name}) + "\n")
-    cfg = RLConfig.model_validate({
-        "run": {"output_dir": str(tmp_path / "run"), "seed": 0},
-        "model": {"path": tiny_llama},
-        "cluster": {"type": "inline"},
-        "data": {"path": str(data)},
-        "rollout": {"samples_per_prompt": 8, "max_new_tokens": 8, "max_model_len": 128},
-        "learner": {"lr": 1e-2, "micro_batch_tokens": 1024},
-        "algorithm": {"type": "grpo"},
-        "train": {"steps": 20, "prompts_per_step": 4},  # take-off came at step 8-15 over seeds 0-2
-    })
+    cfg = RLConfig.model_validate(
+        {
+            "run": {"output_dir": str(tmp_path / "run"), "seed": 0},
+            "model": {"path": tiny_llama},
+            "cluster": {"type": "inline"},
+            "data": {"path": str(data)},
+            "rollout": {"samples_per_prompt": 8, "max_new_tokens": 8, "max_model_len": 128},
+            "learner": {"lr": 1e-2, "micro_batch_tokens": 1024},
+            "algorithm": {"type": "grpo"},
+            "train": {"steps": 20, "prompts_per_step": 4},  # take-off came at step 8-15 over seeds 0-2
+        }
+    )
     final = train(cfg)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 20

@@ -2,6 +2,7 @@
 
 Timings assume 2 shared cores: limits carry ~1.5 s of slack for process start-up and load.
 """
+
 from __future__ import annotations
 
 import os
@@ -109,8 +110,13 @@ def test_batch_goes_on_after_a_timeout():
 
 def test_duplicates_are_judged_once():
     start = time.monotonic()
-    results = math_reward(["\\boxed{3}", TOWER, "\\boxed{3}", TOWER, TOWER], answer=["3", "1", "3", "1", "1"],
-                          timeout_s=30, hard_timeout_s=1, workers=1)
+    results = math_reward(
+        ["\\boxed{3}", TOWER, "\\boxed{3}", TOWER, TOWER],
+        answer=["3", "1", "3", "1", "1"],
+        timeout_s=30,
+        hard_timeout_s=1,
+        workers=1,
+    )
     elapsed = time.monotonic() - start
     assert [(r.status, r.score) for r in results] == [("ok", 1.0), ("timeout", None)] * 2 + [("timeout", None)]
     assert elapsed < 1 + SLACK_S  # three separate towers would need 3 s on one worker

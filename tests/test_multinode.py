@@ -6,6 +6,7 @@ resume from the 2-rank checkpoint.
 Each node has 2 CPUs and each learner rank asks for 1.5, so Ray cannot pack both ranks on one
 node. The nodes share this machine's IP; the node ids tell them apart.
 """
+
 import json
 import os
 import tempfile
@@ -17,8 +18,12 @@ def where(learner) -> dict:
     """Runs inside a learner actor (`__ray_call__`)."""
     import ray
 
-    return {"node": ray.get_runtime_context().get_node_id(), "rank": learner.rank,
-            "master": (os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]), "device": str(learner.device)}
+    return {
+        "node": ray.get_runtime_context().get_node_id(),
+        "rank": learner.rank,
+        "master": (os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]),
+        "device": str(learner.device),
+    }
 
 
 def write_rows(path):
@@ -36,8 +41,14 @@ def test_grpo_learner_ranks_on_two_ray_nodes_train_and_resume(tiny_llama, tmp_pa
     from rlsys.core.config import RLConfig
 
     ray.shutdown()
-    cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 2, "include_dashboard": False, "temp_dir": tempfile.mkdtemp(prefix="r", dir="/tmp")})
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 2,
+            "include_dashboard": False,
+            "temp_dir": tempfile.mkdtemp(prefix="r", dir="/tmp"),
+        },
+    )
     cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
     seen: list[list[dict]] = []
@@ -54,8 +65,13 @@ def test_grpo_learner_ranks_on_two_ray_nodes_train_and_resume(tiny_llama, tmp_pa
     raw = {
         "run": {"output_dir": str(tmp_path / "run")},
         "model": {"path": tiny_llama},
-        "cluster": {"type": "ray", "address": cluster.address, "learner_cpus": 1.5, "rollout_cpus": 0.5,
-                    "reward_cpus": 0.5},
+        "cluster": {
+            "type": "ray",
+            "address": cluster.address,
+            "learner_cpus": 1.5,
+            "rollout_cpus": 0.5,
+            "reward_cpus": 0.5,
+        },
         "data": {"path": str(data)},
         "rollout": {"backend": "hf", "samples_per_prompt": 4, "max_new_tokens": 8, "max_model_len": 128},
         "learner": {"strategy": "deepspeed", "zero_stage": 2, "num_workers": 2, "lr": 1e-4, "micro_batch_tokens": 256},

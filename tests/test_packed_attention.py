@@ -6,6 +6,7 @@ full-row gradient per sequence in the backward (O(sequences x row length)); on t
 benchmark batch (36 sequences in a 4,232-token row) that was most of the learner's step under
 load (issue 14). The count of autograd nodes is the deterministic form of that cost.
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,8 +33,10 @@ def row(groups: int, per_group: int, prompt: int = 5, completion: int = 7, extra
     batch = []
     for _ in range(groups):
         p = torch.randint(5, 900, (prompt,), generator=g).tolist()
-        batch += [TrainSample(p, torch.randint(5, 900, (completion,), generator=g).tolist(), 0.0, [0.0] * completion)
-                  for _ in range(per_group)]
+        batch += [
+            TrainSample(p, torch.randint(5, 900, (completion,), generator=g).tolist(), 0.0, [0.0] * completion)
+            for _ in range(per_group)
+        ]
     for n in extra:
         batch.append(TrainSample([7, 8], list(range(10, 10 + n)), 0.0, [0.0] * n))
     return batch, pack(batch, share_prompts=True)
@@ -50,9 +53,9 @@ def reference(q, k, v, segments):
     for start, n, prefix_start, s in segments:
         cols = list(range(prefix_start, prefix_start + s)) + list(range(start, start + n))
         kk, vv = (t[:, :, cols].repeat_interleave(H // HKV, dim=1) for t in (k, v))
-        full_q = torch.cat([q[:, :, prefix_start:prefix_start + s], q[:, :, start:start + n]], dim=2)
+        full_q = torch.cat([q[:, :, prefix_start : prefix_start + s], q[:, :, start : start + n]], dim=2)
         o = F.scaled_dot_product_attention(full_q, kk, vv, is_causal=True)[0, :, s:]  # [H, n, D]
-        out[start:start + n] = o.transpose(0, 1)
+        out[start : start + n] = o.transpose(0, 1)
     return out[None]
 
 

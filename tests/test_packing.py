@@ -98,8 +98,13 @@ def tiny_model(arch: str, attn: str):
 
     config_cls, model_cls = (LlamaConfig, LlamaForCausalLM) if arch == "llama" else (Qwen2Config, Qwen2ForCausalLM)
     config = config_cls(
-        hidden_size=64, num_attention_heads=2, num_key_value_heads=2, head_dim=32, num_hidden_layers=2,
-        vocab_size=100, intermediate_size=128,
+        hidden_size=64,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=32,
+        num_hidden_layers=2,
+        vocab_size=100,
+        intermediate_size=128,
     )
     torch.manual_seed(0)
     model = model_cls(config).eval()

@@ -5,13 +5,15 @@ per-stage overrides, the evaluation hook, and the grpo stage through the real RL
 Evaluation is disabled (`eval: null`) except in the evaluation test, which runs the real
 evaluator (rlsys/evaluate.py, hf backend) on a three-row translation set.
 """
+
 import json
 
 import pytest
 import yaml
 
 from pretrain_sft.data import DataError
-from rlsys.core.config import PipelineConfig, validate
+from rlsys.core.config import validate
+from rlsys.core.pipeline_config import PipelineConfig
 from rlsys.pipeline import load_pipeline_config, run_pipeline
 from tests.test_stage_modes import CHAT, stage_config, write_data, write_jsonl
 
@@ -22,8 +24,16 @@ def data(tmp_path_factory):
 
 
 def pipeline(tmp_path, model, stages, **extra) -> PipelineConfig:
-    return validate(PipelineConfig, {"run": {"name": "t", "output_dir": str(tmp_path / "run")},
-                                     "model": {"path": model}, "stages": stages, **extra}, "test")
+    return validate(
+        PipelineConfig,
+        {
+            "run": {"name": "t", "output_dir": str(tmp_path / "run")},
+            "model": {"path": model},
+            "stages": stages,
+            **extra,
+        },
+        "test",
+    )
 
 
 def done(tmp_path, name):
@@ -77,14 +87,20 @@ def test_bad_data_in_a_later_stage_fails_before_the_first_stage_trains(data, tin
     assert not (tmp_path / "run" / "stages").exists()
 
 
-@pytest.mark.parametrize("stage, message", [
-    ({"type": "cpt", "sources": [{"path": "a.jsonl"}], "beta": 0.1}, "unknown key 'stages.0.cpt.beta'"),
-    ({"type": "cpt", "sources": [{"path": "a.jsonl", "kind": "chat"}]}, "kind 'chat' does not fit a cpt stage"),
-    ({"type": "wpo", "sources": [{"path": "p.jsonl"}], "max_tokens": 4096}, r"at least 2 \* max_tokens"),
-    ({"type": "sft", "sources": [{"path": "a.jsonl"}, {"path": "b/a.jsonl"}]}, "distinct `name`"),
-    ({"type": "grpo", "data": {"path": "rl.jsonl"}, "rollout": {"samples_per_prompt": 1}}, "samples_per_prompt >= 2"),
-    ({"type": "ppo"}, "does not match any of the expected tags"),
-])
+@pytest.mark.parametrize(
+    "stage, message",
+    [
+        ({"type": "cpt", "sources": [{"path": "a.jsonl"}], "beta": 0.1}, "unknown key 'stages.0.cpt.beta'"),
+        ({"type": "cpt", "sources": [{"path": "a.jsonl", "kind": "chat"}]}, "kind 'chat' does not fit a cpt stage"),
+        ({"type": "wpo", "sources": [{"path": "p.jsonl"}], "max_tokens": 4096}, r"at least 2 \* max_tokens"),
+        ({"type": "sft", "sources": [{"path": "a.jsonl"}, {"path": "b/a.jsonl"}]}, "distinct `name`"),
+        (
+            {"type": "grpo", "data": {"path": "rl.jsonl"}, "rollout": {"samples_per_prompt": 1}},
+            "samples_per_prompt >= 2",
+        ),
+        ({"type": "ppo"}, "does not match any of the expected tags"),
+    ],
+)
 def test_bad_stage_configs_are_refused_at_load(stage, message):
     from rlsys.core.config import ConfigError
 
@@ -98,9 +114,15 @@ def test_cli_runs_a_pipeline_with_stage_overrides(data, tiny_llama, tmp_path):
     from rlsys.cli import app
 
     config = tmp_path / "pipeline.yaml"
-    config.write_text(yaml.safe_dump({"run": {"name": "cli", "output_dir": str(tmp_path / "run")},
-                                      "model": {"path": tiny_llama},
-                                      "stages": [stage_config("sft", data), stage_config("dpo", data)]}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "run": {"name": "cli", "output_dir": str(tmp_path / "run")},
+                "model": {"path": tiny_llama},
+                "stages": [stage_config("sft", data), stage_config("dpo", data)],
+            }
+        )
+    )
     loaded = load_pipeline_config(config, ["stages.sft.steps=1", "stages.1.beta=0.2", "run.seed=3"])
     assert (loaded.stages[0].steps, loaded.stages[1].beta, loaded.run.seed) == (1, 0.2, 3)
     runner = CliRunner()
@@ -114,11 +136,16 @@ def test_cli_runs_a_pipeline_with_stage_overrides(data, tiny_llama, tmp_path):
 
 def test_the_base_and_every_stage_model_are_evaluated_once(data, tiny_llama, tmp_path):
     rows = [{"prompt": f"Translate to Portuguese: hello {i}", "reference": f"olá {i}"} for i in range(3)]
-    eval_cfg = {"data": {"translation": write_jsonl(tmp_path / "flores.jsonl", rows)}, "max_new_tokens": 4,
-                "max_model_len": 128}
+    eval_cfg = {
+        "data": {"translation": write_jsonl(tmp_path / "flores.jsonl", rows)},
+        "max_new_tokens": 4,
+        "max_model_len": 128,
+    }
     cfg = pipeline(tmp_path, tiny_llama, [{**stage_config("sft", data), "steps": 1}], eval=eval_cfg)
     summary = run_pipeline(cfg)
-    assert [sorted(r["eval"]) for r in summary["stages"]] == [["translation/bleu", "translation/chrf", "translation/rows"]] * 2
+    assert [sorted(r["eval"]) for r in summary["stages"]] == [
+        ["translation/bleu", "translation/chrf", "translation/rows"]
+    ] * 2
     stages = tmp_path / "run" / "stages"
     for name, model in (("0_base", tiny_llama), ("1_sft", done(tmp_path, "1_sft")["model_dir"])):
         scores = json.loads((stages / name / "eval_scores.json").read_text())
@@ -131,11 +158,16 @@ def test_the_base_and_every_stage_model_are_evaluated_once(data, tiny_llama, tmp
 
 def test_grpo_stage_trains_with_the_rl_driver_from_the_previous_stage(data, tiny_llama, tmp_path):
     prompts = write_jsonl(tmp_path / "rl.jsonl", [{"prompt": f"Count to {i}."} for i in range(4)])
-    grpo = {"type": "grpo", "name": "rl", "data": {"path": prompts}, "cluster": {"type": "inline"},
-            "rollout": {"backend": "hf", "samples_per_prompt": 2, "max_new_tokens": 6, "max_model_len": 64},
-            "learner": {"lr": 1e-3, "micro_batch_tokens": 64},
-            "rewards": {"default": "length_penalty", "settings": {"length_penalty": {"max_chars": 10}}},
-            "train": {"steps": 1, "prompts_per_step": 2}}
+    grpo = {
+        "type": "grpo",
+        "name": "rl",
+        "data": {"path": prompts},
+        "cluster": {"type": "inline"},
+        "rollout": {"backend": "hf", "samples_per_prompt": 2, "max_new_tokens": 6, "max_model_len": 64},
+        "learner": {"lr": 1e-3, "micro_batch_tokens": 64},
+        "rewards": {"default": "length_penalty", "settings": {"length_penalty": {"max_chars": 10}}},
+        "train": {"steps": 1, "prompts_per_step": 2},
+    }
     cfg = pipeline(tmp_path, tiny_llama, [{**stage_config("sft", data), "steps": 1}, grpo])
     run_pipeline(cfg)
     rl = done(tmp_path, "2_rl")
@@ -145,8 +177,10 @@ def test_grpo_stage_trains_with_the_rl_driver_from_the_previous_stage(data, tiny
     from transformers import AutoModelForCausalLM
 
     AutoModelForCausalLM.from_pretrained(rl["model_dir"])
-    assert yaml.safe_load((tmp_path / "run" / "stages" / "2_rl" / "config.yaml").read_text())["model"]["path"] == (
-        rl["input_model"])
+    assert (
+        yaml.safe_load((tmp_path / "run" / "stages" / "2_rl" / "config.yaml").read_text())["model"]["path"]
+        == (rl["input_model"])
+    )
 
 
 def test_summary_has_the_pareto_table_plot_and_flags_a_regressing_stage(tmp_path):
@@ -157,17 +191,28 @@ def test_summary_has_the_pareto_table_plot_and_flags_a_regressing_stage(tmp_path
 
     from rlsys.pipeline import write_summary
 
-    cfg = pipeline(tmp_path, "m", [{"type": "sft", "sources": [{"path": "a.jsonl"}]}],
-                   eval={"data": {"translation": "t.jsonl", "instructions": "i.jsonl"},
-                         "pareto": {"max_translation_drop": 0.02, "max_general_drop": 0.05}})
+    cfg = pipeline(
+        tmp_path,
+        "m",
+        [{"type": "sft", "sources": [{"path": "a.jsonl"}]}],
+        eval={
+            "data": {"translation": "t.jsonl", "instructions": "i.jsonl"},
+            "pareto": {"max_translation_drop": 0.02, "max_general_drop": 0.05},
+        },
+    )
     (tmp_path / "run").mkdir()
 
     def row(stage, kind, chrf=None, prompts=None):
         ev = {} if chrf is None else {"translation/chrf": chrf, "instructions/prompt_accuracy": prompts}
         return {"stage": stage, "type": kind, "model_dir": f"/m/{stage}", "metrics": {}, "eval": ev}
 
-    rows = [row("0_base", "base", 5.0, 0.0), row("1_sft", "sft", 80.0, 0.40), row("2_curate", "curate"),
-            row("3_wpo", "wpo", 81.0, 0.30), row("4_grpo", "grpo", 77.0, 0.70)]
+    rows = [
+        row("0_base", "base", 5.0, 0.0),
+        row("1_sft", "sft", 80.0, 0.40),
+        row("2_curate", "curate"),
+        row("3_wpo", "wpo", 81.0, 0.30),
+        row("4_grpo", "grpo", 77.0, 0.70),
+    ]
     console = Console(record=True, width=100)
     summary = write_summary(cfg, rows, console)
     pareto = {p["stage"]: p for p in summary["pareto"]}

@@ -120,8 +120,14 @@ def test_language_names():
 def test_translation_prompts_are_deterministic_and_varied():
     prompts = [translation_prompt(f"sentence {i}", "en", "pt-PT", seed=3) for i in range(60)]
     assert prompts == [translation_prompt(f"sentence {i}", "en", "pt-PT", seed=3) for i in range(60)]
-    used = {next(j for j, t in enumerate(TRANSLATION_TEMPLATES) if p == t.format(
-        src=f"sentence {i}", src_lang="English", tgt_lang="Portuguese (Portugal)")) for i, p in enumerate(prompts)}
+    used = {
+        next(
+            j
+            for j, t in enumerate(TRANSLATION_TEMPLATES)
+            if p == t.format(src=f"sentence {i}", src_lang="English", tgt_lang="Portuguese (Portugal)")
+        )
+        for i, p in enumerate(prompts)
+    }
     assert used == set(range(len(TRANSLATION_TEMPLATES)))  # 60 rows hit all 6 phrasings
     other_seed = [translation_prompt(f"sentence {i}", "en", "pt-PT", seed=4) for i in range(60)]
     assert other_seed != prompts
@@ -148,8 +154,11 @@ def test_cpt_text_and_preference_formatting(tok, tmp_path):
     assert tok.decode(text.input_ids) == "<|bos|>Olá mundo<|eos|>" and text.labels == text.input_ids
     rows = [
         {"prompt": "Say hi", "chosen": "Hi!", "rejected": "No.", "score_chosen": 9, "score_rejected": 1.5},
-        {"prompt": [{"role": "user", "content": "Say hi"}], "chosen": [{"role": "assistant", "content": "Hi!"}],
-         "rejected": "Go away"},
+        {
+            "prompt": [{"role": "user", "content": "Say hi"}],
+            "chosen": [{"role": "assistant", "content": "Hi!"}],
+            "rejected": "Go away",
+        },
     ]
     records = load(write_jsonl(tmp_path / "pref.jsonl", rows), tmp_path)
     assert detect_kind(records) == "preference"
@@ -173,21 +182,31 @@ GOOD = {
 BAD = [
     ("chat", {"conversation": CHAT}, "field 'messages': missing"),
     ("chat", {"messages": []}, "field 'messages': empty list of messages"),
-    ("chat", {"messages": [{"role": "user", "content": "x"}, {"role": "bot", "content": "y"}]},
-     "field 'messages[1].role': unknown role 'bot'"),
-    ("chat", {"messages": [{"role": "user"}, {"role": "assistant", "content": "y"}]},
-     "field 'messages[0].content': missing"),
-    ("chat", {"messages": [{"role": "user", "content": "only a question"}]},
-     "field 'messages': no assistant message"),
-    ("preference", {"prompt": "p", "chosen": "same", "rejected": "same"},
-     "field 'rejected': identical to 'chosen'"),
+    (
+        "chat",
+        {"messages": [{"role": "user", "content": "x"}, {"role": "bot", "content": "y"}]},
+        "field 'messages[1].role': unknown role 'bot'",
+    ),
+    (
+        "chat",
+        {"messages": [{"role": "user"}, {"role": "assistant", "content": "y"}]},
+        "field 'messages[0].content': missing",
+    ),
+    ("chat", {"messages": [{"role": "user", "content": "only a question"}]}, "field 'messages': no assistant message"),
+    ("preference", {"prompt": "p", "chosen": "same", "rejected": "same"}, "field 'rejected': identical to 'chosen'"),
     ("preference", {"chosen": "a", "rejected": "b"}, "field 'prompt': missing"),
-    ("preference", {"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": "high"},
-     "field 'score_chosen': must be a number"),
+    (
+        "preference",
+        {"prompt": "p", "chosen": "a", "rejected": "b", "score_chosen": "high"},
+        "field 'score_chosen': must be a number",
+    ),
     ("text", {"text": "   "}, "field 'text': empty"),
     ("text", {"body": "x"}, "field 'text': missing"),
-    ("parallel", {"src": "a", "tgt": "b", "src_lang": "en", "tgt_lang": "xx"},
-     "field 'tgt_lang': unknown language code 'xx'"),
+    (
+        "parallel",
+        {"src": "a", "tgt": "b", "src_lang": "en", "tgt_lang": "xx"},
+        "field 'tgt_lang': unknown language code 'xx'",
+    ),
 ]
 
 
@@ -317,9 +336,11 @@ def test_token_mix_gives_each_source_its_share_of_the_tokens():
     import random
 
     rng = random.Random(0)
-    lengths = {"mono": [rng.randint(300, 700) for _ in range(400)],
-               "parallel": [rng.randint(15, 45) for _ in range(2000)],
-               "instructions": [rng.randint(100, 300) for _ in range(50)]}
+    lengths = {
+        "mono": [rng.randint(300, 700) for _ in range(400)],
+        "parallel": [rng.randint(15, 45) for _ in range(2000)],
+        "instructions": [rng.randint(100, 300) for _ in range(50)],
+    }
     sizes = {name: len(ls) for name, ls in lengths.items()}
     tokens = {name: sum(ls) for name, ls in lengths.items()}
     weights = {"mono": 0.66, "parallel": 0.33, "instructions": 0.01}
@@ -334,7 +355,9 @@ def test_token_mix_gives_each_source_its_share_of_the_tokens():
         # one epoch holds as many tokens as the data (up to rounding of the example counts)
         assert sum(lengths[n][i] for n, i in mixed) == pytest.approx(sum(tokens.values()), rel=0.01)
     assert token_mix(sizes, tokens, {"mono": 1, "parallel": 0, "instructions": 0}) == (
-        {"mono": 1.0, "parallel": 0.0, "instructions": 0.0}, sizes["mono"])
+        {"mono": 1.0, "parallel": 0.0, "instructions": 0.0},
+        sizes["mono"],
+    )
     with pytest.raises(ValueError, match="source 'parallel' has no examples or no tokens"):
         token_mix({"mono": 4, "parallel": 0}, {"mono": 40, "parallel": 0}, {"mono": 1, "parallel": 1})
 

@@ -4,6 +4,7 @@ position, and a learner that continues bit for bit after save / load.
 
 The kill -9 runs that put them together are in test_resume_rl.py and test_resume_stages.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,8 +97,10 @@ def test_weights_load_strictly_and_name_what_does_not_fit(tiny_llama, tmp_path):
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama)
     state = load_file(f"{tiny_llama}/model.safetensors")
-    for name, change in (("missing", lambda s: s.pop("model.layers.1.mlp.up_proj.weight")),
-                         ("unexpected", lambda s: s.update({"model.layers.9.extra.weight": torch.zeros(2)}))):
+    for name, change in (
+        ("missing", lambda s: s.pop("model.layers.1.mlp.up_proj.weight")),
+        ("unexpected", lambda s: s.update({"model.layers.9.extra.weight": torch.zeros(2)})),
+    ):
         folder = tmp_path / name
         folder.mkdir()
         broken = dict(state)
@@ -204,8 +207,9 @@ def test_hf_rollout_samples_depend_on_the_seed_not_on_history(tiny_llama):
     from actors.rollout import RolloutWorker
     from rlsys.core.config import RolloutConfig
 
-    worker = RolloutWorker(tiny_llama, RolloutConfig(backend="hf", samples_per_prompt=3, max_new_tokens=8,
-                                                     max_model_len=96))
+    worker = RolloutWorker(
+        tiny_llama, RolloutConfig(backend="hf", samples_per_prompt=3, max_new_tokens=8, max_model_len=96)
+    )
     prompts = ["one", "two"]
     first = [s.completion_ids for s in worker.generate(prompts, seeds=[11, 12])]
     worker.generate(["something else"] * 3)  # moves the unseeded RNG

@@ -13,6 +13,7 @@ the rename. That checkpoint must never be used, and the run resumes from step 2.
 
 The tiny Llama of conftest.py; 8 prompts, 2 per step, 4 samples of at most 10 tokens.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,11 +30,15 @@ from tests.resume_helpers import cli_env, finish, kill_after_step, logged_steps,
 STEPS = 6
 CASES = {
     "inline-torch": {"cluster": {"type": "inline"}},
-    "ray-deepspeed-zero2-2ranks": {"cluster": {"type": "ray", "learner_cpus": 0.5, "rollout_cpus": 0.5},
-                                   "learner": {"strategy": "deepspeed", "zero_stage": 2, "num_workers": 2}},
+    "ray-deepspeed-zero2-2ranks": {
+        "cluster": {"type": "ray", "learner_cpus": 0.5, "rollout_cpus": 0.5},
+        "learner": {"strategy": "deepspeed", "zero_stage": 2, "num_workers": 2},
+    },
     "inline-deepspeed-zero3": {"cluster": {"type": "inline"}, "learner": {"strategy": "deepspeed", "zero_stage": 3}},
-    "ray-torch-2ranks": {"cluster": {"type": "ray", "learner_cpus": 0.5, "rollout_cpus": 0.5},
-                         "learner": {"strategy": "torch", "num_workers": 2}},
+    "ray-torch-2ranks": {
+        "cluster": {"type": "ray", "learner_cpus": 0.5, "rollout_cpus": 0.5},
+        "learner": {"strategy": "torch", "num_workers": 2},
+    },
 }
 
 
@@ -48,8 +53,13 @@ def write_config(folder: Path, model: str, case: str) -> Path:
         "learner": {"lr": 1e-3, "micro_batch_tokens": 256, "lr_schedule": "linear"},
         "algorithm": {"kl_coef": 0.5, "zero_variance_groups": "keep"},
         "rewards": {"default": "length_penalty", "settings": {"length_penalty": {"max_chars": 15}}},
-        "train": {"steps": STEPS, "prompts_per_step": 2, "checkpoint_every": 2, "keep_checkpoints": 1,
-                  "log_samples": 1000},
+        "train": {
+            "steps": STEPS,
+            "prompts_per_step": 2,
+            "checkpoint_every": 2,
+            "keep_checkpoints": 1,
+            "log_samples": 1000,
+        },
     }
     for section, values in CASES[case].items():
         cfg[section] = {**cfg.get(section, {}), **values}

@@ -9,6 +9,7 @@ ends where the uninterrupted stage ends: same batches, losses within float toler
 WPO uses "precomputed" reference log-probabilities: a resume that recomputed them from the
 resumed policy instead of the stage's input model would give other losses after the resume.
 """
+
 from __future__ import annotations
 
 import re
@@ -53,8 +54,9 @@ def assert_same_weights(a, b) -> None:
 
 
 @pytest.mark.parametrize("mode", ["cpt", "sft", "wpo"])
-def test_a_stage_crashed_after_a_checkpoint_resumes_like_the_straight_run(mode, data, tiny_llama, tmp_path,
-                                                                         monkeypatch):
+def test_a_stage_crashed_after_a_checkpoint_resumes_like_the_straight_run(
+    mode, data, tiny_llama, tmp_path, monkeypatch
+):
     from pretrain_sft.stage import run_stage
     from rlsys.core.tracking import RunLog
 
@@ -73,8 +75,9 @@ def test_a_stage_crashed_after_a_checkpoint_resumes_like_the_straight_run(mode, 
     assert sorted(p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == ["step_000002", "step_000004"]
     monkeypatch.setattr(RunLog, "log", original)
     resumed = run_stage(stage, tiny_llama, tmp_path / "resumed", seed=3)
-    assert_same_stage(read_jsonl(tmp_path / "straight" / "metrics.jsonl"),
-                      read_jsonl(tmp_path / "resumed" / "metrics.jsonl"), 6)
+    assert_same_stage(
+        read_jsonl(tmp_path / "straight" / "metrics.jsonl"), read_jsonl(tmp_path / "resumed" / "metrics.jsonl"), 6
+    )
     assert resumed["metrics"]["loss"] == pytest.approx(straight["metrics"]["loss"], rel=1e-5)
     assert_same_weights(straight["model_dir"], resumed["model_dir"])
     assert not list((tmp_path / "resumed" / "checkpoints").iterdir())  # the exported model supersedes them
@@ -104,15 +107,25 @@ def test_a_checkpoint_of_another_setup_is_refused(data, tiny_llama, tmp_path, mo
 @pytest.mark.slow
 def test_pipeline_killed_in_each_stage_resumes_to_the_straight_result(data, tiny_llama, tmp_path):
     steps = 10
-    stages = [resumable("cpt", data, steps), resumable("sft", data, steps, strategy="deepspeed", zero_stage=2),
-              resumable("wpo", data, steps)]
+    stages = [
+        resumable("cpt", data, steps),
+        resumable("sft", data, steps, strategy="deepspeed", zero_stage=2),
+        resumable("wpo", data, steps),
+    ]
     names = ["1_cpt", "2_sft", "3_wpo"]
     env = cli_env()
     configs = {}
     for run in ("straight", "killed"):
         configs[run] = tmp_path / f"{run}.yaml"
-        configs[run].write_text(yaml.safe_dump({"run": {"name": run, "output_dir": str(tmp_path / run), "seed": 5},
-                                                "model": {"path": tiny_llama}, "stages": stages}))
+        configs[run].write_text(
+            yaml.safe_dump(
+                {
+                    "run": {"name": run, "output_dir": str(tmp_path / run), "seed": 5},
+                    "model": {"path": tiny_llama},
+                    "stages": stages,
+                }
+            )
+        )
     log = tmp_path / "killed.log"
     straight = start(["pipeline", str(configs["straight"])], tmp_path / "straight.log", env)
     for name in names:
@@ -129,8 +142,10 @@ def test_pipeline_killed_in_each_stage_resumes_to_the_straight_result(data, tiny
         a = read_jsonl(tmp_path / "straight" / "stages" / name / "metrics.jsonl")
         b = read_jsonl(tmp_path / "killed" / "stages" / name / "metrics.jsonl")
         assert_same_stage(a, b, steps)
-        assert_same_weights(tmp_path / "straight" / "stages" / name / "final" / "hf",
-                            tmp_path / "killed" / "stages" / name / "final" / "hf")
+        assert_same_weights(
+            tmp_path / "straight" / "stages" / name / "final" / "hf",
+            tmp_path / "killed" / "stages" / name / "final" / "hf",
+        )
 
 
 def test_a_stage_run_again_is_evaluated_again(data, tiny_llama, tmp_path):
@@ -141,8 +156,11 @@ def test_a_stage_run_again_is_evaluated_again(data, tiny_llama, tmp_path):
     from tests.test_stage_modes import write_jsonl
 
     rows = [{"prompt": f"Translate to Portuguese: hello {i}", "reference": f"olá {i}"} for i in range(2)]
-    eval_cfg = {"data": {"translation": write_jsonl(tmp_path / "flores.jsonl", rows)}, "max_new_tokens": 2,
-                "max_model_len": 128}
+    eval_cfg = {
+        "data": {"translation": write_jsonl(tmp_path / "flores.jsonl", rows)},
+        "max_new_tokens": 2,
+        "max_model_len": 128,
+    }
     cfg = pipeline(tmp_path, tiny_llama, [{**stage_config("sft", data), "steps": 1}], eval=eval_cfg)
     run_pipeline(cfg)
     scores = tmp_path / "run" / "stages" / "1_sft" / "eval_scores.json"

@@ -11,6 +11,7 @@ Cell values for column names this file does not know are plain strings; a reward
 answer `error`/`not_applicable` per sample rather than raise. Add a column here when a new
 reward introduces one.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -33,7 +34,12 @@ CELLS: dict[str, list[Any]] = {
     "src_lang": ["en", "en", "en", "ja"],
     "prompt": ["What is 6*7?", "Half of one?", "Translate to German: Hello world", "Say hi"],
     "tests": ["assert True", "assert 1 == 1", "", "assert False"],
-    "constraints": [[{"type": "keywords:existence", "keywords": ["42"]}], [], "not a list", [{"type": "no_such_check"}]],
+    "constraints": [
+        [{"type": "keywords:existence", "keywords": ["42"]}],
+        [],
+        "not a list",
+        [{"type": "no_such_check"}],
+    ],
 }
 REWARDS = list_rewards()
 NAMES = sorted(REWARDS)

@@ -2,6 +2,7 @@
 other rewards of the batch keep their results, and the trainer's RewardWorker applies the
 operator's `rewards.batch_timeout_s`. The slow reward blocks on an event (released at the end of
 each test), standing in for a reward that sleeps."""
+
 from __future__ import annotations
 
 import threading
@@ -38,8 +39,11 @@ def _release_the_slow_reward():
 
 
 def test_unfinished_group_times_out_and_the_rest_is_scored():
-    rows = [{"reward": "exact_match", "answer": "42"}, {"reward": SLOW},
-            {"reward": [{"name": "exact_match"}, {"name": SLOW}], "answer": "42"}]
+    rows = [
+        {"reward": "exact_match", "answer": "42"},
+        {"reward": SLOW},
+        {"reward": [{"name": "exact_match"}, {"name": SLOW}], "answer": "42"},
+    ]
     start = time.monotonic()
     results = score_rows(["42", "x", "42"], rows, timeout_s=0.5)
     elapsed = time.monotonic() - start

@@ -4,6 +4,7 @@ adapter and the `rewards` CLI commands.
 The plugin is a real installed distribution as far as importlib.metadata can tell: a package
 plus a `*.dist-info` folder with `entry_points.txt`, written to tmp_path and put on sys.path.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -83,8 +84,11 @@ def test_module_function_paths(plugin: None) -> None:
 
 
 def test_rows_can_name_plugins(plugin: None) -> None:
-    rows = [{"reward": "plugin_plain"}, {"reward": [{"name": "plugin_decorated", "weight": 2}], "answer": "c"},
-            {"reward": "rlsys_test_plugin:plain"}]
+    rows = [
+        {"reward": "plugin_plain"},
+        {"reward": [{"name": "plugin_decorated", "weight": 2}], "answer": "c"},
+        {"reward": "rlsys_test_plugin:plain"},
+    ]
     assert [r.score for r in score_rows(["ab", "abc", "a"], rows)] == [0.0, 2.0, 1.0]
 
 
@@ -92,8 +96,13 @@ def test_trl_adapter_plain_and_conversational() -> None:
     fn = trl_reward_func("exact_match")
     assert fn.__name__ == "exact_match"
     conversation = [{"role": "assistant", "content": [{"type": "text", "text": "4"}]}]
-    out = fn(prompts=["q"] * 4, completions=["4", conversation, "5", "4"], answer=["4", "4", "4", None],
-             completion_ids=[[1]] * 4, trainer_state=object())
+    out = fn(
+        prompts=["q"] * 4,
+        completions=["4", conversation, "5", "4"],
+        answer=["4", "4", "4", None],
+        completion_ids=[[1]] * 4,
+        trainer_state=object(),
+    )
     assert out == [1.0, 1.0, 0.0, None]  # None (not 0) where the reward is not applicable
 
 
@@ -108,8 +117,11 @@ def test_trl_adapter_settings_and_errors() -> None:
 
 
 def test_completion_text_shapes() -> None:
-    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a"},
-                {"role": "assistant", "content": "b"}]
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "a"},
+        {"role": "assistant", "content": "b"},
+    ]
     assert completion_text(messages) == "ab"
     assert completion_text({"role": "assistant", "content": None}) == ""
     assert completion_text([{"content": "no role"}]) == "no role"

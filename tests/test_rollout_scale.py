@@ -5,6 +5,7 @@ sleep mode) checked as what is passed to vLLM.
 
 One local Ray instance for the module (its own temp dir); each test starts and kills its actors.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -18,13 +19,27 @@ from rlsys.core.config import RLConfig, RolloutConfig, load_config
 from rlsys.core.types import TrainSample
 from rlsys.dispatch import Balancer, plan_requests
 
-PROMPTS = ["What is 2+3?", "Conta até três.", "Hallo!", "Traduz: o gato", "Say 7.", "Bonjour.", "Count: 1 2",
-           "Name a colour.", "Qual é a capital?", "Write a digit.", "Hi there", "Tell me more."]
+PROMPTS = [
+    "What is 2+3?",
+    "Conta até três.",
+    "Hallo!",
+    "Traduz: o gato",
+    "Say 7.",
+    "Bonjour.",
+    "Count: 1 2",
+    "Name a colour.",
+    "Qual é a capital?",
+    "Write a digit.",
+    "Hi there",
+    "Tell me more.",
+]
 
 
 def rl_config(model: str, tmp_path, **sections) -> RLConfig:
     base = {
-        "run": {"output_dir": str(tmp_path / "run")}, "model": {"path": model}, "data": {"path": str(tmp_path / "x")},
+        "run": {"output_dir": str(tmp_path / "run")},
+        "model": {"path": model},
+        "data": {"path": str(tmp_path / "x")},
         "cluster": {"type": "ray", "learner_cpus": 1, "rollout_cpus": 1, "reward_cpus": 0.5},
         "rollout": {"samples_per_prompt": 2, "max_new_tokens": 8, "max_model_len": 128},
         "learner": {"lr": 2e-2, "micro_batch_tokens": 512},
@@ -42,22 +57,35 @@ def test_tensor_parallel_size_and_sleep_mode_reach_vllm():
     kw = engine_kwargs("/m", cfg, seed=1, dtype="bfloat16", sleep_mode=True, cuda=True, sleep_available=True)
     assert kw["tensor_parallel_size"] == 4 and kw["distributed_executor_backend"] == "mp"
     assert kw["enable_sleep_mode"] is True and kw["gpu_memory_utilization"] == 0.8
-    assert kw["worker_extension_cls"] == "actors.weight_sync.VLLMWeightLoader" and kw["logprobs_mode"] == "processed_logprobs"
-    cpu = engine_kwargs("/m", RolloutConfig(), seed=1, dtype="float32", sleep_mode=True, cuda=False, sleep_available=False)
+    assert (
+        kw["worker_extension_cls"] == "actors.weight_sync.VLLMWeightLoader"
+        and kw["logprobs_mode"] == "processed_logprobs"
+    )
+    cpu = engine_kwargs(
+        "/m", RolloutConfig(), seed=1, dtype="float32", sleep_mode=True, cuda=False, sleep_available=False
+    )
     assert cpu["tensor_parallel_size"] == 1 and cpu["distributed_executor_backend"] == "uni"
     assert "enable_sleep_mode" not in cpu and "gpu_memory_utilization" not in cpu
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ({"rollout": {"tensor_parallel_size": 2}}, "cluster.gpus_per_rollout to 2"),
-    ({"rollout": {"tensor_parallel_size": 2, "backend": "hf"}, "cluster": {"gpus_per_rollout": 2}}, "backend vllm"),
-    ({"rollout": {"weight_transport": "collective"}, "cluster": {"type": "inline"}}, "inline"),
-    ({"cluster": {"type": "inline", "placement": "colocated"}}, "inline"),
-    ({"cluster": {"placement": "colocated"}, "rollout": {"num_workers": 2}}, "must equal learner.num_workers"),
-    ({"cluster": {"placement": "colocated", "gpus_per_learner": 1}, "rollout": {"weight_transport": "collective"}},
-     "NCCL"),
-    ({"cluster": {"placement": "colocated", "gpus_per_learner": 1, "gpus_per_rollout": 2}}, "gpus_per_rollout"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"rollout": {"tensor_parallel_size": 2}}, "cluster.gpus_per_rollout to 2"),
+        ({"rollout": {"tensor_parallel_size": 2, "backend": "hf"}, "cluster": {"gpus_per_rollout": 2}}, "backend vllm"),
+        ({"rollout": {"weight_transport": "collective"}, "cluster": {"type": "inline"}}, "inline"),
+        ({"cluster": {"type": "inline", "placement": "colocated"}}, "inline"),
+        ({"cluster": {"placement": "colocated"}, "rollout": {"num_workers": 2}}, "must equal learner.num_workers"),
+        (
+            {
+                "cluster": {"placement": "colocated", "gpus_per_learner": 1},
+                "rollout": {"weight_transport": "collective"},
+            },
+            "NCCL",
+        ),
+        ({"cluster": {"placement": "colocated", "gpus_per_learner": 1, "gpus_per_rollout": 2}}, "gpus_per_rollout"),
+    ],
+)
 def test_placement_and_transport_rules_name_the_keys(tmp_path, override, message):
     with pytest.raises(ValueError, match=message):
         rl_config("m", tmp_path, **override)
@@ -66,7 +94,7 @@ def test_placement_and_transport_rules_name_the_keys(tmp_path, override, message
 def test_the_72b_recipe_runs_tensor_parallel_engines():
     from pathlib import Path
 
-    from rlsys.core.config import PipelineConfig
+    from rlsys.core.pipeline_config import PipelineConfig
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs/towerplus/qwen2.5-72b.yaml", model=PipelineConfig)
     grpo = cfg.stages[-1]
@@ -114,8 +142,11 @@ def engine_greedy(worker, prompt_ids, n=8):
     """Runs inside a rollout actor (`__ray_call__`): greedy token ids from its vLLM engine."""
     from vllm import SamplingParams
 
-    outs = worker.backend.llm.generate([{"prompt_token_ids": p} for p in prompt_ids],
-                                       SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True), use_tqdm=False)
+    outs = worker.backend.llm.generate(
+        [{"prompt_token_ids": p} for p in prompt_ids],
+        SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True),
+        use_tqdm=False,
+    )
     return [list(o.outputs[0].token_ids) for o in outs]
 
 
@@ -128,15 +159,23 @@ def hf_greedy(model_path, state, prompt_ids, n=8):
     for p in prompt_ids:
         ids = torch.tensor([p])
         with torch.no_grad():
-            seq = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=n,
-                                 min_new_tokens=n, eos_token_id=None, pad_token_id=0)
-        out.append(seq[0, len(p):].tolist())
+            seq = model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=n,
+                min_new_tokens=n,
+                eos_token_id=None,
+                pad_token_id=0,
+            )
+        out.append(seq[0, len(p) :].tolist())
     return out
 
 
 def one_train_step(cluster, samples):
-    batch = [TrainSample(s.prompt_ids, s.completion_ids, 1.0 if i % 2 else -1.0, s.logprobs)
-             for i, s in enumerate(samples)]
+    batch = [
+        TrainSample(s.prompt_ids, s.completion_ids, 1.0 if i % 2 else -1.0, s.logprobs) for i, s in enumerate(samples)
+    ]
     return cluster.train(batch, sum(len(s.completion_ids) for s in batch), len(batch))
 
 
@@ -182,8 +221,10 @@ def test_a_slower_engine_gets_fewer_prompts_and_order_is_kept(local_ray, tiny_ll
 
     ray = local_ray
     cfg = RolloutConfig(samples_per_prompt=2, max_new_tokens=8, max_model_len=128)
-    engines = [ray.remote(cls).options(num_cpus=1).remote(tiny_llama, cfg, seed=i)
-               for i, cls in enumerate((RolloutWorker, SlowRolloutWorker))]
+    engines = [
+        ray.remote(cls).options(num_cpus=1).remote(tiny_llama, cfg, seed=i)
+        for i, cls in enumerate((RolloutWorker, SlowRolloutWorker))
+    ]
     try:
         ray.get([e.generate.remote(PROMPTS[:1]) for e in engines])  # both started and warm
         samples = generate_balanced(engines, PROMPTS, 2, prompts_per_request=1)
@@ -210,6 +251,7 @@ def test_colocated_engine_shares_the_learners_bundle_and_sleeps_while_it_trains(
     cfg = rl_config(gemma, tmp_path, cluster={"placement": "colocated"}, rollout={"weight_transport": "collective"})
     cluster = RayCluster(cfg)
     try:
+
         def pg_of(actor):
             return ray.get(actor.__ray_call__.remote(lambda _: ray.get_runtime_context().get_placement_group_id()))
 
@@ -226,6 +268,12 @@ def test_colocated_engine_shares_the_learners_bundle_and_sleeps_while_it_trains(
         final = {s.weight_version for s in cluster.generate(PROMPTS[:2])}
     finally:
         cluster.shutdown()
-    assert events == ["sleep@0", "wake_up(weights)@0", "wake_up(kv_cache)@1",
-                      "sleep@1", "wake_up(weights)@1", "wake_up(kv_cache)@2"]
+    assert events == [
+        "sleep@0",
+        "wake_up(weights)@0",
+        "wake_up(kv_cache)@1",
+        "sleep@1",
+        "wake_up(weights)@1",
+        "wake_up(kv_cache)@2",
+    ]
     assert final == {2}

@@ -3,6 +3,7 @@
 Skipped where the sandbox cannot start (no bwrap, not root) unless RLSYS_REQUIRE_SANDBOX=1,
 which CI sets so that a broken sandbox fails instead of skipping.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -174,8 +175,16 @@ def test_containment_under_16_concurrent_runs(sandbox, tmp_path, monkeypatch):
     listener.listen(8)
     listener.setblocking(False)
     port = listener.getsockname()[1]
-    secrets = [str(REPO / "rewards" / "base.py"), "/work", "/root", "/home", "/etc/shadow", "/etc/passwd",
-               str(canary), "/root/.ssh"]
+    secrets = [
+        str(REPO / "rewards" / "base.py"),
+        "/work",
+        "/root",
+        "/home",
+        "/etc/shadow",
+        "/etc/passwd",
+        str(canary),
+        "/root/.ssh",
+    ]
     writes = [str(canary), "/x", f"{BOX}/x", "/usr/x", "/dev/x", "/etc/x", "/proc/x"]
     jobs = {
         "net": py(NET % port),
@@ -188,11 +197,15 @@ def test_containment_under_16_concurrent_runs(sandbox, tmp_path, monkeypatch):
         "flood": py("import sys\nwhile True: sys.stdout.write('y' * 65536)", max_output_bytes=100_000),
         "outlive": py(OUTLIVE),
         "kill_all_py": py("import os; os.kill(-1, 9); print('still here')"),
-        "kill_all_sh": Job(["/bin/sh", "-c", "sleep 30 & kill -9 -1; wait; echo shell-survived"],
-                           limits=Limits(timeout_s=10)),
+        "kill_all_sh": Job(
+            ["/bin/sh", "-c", "sleep 30 & kill -9 -1; wait; echo shell-survived"], limits=Limits(timeout_s=10)
+        ),
         "nproc": py(NPROC),
-        "stdin": Job([PY, "-I", f"{BOX}/echo.py"], stdin=b"z" * (3 << 20),
-                     files={f"{BOX}/echo.py": b"import sys; print(len(sys.stdin.buffer.read()))"}),
+        "stdin": Job(
+            [PY, "-I", f"{BOX}/echo.py"],
+            stdin=b"z" * (3 << 20),
+            files={f"{BOX}/echo.py": b"import sys; print(len(sys.stdin.buffer.read()))"},
+        ),
     }
     for i in range(16 - len(jobs)):
         jobs[f"survivor{i}"] = py(SURVIVOR)
@@ -201,8 +214,10 @@ def test_containment_under_16_concurrent_runs(sandbox, tmp_path, monkeypatch):
     results = dict(zip(jobs, sandbox.map(list(jobs.values())), strict=True))
     elapsed = time.monotonic() - start
     for name, result in results.items():  # shown by pytest -s or on failure
-        print(f"{name}: exit={result.exit_code} killed={result.killed!r} wall={result.wall_s:.2f}s "
-              f"out={result.stdout[:300]!r} err={result.stderr[-200:]!r}")
+        print(
+            f"{name}: exit={result.exit_code} killed={result.killed!r} wall={result.wall_s:.2f}s "
+            f"out={result.stdout[:300]!r} err={result.stderr[-200:]!r}"
+        )
 
     net = json.loads(results["net"].stdout)
     assert all(v not in ("connected", "resolved") for v in net.values()), net
@@ -255,8 +270,11 @@ def test_kill_all_does_not_reach_host(sandbox):
 
 
 def test_files_and_exit_codes(sandbox):
-    job = Job([PY, "-I", f"{BOX}/main.py"], stdin=b"5\n",
-              files={f"{BOX}/main.py": b"import sys\nn = int(input())\nprint(n * n)\nsys.exit(3)\n"})
+    job = Job(
+        [PY, "-I", f"{BOX}/main.py"],
+        stdin=b"5\n",
+        files={f"{BOX}/main.py": b"import sys\nn = int(input())\nprint(n * n)\nsys.exit(3)\n"},
+    )
     result = sandbox.run(job)
     assert (result.exit_code, result.stdout, result.killed, result.truncated) == (3, b"25\n", "", False)
     assert 0 < result.wall_s < 10
@@ -277,7 +295,11 @@ def test_unsafe_opt_out_runs_and_warns(monkeypatch, caplog):
     monkeypatch.setenv("RLSYS_UNSAFE_NO_SANDBOX", "1")
     unsafe = Sandbox(bwrap="/nonexistent/bwrap")
     with caplog.at_level(logging.WARNING, logger="rewards.sandbox"):
-        results = unsafe.map([Job([PY, "-I", f"{BOX}/m.py"], files={f"{BOX}/m.py": b"print(6 * 7)"}),
-                              py("while True: pass", timeout_s=1)])
+        results = unsafe.map(
+            [
+                Job([PY, "-I", f"{BOX}/m.py"], files={f"{BOX}/m.py": b"print(6 * 7)"}),
+                py("while True: pass", timeout_s=1),
+            ]
+        )
     assert results[0].stdout == b"42\n" and results[1].timed_out
     assert any("UNSAFE" in r.message and r.levelno == logging.WARNING for r in caplog.records)

@@ -4,6 +4,7 @@ Covers the 4xx answers (malformed JSON, wrong types, unknown rewards, oversize b
 batches, missing/wrong token), per-sample statuses (error, timeout), composite scores, the
 OpenRLHF route, /metrics, the remote client against the real server, and a bounded load test.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,7 @@ from rewards.compose import score_rows
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-TEST_REWARDS = '''
+TEST_REWARDS = """
 import time
 from rewards.base import RewardResult
 from rewards.registry import reward
@@ -42,12 +43,25 @@ def sleepy(completions, *, delay_s=0.0, **_):
 @reward("boom", description="Always raises (tests).")
 def boom(completions, **_):
     raise RuntimeError("kaboom")
-'''
+"""
 
 
-def start_server(args: list[str], env: dict[str, str], log: Path, timeout_s: float = 30.0) -> tuple[subprocess.Popen, str]:
+def start_server(
+    args: list[str], env: dict[str, str], log: Path, timeout_s: float = 30.0
+) -> tuple[subprocess.Popen, str]:
     """Start the service on a free port (--port 0) and return it with the URL it prints."""
-    cmd = [sys.executable, "-m", "rewards.service", "--host", "127.0.0.1", "--port", "0", "--log-level", "warning", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rewards.service",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        *args,
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     lines: list[str] = []
     ready = threading.Event()
@@ -73,9 +87,25 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("svc")
     (tmp / "svc_test_rewards.py").write_text(TEST_REWARDS)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{tmp}", "RLSYS_TEST_TOKEN": TOKEN}
-    rewards = "exact_match,contains,length_penalty,svc_test_rewards:echo_id,svc_test_rewards:sleepy,svc_test_rewards:boom"
-    args = ["--rewards", rewards, "--token-env", "RLSYS_TEST_TOKEN", "--openrlhf-reward", "exact_match",
-            "--max-body-bytes", "200000", "--max-batch", "64", "--request-timeout-s", "1.5", "--max-concurrency", "4"]
+    rewards = (
+        "exact_match,contains,length_penalty,svc_test_rewards:echo_id,svc_test_rewards:sleepy,svc_test_rewards:boom"
+    )
+    args = [
+        "--rewards",
+        rewards,
+        "--token-env",
+        "RLSYS_TEST_TOKEN",
+        "--openrlhf-reward",
+        "exact_match",
+        "--max-body-bytes",
+        "200000",
+        "--max-batch",
+        "64",
+        "--request-timeout-s",
+        "1.5",
+        "--max-concurrency",
+        "4",
+    ]
     proc, url = start_server(args, env, tmp / "server.log")
     yield url
     proc.terminate()
@@ -105,17 +135,26 @@ def test_scores_in_order_with_composites(server: str) -> None:
     assert r.status_code == 200, r.text
     res = r.json()["results"]
     assert [x["score"] for x in res[:3]] == [1.0, 0.0, 4.0]
-    assert res[2]["rewards"] == {"exact_match": {"score": 1.0, "status": "ok", "reason": ""},
-                                 "echo_id": {"score": 4.0, "status": "ok", "reason": ""}}
+    assert res[2]["rewards"] == {
+        "exact_match": {"score": 1.0, "status": "ok", "reason": ""},
+        "echo_id": {"score": 4.0, "status": "ok", "reason": ""},
+    }
     assert res[3]["status"] == "error" and res[3]["score"] is None
     assert res[3]["reason"].startswith("boom: ") and "kaboom" in res[3]["reason"]
     assert res[3]["rewards"]["exact_match"]["status"] == "ok"
-    assert res[4] == {"score": None, "status": "not_applicable", "reason": "row has no answer",
-                      "rewards": {"contains": {"score": None, "status": "not_applicable", "reason": "row has no answer"}}}
+    assert res[4] == {
+        "score": None,
+        "status": "not_applicable",
+        "reason": "row has no answer",
+        "rewards": {"contains": {"score": None, "status": "not_applicable", "reason": "row has no answer"}},
+    }
 
 
 def test_settings_and_prompt_reach_the_reward(server: str) -> None:
-    body = {"samples": [sample("abcdef", "length_penalty", prompt="p")], "settings": {"length_penalty": {"max_chars": 4}}}
+    body = {
+        "samples": [sample("abcdef", "length_penalty", prompt="p")],
+        "settings": {"length_penalty": {"max_chars": 4}},
+    }
     assert post(server, "/v1/score", body).json()["results"][0]["score"] == -0.5
 
 
@@ -134,17 +173,38 @@ def test_slow_reward_times_out_per_sample_and_others_keep_results(server: str) -
     [
         (b'{"samples": [', 400, "not valid JSON"),
         (b'{"samples": {"completion": "x"}}', 422, "samples: Input should be a valid array"),
-        (b'{"samples": [{"completion": 3, "reward": "exact_match"}]}', 422, "samples.0.completion: Input should be a valid string"),
+        (
+            b'{"samples": [{"completion": 3, "reward": "exact_match"}]}',
+            422,
+            "samples.0.completion: Input should be a valid string",
+        ),
         (b'{"samples": [{"completion": "3"}]}', 422, "samples.0.reward: Field required"),
         (b'{"sample": []}', 422, "sample: Extra inputs are not permitted"),
-        (b'{"samples": [{"completion": "3", "reward": [{"name": "exact_match", "weight": "x"}]}]}', 422,
-         "samples.0: reward[0].weight must be a finite number"),
-        (b'{"samples": [{"completion": "3", "reward": 5}]}', 422,
-         "samples.0: field 'reward' must be a name or a non-empty list of {name, weight}, got 5"),
-        (b'{"samples": [{"completion": "3", "reward": "nope"}]}', 422, "unknown reward(s) ['nope']; this server serves: "),
-        (b'{"samples": [], "settings": {"mth": {"a": 1}}}', 422, "unknown reward(s) ['mth'] in settings; this server serves"),
-        (b'{"samples": [{"completion": "3", "reward": "exact_match", "columns": {"reward": 1}}]}', 422,
-         "samples.0.columns: must not contain 'reward'"),
+        (
+            b'{"samples": [{"completion": "3", "reward": [{"name": "exact_match", "weight": "x"}]}]}',
+            422,
+            "samples.0: reward[0].weight must be a finite number",
+        ),
+        (
+            b'{"samples": [{"completion": "3", "reward": 5}]}',
+            422,
+            "samples.0: field 'reward' must be a name or a non-empty list of {name, weight}, got 5",
+        ),
+        (
+            b'{"samples": [{"completion": "3", "reward": "nope"}]}',
+            422,
+            "unknown reward(s) ['nope']; this server serves: ",
+        ),
+        (
+            b'{"samples": [], "settings": {"mth": {"a": 1}}}',
+            422,
+            "unknown reward(s) ['mth'] in settings; this server serves",
+        ),
+        (
+            b'{"samples": [{"completion": "3", "reward": "exact_match", "columns": {"reward": 1}}]}',
+            422,
+            "samples.0.columns: must not contain 'reward'",
+        ),
     ],
 )
 def test_bad_requests_say_what_is_wrong(server: str, content: bytes, code: int, message: str) -> None:
@@ -185,8 +245,11 @@ def test_list_rewards(server: str) -> None:
 
 
 def test_openrlhf_route(server: str) -> None:
-    body = {"query": ["Q: 2+2? 4", "Q: 3+3? 7", "other text"], "prompts": ["Q: 2+2? ", "Q: 3+3? ", "Q: 1+1?"],
-            "labels": ["4", "6", "2"]}
+    body = {
+        "query": ["Q: 2+2? 4", "Q: 3+3? 7", "other text"],
+        "prompts": ["Q: 2+2? ", "Q: 3+3? ", "Q: 1+1?"],
+        "labels": ["4", "6", "2"],
+    }
     for path in ("/openrlhf", "/get_reward"):
         r = post(server, path, body)
         assert r.status_code == 200, r.text
@@ -226,8 +289,15 @@ def test_load_every_result_exactly_once(server: str) -> None:
         out = []
         for r in range(requests_per_client):
             ids = [(c * requests_per_client + r) * batch + k for k in range(batch)]
-            samples = [sample(str(i), [{"name": "echo_id", "weight": 1.0}, {"name": "exact_match", "weight": 0.5}],
-                              id=i, answer=str(i)) for i in ids]
+            samples = [
+                sample(
+                    str(i),
+                    [{"name": "echo_id", "weight": 1.0}, {"name": "exact_match", "weight": 0.5}],
+                    id=i,
+                    answer=str(i),
+                )
+                for i in ids
+            ]
             resp = await http.post(server + "/v1/score", json={"samples": samples}, headers=AUTH)
             out += [(i, res["score"], resp.status_code) for i, res in zip(ids, resp.json()["results"], strict=True)]
         return out
@@ -270,7 +340,9 @@ def test_openapi_schema_describes_routes_and_models(server: str) -> None:
     assert {"/v1/score", "/openrlhf", "/get_reward", "/v1/rewards", "/healthz"} <= set(paths)
     components = schema["components"]["schemas"]
     score_op = paths["/v1/score"]["post"]
-    assert score_op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ScoreRequest"}
+    assert score_op["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ScoreRequest"
+    }
     ok = score_op["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/ScoreResponse"}
     assert score_op["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")

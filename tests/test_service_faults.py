@@ -6,6 +6,7 @@ clients that cut their body short, hang up before the answer, or send random byt
 well-formed request gets its expected answer, the server reports no 5xx and logs no traceback,
 and its memory does not grow from round to round.
 """
+
 from __future__ import annotations
 
 import importlib.util

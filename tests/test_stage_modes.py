@@ -5,6 +5,7 @@ mixing and validation data, and bad rows failing before any model is loaded.
 Data is written to tmp_path; the model is `rlsys.toy.tiny`'s random Llama (hidden 128, 2 layers).
 The four DeepSpeed runs share this process, one after another, as pipeline stages do.
 """
+
 import json
 import math
 
@@ -16,15 +17,25 @@ from pretrain_sft.examples import TokenizedExample
 from pretrain_sft.stage import make_learner, run_stage
 from pretrain_sft.stage_data import load_stage_data, mixture_steps
 from pretrain_sft.trainer import SupervisedLearner
-from rlsys.core.config import PipelineConfig
+from rlsys.core.pipeline_config import PipelineConfig
 
-CHAT = [{"messages": [{"role": "user", "content": f"What is {i} plus {i}?"},
-                      {"role": "assistant", "content": f"It is {2 * i}."}]} for i in range(16)]
+CHAT = [
+    {
+        "messages": [
+            {"role": "user", "content": f"What is {i} plus {i}?"},
+            {"role": "assistant", "content": f"It is {2 * i}."},
+        ]
+    }
+    for i in range(16)
+]
 TEXT = [{"text": f"Number {i} sleeps under the {'red' if i % 2 else 'blue'} tree, {i * 7} times."} for i in range(20)]
-PARALLEL = [{"src": f"Hello friend number {i}", "tgt": f"Olá amigo número {i}", "src_lang": "en", "tgt_lang": "pt"}
-            for i in range(10)]
-PREFERENCE = [{"prompt": f"Say the number {i}.", "chosen": f"{i}.", "rejected": f"Maybe {i + 1}, or not."}
-              for i in range(16)]
+PARALLEL = [
+    {"src": f"Hello friend number {i}", "tgt": f"Olá amigo número {i}", "src_lang": "en", "tgt_lang": "pt"}
+    for i in range(10)
+]
+PREFERENCE = [
+    {"prompt": f"Say the number {i}.", "chosen": f"{i}.", "rejected": f"Maybe {i + 1}, or not."} for i in range(16)
+]
 
 
 def write_jsonl(path, rows):
@@ -48,9 +59,15 @@ def stage_config(mode: str, data: dict[str, str], **learner) -> dict:
         "wpo": [{"path": data["preference"]}],
     }[mode]
     pair = mode in ("dpo", "wpo")
-    stage = {"type": mode, "sources": sources, "max_tokens": 48 if pair else 64, "examples_per_step": 8,
-             "steps": 2, "validation_fraction": 0.1,
-             "learner": {"lr": 1e-3, "micro_batch_tokens": 128, "lr_schedule": "linear", **learner}}
+    stage = {
+        "type": mode,
+        "sources": sources,
+        "max_tokens": 48 if pair else 64,
+        "examples_per_step": 8,
+        "steps": 2,
+        "validation_fraction": 0.1,
+        "learner": {"lr": 1e-3, "micro_batch_tokens": 128, "lr_schedule": "linear", **learner},
+    }
     if pair:
         stage["rpo_alpha"] = 0.5
     return stage
@@ -91,8 +108,9 @@ def test_two_deepspeed_zero2_steps_export_a_loadable_model(mode, data, tiny_llam
     assert tokenizer.chat_template and (hf / "generation_config.json").exists()
     start, end = load_file(f"{tiny_llama}/model.safetensors"), load_file(hf / "model.safetensors")
     assert start.keys() == end.keys() and any(not torch.equal(start[k], end[k]) for k in start)
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True,
-                                        return_dict=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], add_generation_prompt=True, return_dict=True
+    )["input_ids"]
     assert torch.isfinite(model(torch.tensor([ids])).logits).all()
 
 
@@ -175,8 +193,9 @@ def test_precomputed_reference_matches_a_frozen_reference_model(data, tiny_llama
 def test_mixture_weights_and_validation_split(data, tiny_llama):
     from transformers import AutoTokenizer
 
-    stage = parse_stage({**stage_config("cpt", data), "validation_fraction": 0.2, "max_tokens": 128,
-                         "mix_by": "examples"})
+    stage = parse_stage(
+        {**stage_config("cpt", data), "validation_fraction": 0.2, "max_tokens": 128, "mix_by": "examples"}
+    )
     loaded = load_stage_data(stage, AutoTokenizer.from_pretrained(tiny_llama), seed=3)
     assert loaded.sizes == {"text": 16, "parallel": 8} and len(loaded.val) == 6
     assert not {tuple(e.input_ids) for e in loaded.val} & {tuple(e.input_ids) for e in loaded.train}
@@ -225,8 +244,10 @@ def test_bfloat16_autocast_runs_each_learner_mode(mode, data, tiny_llama, tmp_pa
 
     run_stage(parse_stage(stage_config(mode, data, autocast="bfloat16")), tiny_llama, tmp_path / "bf16")
     run_stage(parse_stage(stage_config(mode, data)), tiny_llama, tmp_path / "fp32")
-    rows = {k: [json.loads(line) for line in (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
-            for k in ("bf16", "fp32")}
+    rows = {
+        k: [json.loads(line) for line in (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
+        for k in ("bf16", "fp32")
+    }
     first = rows["bf16"][0]["loss"], rows["fp32"][0]["loss"]
     assert math.isfinite(first[0]) and first[0] != first[1] and first[0] == pytest.approx(first[1], rel=0.05)
     weights = load_file(tmp_path / "bf16" / "final" / "hf" / "model.safetensors")

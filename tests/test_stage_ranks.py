@@ -3,6 +3,7 @@ losses, gradient norms, validation loss and exported weights as the one-process 
 data and steps. Each mode runs another strategy, so ZeRO-1/2/3 and the torch strategy's gradient
 averaging are all covered by a full-model forward (the RL learner's path is tests/test_learner_ranks.py).
 """
+
 import json
 import math
 import tempfile
@@ -46,8 +47,9 @@ def weights(folder):
 def test_two_ranks_train_a_stage_like_one(mode, data, tiny_llama, tmp_path, ray_local):
     strategy, stage = STRATEGIES[mode]
     one = parse_stage(stage_config(mode, data))  # one process, plain torch
-    two = parse_stage({**stage_config(mode, data, strategy=strategy, zero_stage=stage, num_workers=2),
-                       "cluster": {"learner_cpus": 1}})
+    two = parse_stage(
+        {**stage_config(mode, data, strategy=strategy, zero_stage=stage, num_workers=2), "cluster": {"learner_cpus": 1}}
+    )
     run_stage(one, tiny_llama, tmp_path / "one")
     result = run_stage(two, tiny_llama, tmp_path / "two")
     assert result["steps"] == 2
@@ -67,7 +69,8 @@ def test_two_ranks_train_a_stage_like_one(mode, data, tiny_llama, tmp_path, ray_
 
 
 def test_a_stage_on_several_ranks_needs_ray(data):
-    from rlsys.core.config import ConfigError, PipelineConfig, validate
+    from rlsys.core.config import ConfigError, validate
+    from rlsys.core.pipeline_config import PipelineConfig
 
     stage = {**stage_config("sft", data, num_workers=2), "cluster": {"type": "inline"}}
     with pytest.raises(ConfigError, match="cluster.type inline runs one learner process"):
@@ -77,15 +80,20 @@ def test_a_stage_on_several_ranks_needs_ray(data):
 
 @pytest.mark.slow
 def test_a_two_rank_zero3_stage_crashed_after_a_checkpoint_resumes_like_the_straight_run(
-        data, tiny_llama, tmp_path, ray_local, monkeypatch):
+    data, tiny_llama, tmp_path, ray_local, monkeypatch
+):
     """In-stage checkpoints with 2 ranks: each rank writes its ZeRO-3 shard and RNG streams, the
     resumed stage (a new pair of ranks) ends where the straight one ends."""
     from rlsys.core.tracking import RunLog
     from tests.resume_helpers import read_jsonl
     from tests.test_resume_stages import Crash, assert_same_stage, assert_same_weights, resumable
 
-    stage = parse_stage({**resumable("sft", data, steps=6, strategy="deepspeed", zero_stage=3, num_workers=2),
-                         "cluster": {"learner_cpus": 1}})
+    stage = parse_stage(
+        {
+            **resumable("sft", data, steps=6, strategy="deepspeed", zero_stage=3, num_workers=2),
+            "cluster": {"learner_cpus": 1},
+        }
+    )
     straight = run_stage(stage, tiny_llama, tmp_path / "straight", seed=3)
     original = RunLog.log
 
@@ -101,6 +109,7 @@ def test_a_two_rank_zero3_stage_crashed_after_a_checkpoint_resumes_like_the_stra
     assert len(list((step4 / "deepspeed" / "state").glob("*optim_states.pt"))) == 2  # one shard per rank
     monkeypatch.setattr(RunLog, "log", original)
     resumed = run_stage(stage, tiny_llama, tmp_path / "resumed", seed=3)
-    assert_same_stage(read_jsonl(tmp_path / "straight" / "metrics.jsonl"),
-                      read_jsonl(tmp_path / "resumed" / "metrics.jsonl"), 6)
+    assert_same_stage(
+        read_jsonl(tmp_path / "straight" / "metrics.jsonl"), read_jsonl(tmp_path / "resumed" / "metrics.jsonl"), 6
+    )
     assert_same_weights(straight["model_dir"], resumed["model_dir"])

@@ -76,9 +76,7 @@ def test_special_tokens_and_no_automatic_bos(tokenizer, models):
 
 
 def test_chat_template_renders_chatml_with_generation_prompt(tokenizer):
-    text = tokenizer.apply_chat_template(
-        CONVERSATION[:2], tokenize=False, add_generation_prompt=True
-    )
+    text = tokenizer.apply_chat_template(CONVERSATION[:2], tokenize=False, add_generation_prompt=True)
     assert text == (
         "<|im_start|>system\nAnswer briefly.<|im_end|>\n"
         "<|im_start|>user\nQuanto é 2 + 2?<|im_end|>\n"
@@ -233,9 +231,7 @@ def test_vllm_and_transformers_stop_at_im_end(vllm_env, tmp_path, tokenizer):
         model.lm_head.weight.zero_()
         model.lm_head.weight[im_end] = 1.0
     model.save_pretrained(model_dir)
-    chat = tokenizer.apply_chat_template(
-        CONVERSATION[:2], add_generation_prompt=True, tokenize=True, return_dict=True
-    )
+    chat = tokenizer.apply_chat_template(CONVERSATION[:2], add_generation_prompt=True, tokenize=True, return_dict=True)
     prompt = chat["input_ids"]
     hf_out = model.generate(torch.tensor([prompt]), max_new_tokens=5, do_sample=False)
     assert hf_out[0, len(prompt) :].tolist() == [im_end]

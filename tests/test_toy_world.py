@@ -3,6 +3,7 @@
 "Honest" means: gold answers earn full marks from the same scorers the evaluation and RL use,
 corrupted answers do not, and nothing held out for evaluation appears in a training file.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ The COMET tests run `.venv-qe/bin/python` in subprocesses (its transformers<5 ca
 process with this env's). They skip only when .venv-qe does not exist (build it with
 scripts/setup_qe_env.sh); with RLSYS_REQUIRE_QE=1 (CI) a missing .venv-qe is a failure.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -130,7 +131,9 @@ def qe_python() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_comet(qe_python: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def tiny_comet(
+    qe_python: Path, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     """Tiny ref + qe checkpoints, built with `python -m rlsys.toy.comet_tiny`; cached across runs
     in pytest's cache, keyed by the builder's source and the QE pins."""
     key = hashlib.sha256()
@@ -148,7 +151,11 @@ def tiny_comet(qe_python: Path, request: pytest.FixtureRequest, tmp_path_factory
     procs = {  # the two builds run side by side: most of each is importing comet
         kind: subprocess.Popen(
             [str(QE_PYTHON), "-m", "rlsys.toy.comet_tiny", str(staging[kind]), "--kind", kind],
-            cwd=REPO, env=_qe_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=REPO,
+            env=_qe_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for kind in todo
     }
@@ -158,7 +165,9 @@ def tiny_comet(qe_python: Path, request: pytest.FixtureRequest, tmp_path_factory
             pytest.fail(f"python -m rlsys.toy.comet_tiny --kind {kind} exited {proc.returncode}:\n{stderr[-4000:]}")
         # hparams.yaml holds the absolute encoder path: point it at the final location.
         hparams = staging[kind] / "hparams.yaml"
-        hparams.write_text(hparams.read_text(encoding="utf-8").replace(str(staging[kind]), str(built[kind])), encoding="utf-8")
+        hparams.write_text(
+            hparams.read_text(encoding="utf-8").replace(str(staging[kind]), str(built[kind])), encoding="utf-8"
+        )
         shutil.rmtree(built[kind], ignore_errors=True)
         staging[kind].rename(built[kind])
     return built
@@ -233,9 +242,12 @@ def test_real_comet_qe_guards_are_on_by_default(qe_scores: dict) -> None:
     for i in (0, 1, 2):  # scored in a smaller batch: equal up to padding noise
         assert guarded[i]["status"] == "ok" and guarded[i]["reason"] == "", guarded[i]
         assert guarded[i]["score"] == pytest.approx(raw[i]["score"], abs=1e-5)
-    expected = {3: "guard language: wrong language", 4: "guard length: empty output",
-                5: "guard language: wrong language: expected de, detected en (the source language)",
-                6: "guard translation_only: preamble"}
+    expected = {
+        3: "guard language: wrong language",
+        4: "guard length: empty output",
+        5: "guard language: wrong language: expected de, detected en (the source language)",
+        6: "guard translation_only: preamble",
+    }
     for i, reason in expected.items():
         assert guarded[i]["status"] == "ok" and guarded[i]["score"] == 0.0, guarded[i]
         assert guarded[i]["reason"].startswith(reason), guarded[i]

@@ -4,6 +4,7 @@ Why: pickling torch tensors in band `torch.save`s each one into bytes, which `ra
 into shared memory and each reader copies out again (0.12-0.14 s per sync for the 18M benchmark
 model, issue 14). Out-of-band buffers are written into the store once and mapped by readers.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -17,8 +18,13 @@ from actors.weight_sync import pack, unpack
 
 def weights() -> dict[str, torch.Tensor]:
     torch.manual_seed(0)
-    return {"w": torch.randn(64, 32), "h": torch.randn(16, 8).to(torch.bfloat16), "s": torch.tensor(3.5),
-            "e": torch.zeros(0), "t": torch.randn(8, 8).t()}  # a scalar, an empty and a non-contiguous tensor
+    return {
+        "w": torch.randn(64, 32),
+        "h": torch.randn(16, 8).to(torch.bfloat16),
+        "s": torch.tensor(3.5),
+        "e": torch.zeros(0),
+        "t": torch.randn(8, 8).t(),
+    }  # a scalar, an empty and a non-contiguous tensor
 
 
 def test_payload_pickles_tensor_bytes_out_of_band_and_back_exactly():

@@ -3,6 +3,7 @@ of this process, each with its own endpoint), buckets, the in-band version, and 
 that must not leave the sender waiting. The same transport between Ray actors and real vLLM
 engines is tested in tests/test_rollout_scale.py.
 """
+
 from __future__ import annotations
 
 import threading
@@ -15,8 +16,13 @@ from rlsys.core.types import WeightPayload
 
 
 def test_buckets_split_on_size_and_dtype():
-    entries = [("a", "float32", [4]), ("b", "float32", [4]), ("c", "float32", [2, 4]), ("d", "bfloat16", [4]),
-               ("e", "bfloat16", [100])]
+    entries = [
+        ("a", "float32", [4]),
+        ("b", "float32", [4]),
+        ("c", "float32", [2, 4]),
+        ("d", "bfloat16", [4]),
+        ("e", "bfloat16", [100]),
+    ]
     # 16 + 16 bytes fit a 40-byte bucket, c (32 bytes) does not; d starts a bfloat16 bucket; e is over the limit alone
     assert plan_buckets(entries, 40) == [(0, 2), (2, 3), (3, 4), (4, 5)]
     assert plan_buckets(entries, 1 << 20) == [(0, 3), (3, 5)]
@@ -55,13 +61,17 @@ STATE = {
 
 
 def test_every_receiver_gets_every_tensor_with_its_name_dtype_and_shape():
-    got = run_group(2, lambda ep: ep.pack(STATE, 7), lambda ep, r: [(n, t.clone()) for n, t in ep.unpack(WeightPayload(7, "collective", None))])
+    got = run_group(
+        2,
+        lambda ep: ep.pack(STATE, 7),
+        lambda ep, r: [(n, t.clone()) for n, t in ep.unpack(WeightPayload(7, "collective", None))],
+    )
     summary = got[0]
     assert summary.version == 7 and summary.data["tensors"] == 4 and summary.data["buckets"] >= 3  # 64-byte buckets
     for rank in (1, 2):
         pairs = got[rank]
         assert [n for n, _ in pairs] == list(STATE)
-        for (name, tensor) in pairs:
+        for name, tensor in pairs:
             assert tensor.dtype == STATE[name].dtype and torch.equal(tensor, STATE[name])
 
 

@@ -42,6 +42,7 @@ status error.
 Not covered: model-judged instructions (style, tone, correctness of content); language detection
 limits are listed in `language`, counting rules in `segmentation`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -70,8 +71,17 @@ MODES = ("strict", "loose")
 OPTIONAL_COLUMNS = ("prompt", "src", "tgt_lang", "turn_constraints")
 
 __all__ = [
-    "CHECKS", "IFEVAL_TYPES", "ConstraintError", "active_constraints", "check_constraints", "check_conversation",
-    "constraints_from_ifeval", "detect_language", "loose_variants", "parse_constraints", "user_turns",
+    "CHECKS",
+    "IFEVAL_TYPES",
+    "ConstraintError",
+    "active_constraints",
+    "check_constraints",
+    "check_conversation",
+    "constraints_from_ifeval",
+    "detect_language",
+    "loose_variants",
+    "parse_constraints",
+    "user_turns",
 ]
 
 
@@ -128,7 +138,9 @@ def check_conversation(
     """For a conversation whose every reply was generated: per user turn, one bool per constraint
     in force at that turn. `replies[k]` answers user turn k; raises `ConstraintError`."""
     if len(replies) != conversation_user_turns(prompt):
-        raise ConstraintError(f"{len(replies)} replies for a prompt with {conversation_user_turns(prompt)} user turn(s)")
+        raise ConstraintError(
+            f"{len(replies)} replies for a prompt with {conversation_user_turns(prompt)} user turn(s)"
+        )
     return [
         check_constraints(reply, constraints, prompt, src, loose, tgt_lang, turn_constraints, turn=k)
         for k, reply in enumerate(replies)

@@ -30,6 +30,7 @@ Not covered: IFEval's unused types (rephrase, key sentences, constrained start).
 kept on purpose: keyword existence/frequency match substrings ("art" counts in "start"); a
 `---` line counts as a bullet; section splitters are case-sensitive.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,6 +61,7 @@ def compare(count: int, relation: str, threshold: int) -> bool:
 
 # --- keywords -------------------------------------------------------------------------------
 
+
 @check("keywords:existence", Arg("keywords", "str_list"))
 def keywords_existence(response: str, *, keywords: list[str]) -> bool:
     return all(re.search(re.escape(k), response, re.IGNORECASE) for k in keywords)
@@ -78,13 +80,16 @@ def keywords_forbidden_words(response: str, *, forbidden_words: list[str]) -> bo
 
 @check(
     "keywords:letter_frequency",
-    Arg("letter", "letter"), Arg("let_frequency", "int"), Arg("let_relation", "relation"),
+    Arg("letter", "letter"),
+    Arg("let_frequency", "int"),
+    Arg("let_relation", "relation"),
 )
 def keywords_letter_frequency(response: str, *, letter: str, let_frequency: int, let_relation: str) -> bool:
     return compare(response.lower().count(letter), let_relation, let_frequency)
 
 
 # --- language and case ----------------------------------------------------------------------
+
 
 @check("language:response_language", Arg("language", "language"))
 def response_language(response: str, *, language: str) -> bool:
@@ -136,6 +141,7 @@ def capital_word_frequency(response: str, *, capital_frequency: int, capital_rel
 
 # --- length ---------------------------------------------------------------------------------
 
+
 @check("length_constraints:number_sentences", Arg("num_sentences", "int"), Arg("relation", "relation"))
 def number_sentences(response: str, *, num_sentences: int, relation: str) -> bool:
     return compare(count_sentences(response, detect_language(response)), relation, num_sentences)
@@ -176,7 +182,9 @@ def _is_unspaced(word: str) -> bool:
 
 @check(
     "length_constraints:nth_paragraph_first_word",
-    Arg("num_paragraphs", "int"), Arg("nth_paragraph", "int"), Arg("first_word", "str"),
+    Arg("num_paragraphs", "int"),
+    Arg("nth_paragraph", "int"),
+    Arg("first_word", "str"),
 )
 def nth_paragraph_first_word(response: str, *, num_paragraphs: int, nth_paragraph: int, first_word: str) -> bool:
     """Exactly `num_paragraphs` paragraphs split by blank lines; paragraph n starts with the word."""
@@ -194,6 +202,7 @@ def nth_paragraph_first_word(response: str, *, num_paragraphs: int, nth_paragrap
 
 
 # --- detectable content and format ----------------------------------------------------------
+
 
 def count_placeholders(text: str) -> int:
     """IFEval's `len(re.findall(r"\\[.*?\\]", text))` in linear time (that regex is quadratic on "[[[[")."""
@@ -279,7 +288,7 @@ def angle_titles(text: str) -> list[str]:
     for line in text.split("\n"):
         start, end = line.find("<<"), line.rfind(">>")
         if start >= 0 and end >= start + 3:
-            titles.append(line[start: end + 2])
+            titles.append(line[start : end + 2])
     return titles
 
 
@@ -291,6 +300,7 @@ def title(response: str) -> bool:
 
 
 # --- combination, start/end, punctuation ----------------------------------------------------
+
 
 @check("combination:two_responses")
 def two_responses(response: str) -> bool:
@@ -329,15 +339,29 @@ def no_comma(response: str) -> bool:
 
 
 IFEVAL_TYPES = (
-    "keywords:existence", "keywords:frequency", "keywords:forbidden_words",
-    "keywords:letter_frequency", "language:response_language",
-    "length_constraints:number_sentences", "length_constraints:number_paragraphs",
-    "length_constraints:number_words", "length_constraints:nth_paragraph_first_word",
-    "detectable_content:number_placeholders", "detectable_content:postscript",
-    "detectable_format:number_bullet_lists", "detectable_format:constrained_response",
-    "detectable_format:number_highlighted_sections", "detectable_format:multiple_sections",
-    "detectable_format:json_format", "detectable_format:title", "combination:two_responses",
-    "combination:repeat_prompt", "startend:end_checker", "change_case:capital_word_frequency",
-    "change_case:english_capital", "change_case:english_lowercase", "punctuation:no_comma",
+    "keywords:existence",
+    "keywords:frequency",
+    "keywords:forbidden_words",
+    "keywords:letter_frequency",
+    "language:response_language",
+    "length_constraints:number_sentences",
+    "length_constraints:number_paragraphs",
+    "length_constraints:number_words",
+    "length_constraints:nth_paragraph_first_word",
+    "detectable_content:number_placeholders",
+    "detectable_content:postscript",
+    "detectable_format:number_bullet_lists",
+    "detectable_format:constrained_response",
+    "detectable_format:number_highlighted_sections",
+    "detectable_format:multiple_sections",
+    "detectable_format:json_format",
+    "detectable_format:title",
+    "combination:two_responses",
+    "combination:repeat_prompt",
+    "startend:end_checker",
+    "change_case:capital_word_frequency",
+    "change_case:english_capital",
+    "change_case:english_lowercase",
+    "punctuation:no_comma",
     "startend:quotation",
 )

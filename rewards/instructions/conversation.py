@@ -37,6 +37,7 @@ What is checked where:
 Not covered: constraints that compare two replies ("make it shorter than before"), turn
 constraints addressed to system messages, automatic resolution of contradicting instructions.
 """
+
 from __future__ import annotations
 
 import json
@@ -108,7 +109,9 @@ def _parse_turn_item(turn: int, index: int, item: Any) -> tuple[Constraint, bool
         if hasattr(persist, "item"):
             persist = persist.item()  # numpy bool from a Parquet/pandas row
         if not isinstance(persist, bool):
-            raise ConstraintError(f"turn_constraints[{turn}]: constraint {index}: field 'persist' must be true or false")
+            raise ConstraintError(
+                f"turn_constraints[{turn}]: constraint {index}: field 'persist' must be true or false"
+            )
         item = {k: v for k, v in item.items() if k != "persist"}
     try:
         return parse_constraint(index, item), persist

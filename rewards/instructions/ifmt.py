@@ -36,6 +36,7 @@ constraint type, e.g. "use formal register", needs a judge), document-level sour
 
     python -m rewards.instructions.ifmt in.jsonl out.jsonl    # convert, for data.path of a config
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,9 @@ from rewards.instructions.spec import ConstraintError, parse_constraint
 from rewards.instructions.translation_rules import QUOTE_STYLES, quote_styles
 from rewards.languages import language_name, towerplus_prompt
 
-FIELDS = frozenset({"id", "source", "src", "src_lang", "tgt_lang", "rules", "reference", "instruction", "turns", "meta"})
+FIELDS = frozenset(
+    {"id", "source", "src", "src_lang", "tgt_lang", "rules", "reference", "instruction", "turns", "meta"}
+)
 TURN_FIELDS = frozenset({"user", "rules", "reference"})
 RULE_KEYS = ("text", "persist")  # rule keys that are not constraint arguments
 
@@ -76,7 +79,9 @@ RULE_TEXT: dict[str, Any] = {
     "translation:decimal_comma": lambda r, _: "Use a comma as the decimal separator.",
     "translation:html_tags_kept": lambda r, _: "Keep every HTML tag and its attributes unchanged and in place.",
     "translation:max_characters": lambda r, _: f"Use at most {r['max_chars']} characters.",
-    "translation:glossary": lambda r, _: "Use these terms: " + "; ".join(f"{k} -> {v}" for k, v in r["glossary"].items()) + ".",
+    "translation:glossary": lambda r, _: (
+        "Use these terms: " + "; ".join(f"{k} -> {v}" for k, v in r["glossary"].items()) + "."
+    ),
     "translation:placeholders_preserved": lambda r, _: "Keep every placeholder, URL and number as in the source.",
 }
 
@@ -101,14 +106,18 @@ def _text(record: Mapping[str, Any], key: str, where: str, required: bool = True
     return value
 
 
-def _rules(value: Any, where: str, field: str, tgt_lang: str, count: tuple[int, int | None]) -> tuple[list[dict], list[str]]:
+def _rules(
+    value: Any, where: str, field: str, tgt_lang: str, count: tuple[int, int | None]
+) -> tuple[list[dict], list[str]]:
     """(constraints, rule texts) of a `rules` list; each rule validated as a constraint."""
     if not isinstance(value, list):
         raise IFMTError(f"{where}, field {field!r}: must be a list of rule objects, got {type(value).__name__}")
     low, high = count
     if len(value) < low or (high is not None and len(value) > high):
         bound = f"{low} to {high}" if high is not None else f"at least {low}"
-        raise IFMTError(f"{where}, field {field!r}: {len(value)} rules; IF-MT rows have {bound} (see min_rules/max_rules)")
+        raise IFMTError(
+            f"{where}, field {field!r}: {len(value)} rules; IF-MT rows have {bound} (see min_rules/max_rules)"
+        )
     constraints, texts = [], []
     for i, rule in enumerate(value):
         if not isinstance(rule, Mapping):
@@ -121,7 +130,9 @@ def _rules(value: Any, where: str, field: str, tgt_lang: str, count: tuple[int, 
         text = rule.get("text")
         if text is None:
             if parsed.type not in RULE_TEXT:
-                raise IFMTError(f"{where}, field {field!r}: rule {i} ({parsed.type}) needs a 'text': no default wording for this type")
+                raise IFMTError(
+                    f"{where}, field {field!r}: rule {i} ({parsed.type}) needs a 'text': no default wording for this type"
+                )
             text = RULE_TEXT[parsed.type](parsed.args, tgt_lang)
         elif not isinstance(text, str) or not text.strip():
             raise IFMTError(f"{where}, field {field!r}: rule {i}: 'text' must be a non-empty string")
@@ -186,13 +197,23 @@ def ifmt_row(
     extra = [{"type": t} for t in extra_constraints]
     single = [{k: v for k, v in c.items() if k != "persist"} for c in constraints]  # one turn: nothing to persist into
     row: dict[str, Any] = {
-        "id": record.get("id", where), "prompt": prompt, "src": source, "src_lang": src_lang, "tgt_lang": tgt_lang,
-        "reference": reference, "constraints": extra + single, "reward": reward,
+        "id": record.get("id", where),
+        "prompt": prompt,
+        "src": source,
+        "src_lang": src_lang,
+        "tgt_lang": tgt_lang,
+        "reference": reference,
+        "constraints": extra + single,
+        "reward": reward,
     }
     if record.get("turns") is not None:
         messages, turn_rules, last_reference = _turns(record["turns"], where, reference, tgt_lang)  # type: ignore[arg-type]
-        row.update(prompt=prompt + messages, constraints=extra, turn_constraints=[constraints, *turn_rules],
-                   reference=last_reference)
+        row.update(
+            prompt=prompt + messages,
+            constraints=extra,
+            turn_constraints=[constraints, *turn_rules],
+            reference=last_reference,
+        )
     if "meta" in record:
         row["meta"] = record["meta"]
     return row
@@ -226,7 +247,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reward", default="instructions", help="reward name for every row (default: instructions)")
     parser.add_argument("--rules-only", action="store_true", help="do not add the target-language constraint")
     args = parser.parse_args(argv)
-    rows = load_ifmt(args.input, reward=args.reward, extra_constraints=() if args.rules_only else ("translation:target_language",))
+    rows = load_ifmt(
+        args.input, reward=args.reward, extra_constraints=() if args.rules_only else ("translation:target_language",)
+    )
     with open(args.output, "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     print(f"{len(rows)} rows -> {args.output}")

@@ -34,6 +34,7 @@ language is reported (a 50/50 mixed answer gets one of the two). `nb` is read as
 counts a detection failure as a pass; here a text with no letter is undecided (None) and the
 checks count that as not satisfied (a near-empty answer should not earn reward).
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,8 +58,12 @@ _ALIASES = {"nb": "no"}
 _KANA_SHARE_FOR_JA = 0.1
 # Languages fastText confuses with each other on a sentence: lingua decides within the group.
 _CLOSE_GROUPS = (
-    ("no", "nn", "da", "sv", "is"), ("bg", "ru", "uk", "mk", "sr", "be"), ("hr", "sr", "bs", "sl"),
-    ("id", "ms"), ("cs", "sk"), ("es", "pt", "ca"),
+    ("no", "nn", "da", "sv", "is"),
+    ("bg", "ru", "uk", "mk", "sr", "be"),
+    ("hr", "sr", "bs", "sl"),
+    ("id", "ms"),
+    ("cs", "sk"),
+    ("es", "pt", "ca"),
 )
 _GROUP_OF: dict[str, tuple[str, ...]] = {}
 for _group in _CLOSE_GROUPS:  # a code in two groups (sr) belongs to the first

@@ -23,6 +23,7 @@ those in the tables (cups, stones, nautical miles), temperatures without a scale
 in a source), ranges with the unit on both ends written differently, currencies other than the
 ones listed. The source side assumes English (IF-MT's sources are English).
 """
+
 from __future__ import annotations
 
 import re
@@ -37,51 +38,109 @@ NUMBER = r"(?<![0-9.,])((?>[-−]?\d+(?:(?:[.,]|['\u00a0\u202f\u2009\s](?=\d{3}(
 _GROUPING = "'\u00a0\u202f\u2009 "
 
 SCALES: dict[str, float] = {
-    "thousand": 1e3, "million": 1e6, "millions": 1e6, "billion": 1e9, "billions": 1e9,
-    "mil": 1e3, "milhão": 1e6, "milhões": 1e6, "mil milhões": 1e9, "bilhão": 1e9, "bilhões": 1e9,
-    "bilião": 1e12, "biliões": 1e12, "millón": 1e6, "millones": 1e6, "mil millones": 1e9,
-    "billón": 1e12, "billones": 1e12, "千": 1e3, "万": 1e4, "萬": 1e4, "百万": 1e6, "千万": 1e7,
-    "亿": 1e8, "億": 1e8,
+    "thousand": 1e3,
+    "million": 1e6,
+    "millions": 1e6,
+    "billion": 1e9,
+    "billions": 1e9,
+    "mil": 1e3,
+    "milhão": 1e6,
+    "milhões": 1e6,
+    "mil milhões": 1e9,
+    "bilhão": 1e9,
+    "bilhões": 1e9,
+    "bilião": 1e12,
+    "biliões": 1e12,
+    "millón": 1e6,
+    "millones": 1e6,
+    "mil millones": 1e9,
+    "billón": 1e12,
+    "billones": 1e12,
+    "千": 1e3,
+    "万": 1e4,
+    "萬": 1e4,
+    "百万": 1e6,
+    "千万": 1e7,
+    "亿": 1e8,
+    "億": 1e8,
 }
 
 # English unit words -> (dimension, factor to the metric base unit: m, kg, L, km/h, m²).
 IMPERIAL: dict[str, tuple[str, float]] = {}
 for _words, _dim, _factor in (
-    ("mile miles mi", "length", 1609.344), ("yard yards yd yds", "length", 0.9144),
-    ("foot feet ft", "length", 0.3048), ("inch inches in.", "length", 0.0254),
-    ("pound pounds lb lbs", "mass", 0.45359237), ("ounce ounces oz", "mass", 0.028349523125),
-    ("gallon gallons gal", "volume", 3.785411784), ("quart quarts qt", "volume", 0.946352946),
-    ("pint pints", "volume", 0.473176473), ("fl_oz fl._oz. fluid_ounce fluid_ounces", "volume", 0.0295735295625),
+    ("mile miles mi", "length", 1609.344),
+    ("yard yards yd yds", "length", 0.9144),
+    ("foot feet ft", "length", 0.3048),
+    ("inch inches in.", "length", 0.0254),
+    ("pound pounds lb lbs", "mass", 0.45359237),
+    ("ounce ounces oz", "mass", 0.028349523125),
+    ("gallon gallons gal", "volume", 3.785411784),
+    ("quart quarts qt", "volume", 0.946352946),
+    ("pint pints", "volume", 0.473176473),
+    ("fl_oz fl._oz. fluid_ounce fluid_ounces", "volume", 0.0295735295625),
     ("mph miles_per_hour miles_an_hour", "speed", 1.609344),
     ("sq_ft sq._ft. square_foot square_feet ft²", "area", 0.09290304),
-    ("sq_mi square_mile square_miles mi²", "area", 2589988.110336), ("acre acres", "area", 4046.8564224),
+    ("sq_mi square_mile square_miles mi²", "area", 2589988.110336),
+    ("acre acres", "area", 4046.8564224),
 ):
     IMPERIAL.update({w.replace("_", " "): (_dim, _factor) for w in _words.split()})
 
 # Metric units (symbols and words in en, pt, es, fr, de, it, zh) -> (dimension, factor to base).
 METRIC: dict[str, tuple[str, float]] = {}
 for _words, _dim, _factor in (
-    ("km quilómetro quilómetros quilômetro quilômetros kilómetro kilómetros kilometro kilometri chilometri "
-     "kilometre kilometres kilometer kilometers Kilometer 公里 千米", "length", 1000.0),
+    (
+        "km quilómetro quilómetros quilômetro quilômetros kilómetro kilómetros kilometro kilometri chilometri "
+        "kilometre kilometres kilometer kilometers Kilometer 公里 千米",
+        "length",
+        1000.0,
+    ),
     ("m metro metros metre metres meter meters mètre mètres Meter 米", "length", 1.0),
-    ("cm centímetro centímetros centimetro centimetri centimetre centimetres centimeter centimeters "
-     "Zentimeter 厘米 公分", "length", 0.01),
-    ("mm milímetro milímetros millimetro millimetri millimetre millimetres millimeter millimeters "
-     "Millimeter 毫米", "length", 0.001),
-    ("kg quilo quilos quilograma quilogramas kilo kilos kilogramo kilogramos chilogrammi chilo "
-     "kilogram kilograms kilogramme kilogrammes Kilogramm 公斤 千克", "mass", 1.0),
+    (
+        "cm centímetro centímetros centimetro centimetri centimetre centimetres centimeter centimeters "
+        "Zentimeter 厘米 公分",
+        "length",
+        0.01,
+    ),
+    (
+        "mm milímetro milímetros millimetro millimetri millimetre millimetres millimeter millimeters Millimeter 毫米",
+        "length",
+        0.001,
+    ),
+    (
+        "kg quilo quilos quilograma quilogramas kilo kilos kilogramo kilogramos chilogrammi chilo "
+        "kilogram kilograms kilogramme kilogrammes Kilogramm 公斤 千克",
+        "mass",
+        1.0,
+    ),
     ("g grama gramas gramo gramos grammo grammi gram grams gramme grammes Gramm 克", "mass", 0.001),
     ("t tonelada toneladas tonne tonnes tonnellata tonnellate Tonne Tonnen 吨 公吨", "mass", 1000.0),
     ("l L litro litros litri litre litres liter liters Liter 升 公升", "volume", 1.0),
-    ("ml mL mililitro mililitros millilitro millilitri millilitre millilitres milliliter milliliters "
-     "Milliliter 毫升", "volume", 0.001),
-    ("cl cL centilitro centilitros", "volume", 0.01), ("dl dL decilitro decilitros", "volume", 0.1),
-    ("km/h kmh km/hr quilómetros_por_hora quilômetros_por_hora kilómetros_por_hora km_por_hora "
-     "kilometres_per_hour kilometers_per_hour 公里/小时 公里每小时 千米/小时 千米每小时", "speed", 1.0),
-    ("m² m2 metro_quadrado metros_quadrados metro_cuadrado metros_cuadrados square_metre square_metres "
-     "square_meter square_meters 平方米", "area", 1.0),
-    ("km² km2 quilómetros_quadrados quilômetros_quadrados kilómetros_cuadrados square_kilometres "
-     "square_kilometers 平方公里 平方千米", "area", 1e6),
+    (
+        "ml mL mililitro mililitros millilitro millilitri millilitre millilitres milliliter milliliters "
+        "Milliliter 毫升",
+        "volume",
+        0.001,
+    ),
+    ("cl cL centilitro centilitros", "volume", 0.01),
+    ("dl dL decilitro decilitros", "volume", 0.1),
+    (
+        "km/h kmh km/hr quilómetros_por_hora quilômetros_por_hora kilómetros_por_hora km_por_hora "
+        "kilometres_per_hour kilometers_per_hour 公里/小时 公里每小时 千米/小时 千米每小时",
+        "speed",
+        1.0,
+    ),
+    (
+        "m² m2 metro_quadrado metros_quadrados metro_cuadrado metros_cuadrados square_metre square_metres "
+        "square_meter square_meters 平方米",
+        "area",
+        1.0,
+    ),
+    (
+        "km² km2 quilómetros_quadrados quilômetros_quadrados kilómetros_cuadrados square_kilometres "
+        "square_kilometers 平方公里 平方千米",
+        "area",
+        1e6,
+    ),
     ("ha hectare hectares hectárea hectáreas ettaro ettari Hektar 公顷", "area", 1e4),
 ):
     METRIC.update({w.replace("_", " "): (_dim, _factor) for w in _words.split()})
@@ -94,21 +153,59 @@ IMPERIAL_WORDS = tuple(IMPERIAL) + tuple(
     "pouce pouces pied pieds 英里 英尺 英寸 码 磅 盎司 加仑 英亩".split()
 )
 
-FAHRENHEIT_UNITS = ("°F", "° F", "ºF", "º F", "℉", "degrees Fahrenheit", "degree Fahrenheit", "degrees F",
-                    "Fahrenheit", "graus Fahrenheit", "grados Fahrenheit", "华氏度", "華氏度")
-CELSIUS_UNITS = ("°C", "° C", "ºC", "º C", "℃", "degrees Celsius", "degree Celsius", "Celsius", "graus Celsius",
-                 "grau Celsius", "graus", "grados Celsius", "grados", "gradi", "Grad", "摄氏度", "攝氏度", "°", "º")
+FAHRENHEIT_UNITS = (
+    "°F",
+    "° F",
+    "ºF",
+    "º F",
+    "℉",
+    "degrees Fahrenheit",
+    "degree Fahrenheit",
+    "degrees F",
+    "Fahrenheit",
+    "graus Fahrenheit",
+    "grados Fahrenheit",
+    "华氏度",
+    "華氏度",
+)
+CELSIUS_UNITS = (
+    "°C",
+    "° C",
+    "ºC",
+    "º C",
+    "℃",
+    "degrees Celsius",
+    "degree Celsius",
+    "Celsius",
+    "graus Celsius",
+    "grau Celsius",
+    "graus",
+    "grados Celsius",
+    "grados",
+    "gradi",
+    "Grad",
+    "摄氏度",
+    "攝氏度",
+    "°",
+    "º",
+)
 
 # code -> (symbols written before or after the amount, words written after it)
 CURRENCIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "USD": (("US$", "$", "USD"), ("dollar", "dollars", "dólar", "dólares", "dollari", "Dollar", "美元")),
     "EUR": (("€", "EUR"), ("euro", "euros", "Euro", "欧元", "歐元")),
-    "GBP": (("£", "GBP"), ("pound", "pounds", "libra", "libras", "libras esterlinas", "sterline", "Pfund", "英镑", "英鎊")),
+    "GBP": (
+        ("£", "GBP"),
+        ("pound", "pounds", "libra", "libras", "libras esterlinas", "sterline", "Pfund", "英镑", "英鎊"),
+    ),
     "BRL": (("R$", "BRL"), ("real", "reais", "巴西雷亚尔")),
     "MXN": (("MX$", "Mex$", "$", "MXN"), ("peso", "pesos", "pesos mexicanos", "peso mexicano", "墨西哥比索")),
     "CNY": (("¥", "￥", "CN¥", "RMB", "CNY", "人民币"), ("yuan", "renminbi", "元", "人民币", "人民幣")),
     "JPY": (("¥", "￥", "JP¥", "JPY"), ("yen", "iene", "ienes", "日元", "円")),
-    "CHF": (("CHF", "Fr."), ("franc", "francs", "franco suíço", "francos suíços", "franco suizo", "francos suizos", "瑞士法郎")),
+    "CHF": (
+        ("CHF", "Fr."),
+        ("franc", "francs", "franco suíço", "francos suíços", "franco suizo", "francos suizos", "瑞士法郎"),
+    ),
     "INR": (("₹", "Rs", "INR"), ("rupee", "rupees", "rupia", "rupias", "卢比")),
 }
 
@@ -176,7 +273,10 @@ def _unit_key(found: str, table: Mapping[str, object]) -> str:
 @lru_cache(maxsize=64)
 def _quantity_pattern(unit_words: tuple[str, ...], joiner: str) -> re.Pattern[str]:
     return re.compile(
-        NUMBER + r"(?:\s*(?:-|–|to|a|até|hasta)\s*" + NUMBER + r")?"
+        NUMBER
+        + r"(?:\s*(?:-|–|to|a|até|hasta)\s*"
+        + NUMBER
+        + r")?"
         + rf"(?:\s*({_SCALE}))?{joiner}{_UNIT_START}({_alternation(unit_words)})",
         re.IGNORECASE,
     )
@@ -199,7 +299,9 @@ def quantities(text: str, units: Mapping[str, tuple[str, float]], *, joiner: str
     return found
 
 
-_FEET_AND_INCHES = re.compile(NUMBER + r"\s*(?:feet|foot|ft|')\s*(?:and\s+)?" + NUMBER + r"\s*(?:inches|inch|in\b|\"|″)", re.IGNORECASE)
+_FEET_AND_INCHES = re.compile(
+    NUMBER + r"\s*(?:feet|foot|ft|')\s*(?:and\s+)?" + NUMBER + r"\s*(?:inches|inch|in\b|\"|″)", re.IGNORECASE
+)
 
 
 def imperial_lengths(text: str) -> list[Quantity]:
@@ -226,7 +328,7 @@ def temperatures(text: str, units: Iterable[str], *, fahrenheit: bool) -> list[Q
     pattern = _temperature_pattern(tuple(units), fahrenheit)
     found = []
     for m in pattern.finditer(text):
-        if not fahrenheit and re.match(r"\s?F", text[m.end():]):
+        if not fahrenheit and re.match(r"\s?F", text[m.end() :]):
             continue  # "70°F": a bare degree sign followed by F is not Celsius
         group = 1 if m.group(1) else 2
         values = number_values(m.group(group))

@@ -8,6 +8,7 @@ unused ones); any other unknown argument is an error, so a typo never silently p
 
 Every problem raises `ConstraintError` whose message names the constraint index and the field.
 """
+
 from __future__ import annotations
 
 import json
@@ -99,8 +100,14 @@ def _bool(value: Any) -> bool:
 
 
 KINDS: dict[str, Callable[[Any], Any]] = {
-    "int": _int, "positive_number": _positive_number, "str": _text, "str_list": _text_list,
-    "relation": _relation, "language": _language, "letter": _letter, "glossary": _glossary,
+    "int": _int,
+    "positive_number": _positive_number,
+    "str": _text,
+    "str_list": _text_list,
+    "relation": _relation,
+    "language": _language,
+    "letter": _letter,
+    "glossary": _glossary,
     "bool": _bool,
 }
 
@@ -225,7 +232,5 @@ def parse_constraints(value: Any) -> list[Constraint]:
 def constraints_from_ifeval(instruction_id_list: Sequence[str], kwargs: Sequence[Mapping[str, Any]]) -> list[dict]:
     """IFEval's two columns (`instruction_id_list`, `kwargs`) as one `constraints` value."""
     if len(instruction_id_list) != len(kwargs):
-        raise ConstraintError(
-            f"instruction_id_list has {len(instruction_id_list)} items but kwargs has {len(kwargs)}"
-        )
+        raise ConstraintError(f"instruction_id_list has {len(instruction_id_list)} items but kwargs has {len(kwargs)}")
     return [{"id": i, "kwargs": dict(k or {})} for i, k in zip(instruction_id_list, kwargs)]

@@ -28,6 +28,7 @@ rewards/translation.py):
   line that the source itself starts or ends with is never counted. `extra_text_reason` says
   which pattern matched (the translation guards use it).
 """
+
 from __future__ import annotations
 
 import re
@@ -97,7 +98,9 @@ def glossary(response: str, *, glossary: dict[str, list[str]], src: str | None =
 
 @check(
     "translation:placeholders_preserved",
-    _SRC, Arg("numbers", "bool", required=False), Arg("tags", "bool", required=False),
+    _SRC,
+    Arg("numbers", "bool", required=False),
+    Arg("tags", "bool", required=False),
     Arg("urls", "bool", required=False),
 )
 def placeholders_preserved(
@@ -129,22 +132,24 @@ def max_length_ratio(response: str, *, ratio: float, src: str) -> bool:
 
 
 _PREAMBLES = re.compile(
-    "|".join((
-        r"^(?:sure|certainly|of course|gerne|natürlich|bien sûr|claro|certo|конечно)[!.,]?$",
-        r"^(?:\w+[!,.]\s*)?(?:here(?:'s| is| are)|below is|the following is)\b.*\btranslat",
-        r"^[\w ()'-]{0,40}\btranslat(?:ion|ed text|ed)\b[^:：\n]{0,30}[:：]",
-        r"^hier (?:ist|sind) die übersetzung|^[\w ()-]{0,30}übersetzung\s*[:：]",
-        r"^voici (?:la|une) traduction|^[\w ()-]{0,30}traduction\s*[:：]",
-        r"^aquí (?:está|tienes) la traducción|^[\w ()-]{0,30}traducción\s*[:：]",
-        r"^ecco la traduzione|^[\w ()-]{0,30}traduzione\s*[:：]",
-        r"^aqui está a tradução|^[\w ()-]{0,30}tradução\s*[:：]",
-        r"^hier is de vertaling|^[\w ()-]{0,30}vertaling\s*[:：]",
-        r"^вот перевод|^[\w ()-]{0,30}перевод\s*[:：]",
-        r"^(?:以下是|这是|這是).{0,12}(?:翻译|翻譯|译文|譯文)|^.{0,12}(?:翻译|翻譯|译文|譯文)\s*[:：]",
-        r"^以下は.{0,12}(?:翻訳|訳文)|^.{0,12}(?:翻訳|訳文)\s*[:：]",
-        r"^다음은.{0,12}번역|^.{0,12}번역(?:문)?\s*[:：]",
-        r"^<(?:translation|output|answer|result|target)>",
-    )),
+    "|".join(
+        (
+            r"^(?:sure|certainly|of course|gerne|natürlich|bien sûr|claro|certo|конечно)[!.,]?$",
+            r"^(?:\w+[!,.]\s*)?(?:here(?:'s| is| are)|below is|the following is)\b.*\btranslat",
+            r"^[\w ()'-]{0,40}\btranslat(?:ion|ed text|ed)\b[^:：\n]{0,30}[:：]",
+            r"^hier (?:ist|sind) die übersetzung|^[\w ()-]{0,30}übersetzung\s*[:：]",
+            r"^voici (?:la|une) traduction|^[\w ()-]{0,30}traduction\s*[:：]",
+            r"^aquí (?:está|tienes) la traducción|^[\w ()-]{0,30}traducción\s*[:：]",
+            r"^ecco la traduzione|^[\w ()-]{0,30}traduzione\s*[:：]",
+            r"^aqui está a tradução|^[\w ()-]{0,30}tradução\s*[:：]",
+            r"^hier is de vertaling|^[\w ()-]{0,30}vertaling\s*[:：]",
+            r"^вот перевод|^[\w ()-]{0,30}перевод\s*[:：]",
+            r"^(?:以下是|这是|這是).{0,12}(?:翻译|翻譯|译文|譯文)|^.{0,12}(?:翻译|翻譯|译文|譯文)\s*[:：]",
+            r"^以下は.{0,12}(?:翻訳|訳文)|^.{0,12}(?:翻訳|訳文)\s*[:：]",
+            r"^다음은.{0,12}번역|^.{0,12}번역(?:문)?\s*[:：]",
+            r"^<(?:translation|output|answer|result|target)>",
+        )
+    ),
     re.IGNORECASE,
 )
 _NOTE_WORDS = (

@@ -54,6 +54,7 @@ Not covered (need a judge or more context): regional spelling, phone/address for
 numbering, time-zone conversion, title abbreviations, capitalisation rules, local thousands
 separators, formality. The numbers and units the checks can read are listed in `quantities`.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -78,6 +79,7 @@ def _kind(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
             raise ValueError(f"argument kind {name!r} is registered twice")
         KINDS[name] = fn
         return fn
+
     return register
 
 
@@ -116,16 +118,37 @@ def _date_order(value: Any) -> str:
 
 
 QUOTE_STYLES: dict[str, tuple[str, str]] = {
-    "angle": ("«", "»"), "curly": ("“", "”"), "low": ("„", "“"), "low_right": ("„", "”"),
-    "reversed_angle": ("»", "«"), "corner": ("「", "」"),
+    "angle": ("«", "»"),
+    "curly": ("“", "”"),
+    "low": ("„", "“"),
+    "low_right": ("„", "”"),
+    "reversed_angle": ("»", "«"),
+    "corner": ("「", "」"),
 }
 QUOTE_STYLES_BY_LANGUAGE: dict[str, tuple[str, ...]] = {
-    "pt": ("angle", "curly"), "pt-PT": ("angle",), "pt-BR": ("curly",), "es": ("angle", "curly"),
-    "zh": ("curly",), "zh-Hans": ("curly",), "zh-CN": ("curly",), "zh-SG": ("curly",),
-    "zh-Hant": ("corner",), "zh-TW": ("corner",), "zh-HK": ("corner",), "ja": ("corner",),
-    "fr": ("angle",), "de": ("low", "reversed_angle"), "de-CH": ("angle",), "it": ("angle", "curly"),
-    "ru": ("angle",), "uk": ("angle",), "pl": ("low_right",), "cs": ("low",), "en": ("curly",),
-    "nl": ("curly",), "ko": ("curly",),
+    "pt": ("angle", "curly"),
+    "pt-PT": ("angle",),
+    "pt-BR": ("curly",),
+    "es": ("angle", "curly"),
+    "zh": ("curly",),
+    "zh-Hans": ("curly",),
+    "zh-CN": ("curly",),
+    "zh-SG": ("curly",),
+    "zh-Hant": ("corner",),
+    "zh-TW": ("corner",),
+    "zh-HK": ("corner",),
+    "ja": ("corner",),
+    "fr": ("angle",),
+    "de": ("low", "reversed_angle"),
+    "de-CH": ("angle",),
+    "it": ("angle", "curly"),
+    "ru": ("angle",),
+    "uk": ("angle",),
+    "pl": ("low_right",),
+    "cs": ("low",),
+    "en": ("curly",),
+    "nl": ("curly",),
+    "ko": ("curly",),
 }
 
 
@@ -162,7 +185,10 @@ _SRC_DATES = re.compile(
     r"|\b(?P<a4>\d{1,2})/(?P<b4>\d{1,2})/(?P<y4>\d{4})\b",
     re.IGNORECASE,
 )
-_YEARLESS = re.compile(rf"\b(?:{_MONTH_RE})\.?\s+\d{{1,2}}{_ORDINAL}\b(?!,?\s*\d{{4}})|\b\d{{1,2}}{_ORDINAL}\s+(?:of\s+)?(?:{_MONTH_RE})\b(?!\.?,?\s+\d{{4}})", re.IGNORECASE)
+_YEARLESS = re.compile(
+    rf"\b(?:{_MONTH_RE})\.?\s+\d{{1,2}}{_ORDINAL}\b(?!,?\s*\d{{4}})|\b\d{{1,2}}{_ORDINAL}\s+(?:of\s+)?(?:{_MONTH_RE})\b(?!\.?,?\s+\d{{4}})",
+    re.IGNORECASE,
+)
 _NUMERIC_DATE = re.compile(r"(?<![\d.,/-])(\d{1,4})([/.-])(\d{1,2})\2(\d{1,4})(?![\d/-]|\.\d)")
 _OUT_MONTHS = (
     "january february march april may june july august september october november december "
@@ -214,7 +240,9 @@ def _date_like(first: str, sep: str, last: str) -> bool:
 
 
 def _is_formatted(text: str, fmt: str) -> bool:
-    pattern = re.escape(fmt).replace("YYYY", r"(?P<y>\d{4})").replace("MM", r"(?P<m>\d{2})").replace("DD", r"(?P<d>\d{2})")
+    pattern = (
+        re.escape(fmt).replace("YYYY", r"(?P<y>\d{4})").replace("MM", r"(?P<m>\d{2})").replace("DD", r"(?P<d>\d{2})")
+    )
     m = re.fullmatch(pattern, text)
     if m is None:
         return False
@@ -225,8 +253,12 @@ def _is_formatted(text: str, fmt: str) -> bool:
     return True
 
 
-@check("translation:date_format", _SRC, Arg("format", "date_format", required=False),
-       Arg("source_order", "date_order", required=False))
+@check(
+    "translation:date_format",
+    _SRC,
+    Arg("format", "date_format", required=False),
+    Arg("source_order", "date_order", required=False),
+)
 def date_format(response: str, *, src: str, format: str = "DD/MM/YYYY", source_order: str = "mdy") -> bool:
     text = strip_markup(response)
     written = [m.group() for m in _NUMERIC_DATE.finditer(text) if _date_like(*m.group(1, 2, 4))]
@@ -242,7 +274,9 @@ def date_format(response: str, *, src: str, format: str = "DD/MM/YYYY", source_o
 # ---------------------------------------------------------------- times
 
 _SRC_TIME = re.compile(r"(?<![\d:])(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s?m\b\.?", re.IGNORECASE)
-_OUT_TIME = re.compile(r"(?<![\d.,:])(\d{1,2})(?:[:.h](\d{2})(?!\d|[.,:]\d)|h(?![^\W\d_])|\s*[点點時时](?:\s*(\d{1,2})\s*分)?)")
+_OUT_TIME = re.compile(
+    r"(?<![\d.,:])(\d{1,2})(?:[:.h](\d{2})(?!\d|[.,:]\d)|h(?![^\W\d_])|\s*[点點時时](?:\s*(\d{1,2})\s*分)?)"
+)
 _TWELVE_HOUR = re.compile(
     r"\d\s*(?:[ap]\.\s?m\.|[ap]m\b)"
     r"|\d(?:[:h]\d{2})?\s*(?:h\s*)?(?:da|de la|del)\s+(?:manhã|tarde|noite|madrugada|mañana|noche)\b"
@@ -285,10 +319,14 @@ def _relative(tolerance: float) -> Callable[[float, float], bool]:
     return lambda found, want: abs(found - want) <= tolerance * abs(want) + 1e-9
 
 
-def _quantities_match(expected: list[q.Quantity], found: list[q.Quantity], close: Callable[[float, float], bool]) -> bool:
+def _quantities_match(
+    expected: list[q.Quantity], found: list[q.Quantity], close: Callable[[float, float], bool]
+) -> bool:
     free = list(found)
     for want in expected:
-        hit = next((f for f in free if f.unit == want.unit and any(close(a, b) for a in f.values for b in want.values)), None)
+        hit = next(
+            (f for f in free if f.unit == want.unit and any(close(a, b) for a in f.values for b in want.values)), None
+        )
         if hit is None:
             return False
         free.remove(hit)
@@ -318,10 +356,23 @@ def celsius(response: str, *, src: str, tolerance: float = 1.0, keep_original: b
     return _quantities_match(expected, found, lambda a, b: abs(a - b) <= tolerance + 1e-9)
 
 
-@check("translation:currency", _SRC, Arg("rate", "positive_number"), Arg("target", "currency"),
-       Arg("source", "currency", required=False), _tolerance("tolerance"), Arg("keep_original", "bool", required=False))
+@check(
+    "translation:currency",
+    _SRC,
+    Arg("rate", "positive_number"),
+    Arg("target", "currency"),
+    Arg("source", "currency", required=False),
+    _tolerance("tolerance"),
+    Arg("keep_original", "bool", required=False),
+)
 def currency(
-    response: str, *, src: str, rate: float, target: str, source: str = "USD", tolerance: float = 0.01,
+    response: str,
+    *,
+    src: str,
+    rate: float,
+    target: str,
+    source: str = "USD",
+    tolerance: float = 0.01,
     keep_original: bool = False,
 ) -> bool:
     text = strip_markup(response)
@@ -374,8 +425,12 @@ def _source_quotations(src: str | None) -> int:
     return text.count('"') // 2 + sum(text.count(o) for o in "“«„「")
 
 
-@check("translation:quotation_marks", Arg("language", "language_tag", column="tgt_lang"),
-       Arg("style", "quote_style", required=False), Arg("src", "str", required=False, column="src"))
+@check(
+    "translation:quotation_marks",
+    Arg("language", "language_tag", column="tgt_lang"),
+    Arg("style", "quote_style", required=False),
+    Arg("src", "str", required=False, column="src"),
+)
 def quotation_marks(response: str, *, language: str, style: str | None = None, src: str | None = None) -> bool:
     styles = (style,) if style else quote_styles(language)
     text = strip_markup(response)
@@ -416,11 +471,14 @@ def decimal_comma(response: str, *, src: str) -> bool:
         return False
     skip = _converted_spans(src)
     expected = [
-        float(m.group().replace(",", "")) for m in _NUMBER_TOKEN.finditer(strip_markup(src))
+        float(m.group().replace(",", ""))
+        for m in _NUMBER_TOKEN.finditer(strip_markup(src))
         if _decimal_point(m.group()) and not any(a <= m.start() < b for a, b in skip)
     ]
     found = [float(t.replace(".", "").replace(",", ".")) for t in tokens if t.count(",") == 1 and not _decimal_point(t)]
-    if _padded(len(found), len(re.findall(q.NUMBER, src))):  # converted values may add decimals: any source number counts
+    if _padded(
+        len(found), len(re.findall(q.NUMBER, src))
+    ):  # converted values may add decimals: any source number counts
         return False
     return not q.match_all(expected, [q.Quantity((v,), "", (0, 0)) for v in found], lambda a, b: abs(a - b) < 1e-9)
 
@@ -435,7 +493,9 @@ def tag_sequence(text: str, translatable: frozenset[str] = frozenset()) -> list[
     for m in _TAG.finditer(text):
         kind = "close" if m.group(1) else "self" if m.group(4) else "open"
         attrs = {a.lower(): (v or "").strip("\"'") for a, v in _ATTR.findall(m.group(3))}
-        tags.append((kind, m.group(2).lower(), tuple(sorted((a, v) for a, v in attrs.items() if a not in translatable))))
+        tags.append(
+            (kind, m.group(2).lower(), tuple(sorted((a, v) for a, v in attrs.items() if a not in translatable)))
+        )
     return tags
 
 

@@ -3,8 +3,8 @@
 Each command lives in its own module with a `register(app)`; this package only assembles them.
 Configs are validated before anything heavy is imported, so a typo fails in a second.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import typer
 
@@ -19,5 +19,3 @@ for module in (train, pipeline, curate, eval_cmd, rewards.cli):
 
 def main() -> None:
     app(prog_name="rlsys")
-
-

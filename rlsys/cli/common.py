@@ -1,5 +1,6 @@
 """What every `rlsys` command shares: the console (stderr), fatal errors, quiet libraries, and
 `logged_run`: library output to the run's log files while the command runs (rlsys/core/logs.py)."""
+
 from __future__ import annotations
 
 import os
@@ -18,7 +19,9 @@ from rlsys.core import logs
 
 console = Console(stderr=True)
 
-VERBOSE_HELP = "Show the libraries' output (vLLM, Ray, DeepSpeed, ...) on the console too; it is always in the logs/ folder."
+VERBOSE_HELP = (
+    "Show the libraries' output (vLLM, Ray, DeepSpeed, ...) on the console too; it is always in the logs/ folder."
+)
 
 
 def quiet_libraries() -> None:
@@ -89,8 +92,9 @@ def report_failure(exc: BaseException) -> None:
     first = text.splitlines()[0] if text else ""
     task = re.search(r"ray::[\w.]+\(\)", str(exc)) if shown is not exc else None  # e.g. ray::Learner.train_step()
     where = f" (in {task.group(0)})" if task else ""
-    console.print(f"[bold red]error:[/] {escape(f'{type(shown).__name__}: {first}{where}')}", soft_wrap=True,
-                  highlight=False)
+    console.print(
+        f"[bold red]error:[/] {escape(f'{type(shown).__name__}: {first}{where}')}", soft_wrap=True, highlight=False
+    )
     driver_log, folder = logs.current_log(), logs.log_dir()
     if driver_log is not None:
         console.print(f"the traceback is in {driver_log}", soft_wrap=True, highlight=False)

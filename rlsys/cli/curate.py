@@ -7,6 +7,7 @@ rollout, rewards, filters, quota, ...) plus `run` and `model`. Writes sft.jsonl,
 report.md and report.json to `run.output_dir`; a rerun after a kill continues from the finished
 shards. `register(app)` adds the command (rlsys/cli/__init__.py calls it).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,7 +21,8 @@ def curate(
 ) -> None:
     """Answer prompts n times with one or several models, rank by rewards, keep SFT rows and pairs."""
     from rlsys.cli.common import console, fail, quiet_libraries
-    from rlsys.core.config import ConfigError, CurateConfig, load_config
+    from rlsys.core.config import ConfigError, load_config
+    from rlsys.core.pipeline_config import CurateConfig
 
     try:
         cfg = load_config(config, list(overrides or []), model=CurateConfig)
@@ -30,13 +32,16 @@ def curate(
     from rlsys.curate import CurateError, run_curation
 
     try:
-        result = run_curation(cfg, cfg.run.output_dir, cfg.model.path, dtype=cfg.model.dtype, seed=cfg.run.seed,
-                              console=console)
+        result = run_curation(
+            cfg, cfg.run.output_dir, cfg.model.path, dtype=cfg.model.dtype, seed=cfg.run.seed, console=console
+        )
     except (CurateError, FileNotFoundError, ValueError) as exc:  # DataError is a ValueError
         fail(str(exc))
     m = result["metrics"]
-    console.print(f"[green]done[/]: {int(m['curate/sft_rows'])} SFT rows -> {result['sft']}, "
-                  f"{int(m['curate/pairs'])} pairs -> {result['pairs']}; report: {result['report']}")
+    console.print(
+        f"[green]done[/]: {int(m['curate/sft_rows'])} SFT rows -> {result['sft']}, "
+        f"{int(m['curate/pairs'])} pairs -> {result['pairs']}; report: {result['report']}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ Prints the metrics table on stdout; with `--out` also writes eval.json, eval.md 
 samples.jsonl there. Everything a config's `eval:` section holds is also a flag here. `register(app)` adds the command (rlsys/cli/__init__.py calls it). Heavy libraries
 are imported only when the command runs.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,8 +34,13 @@ def _parse_data(items: list[str]) -> dict[str, str]:
 
 def eval_command(
     checkpoint: Annotated[Path, typer.Argument(help="Model folder in Hugging Face format (weights + tokenizer).")],
-    data: Annotated[list[str], typer.Option(
-        "--data", help="TASK=PATH, repeatable; TASK: translation, ifmt, instructions, math, code or judge (or TASK:label).")],
+    data: Annotated[
+        list[str],
+        typer.Option(
+            "--data",
+            help="TASK=PATH, repeatable; TASK: translation, ifmt, instructions, math, code or judge (or TASK:label).",
+        ),
+    ],
     out: Annotated[Path | None, typer.Option(help="Folder for eval.json, eval.md and samples.jsonl.")] = None,
     backend: Annotated[str, typer.Option(help="hf | vllm")] = "hf",
     max_new_tokens: Annotated[int, typer.Option(help="Most generated tokens per prompt.")] = 256,
@@ -55,12 +61,21 @@ def eval_command(
 ) -> None:
     """Evaluate a checkpoint: chrF/BLEU/COMET, IFEval strict/loose, IF-MT rules, math/code accuracy and pass@k."""
     from rlsys.cli.common import fail, logged_run, quiet_libraries
-    from rlsys.core.config import ConfigError, EvalConfig, validate
+    from rlsys.core.config import ConfigError, validate
+    from rlsys.core.pipeline_config import EvalConfig
 
     settings = dict(
-        data=_parse_data(data), backend=backend, max_new_tokens=max_new_tokens, max_model_len=max_model_len,
-        limit=limit, batch_size=batch_size, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
-        samples_per_prompt=samples_per_prompt, pass_k=pass_k or [1], temperature=temperature,
+        data=_parse_data(data),
+        backend=backend,
+        max_new_tokens=max_new_tokens,
+        max_model_len=max_model_len,
+        limit=limit,
+        batch_size=batch_size,
+        dtype=dtype,
+        tensor_parallel_size=tensor_parallel_size,
+        samples_per_prompt=samples_per_prompt,
+        pass_k=pass_k or [1],
+        temperature=temperature,
         output_dir=str(out) if out else None,
     )
     if qe_url or comet_model or qe_model:

@@ -3,10 +3,10 @@
 `register(app)` adds the command to the main Typer app (rlsys/cli/__init__.py calls it). The config is
 validated before torch is imported; `stages.<index or name>.key=value` overrides one stage.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,7 +15,7 @@ from rlsys.cli.common import VERBOSE_HELP
 
 def pipeline(
     config: Path = typer.Argument(..., help="pipeline config YAML"),
-    overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides; stages.<i|name>.key=value"),
+    overrides: list[str] | None = typer.Argument(None, help="key.sub=value overrides; stages.<i|name>.key=value"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Run the Tower+ stages (cpt, sft, dpo/wpo, grpo) in order; completed stages are skipped."""

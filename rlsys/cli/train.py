@@ -3,10 +3,10 @@ cluster through Ray Jobs, or make a tiny random model to try it on.
 
 Configs are validated before anything heavy is imported, so a typo fails in a second.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,8 +16,8 @@ from rlsys.core.config import ConfigError, load_config
 
 def train(
     config: Path = typer.Argument(..., help="RL config YAML"),
-    overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides"),
-    address: Optional[str] = typer.Option(None, help="connect to this Ray cluster instead of starting one"),
+    overrides: list[str] | None = typer.Argument(None, help="key.sub=value overrides"),
+    address: str | None = typer.Option(None, help="connect to this Ray cluster instead of starting one"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
 ) -> None:
     """Run a GRPO-family RL job (on local Ray unless --address or cluster.type=inline)."""
@@ -42,10 +42,10 @@ def train(
 
 def submit(
     config: Path = typer.Argument(..., help="RL config YAML (relative to the working dir)"),
-    overrides: Optional[list[str]] = typer.Argument(None, help="key.sub=value overrides"),
+    overrides: list[str] | None = typer.Argument(None, help="key.sub=value overrides"),
     address: str = typer.Option("http://127.0.0.1:8265", help="Ray dashboard / Jobs address"),
     working_dir: Path = typer.Option(Path("."), help="uploaded as the job's working dir"),
-    env: Optional[list[str]] = typer.Option(None, help="KEY=VALUE environment for the job"),
+    env: list[str] | None = typer.Option(None, help="KEY=VALUE environment for the job"),
     follow: bool = typer.Option(True, help="stream the job's logs until it ends"),
 ) -> None:
     """Submit `rlsys train CONFIG` to a Ray cluster through Ray Jobs; exits with the job's status."""
@@ -66,7 +66,7 @@ def tiny_model(
     heads: int = typer.Option(4),
     head_dim: int = typer.Option(32, help="vLLM on CPU needs 32, 64, 80, 96, 112, 128, ..."),
     seed: int = typer.Option(0),
-    corpus: Optional[Path] = typer.Option(None, help="extra tokenizer training text, one text per line"),
+    corpus: Path | None = typer.Option(None, help="extra tokenizer training text, one text per line"),
 ) -> None:
     """Write a tiny random model + offline-trained tokenizer with a chat template."""
     from rlsys.toy.tiny import ARCHS, build_tiny_model, check_vllm_support
@@ -76,13 +76,23 @@ def tiny_model(
     if corpus is not None and not corpus.is_file():
         fail(f"--corpus {corpus}: file not found")
     texts = corpus.read_text(encoding="utf-8").splitlines() if corpus else None
-    path = build_tiny_model(out, arch, hidden_size=hidden_size, num_layers=layers, num_heads=heads,
-                            head_dim=head_dim, seed=seed, corpus=texts)
+    path = build_tiny_model(
+        out,
+        arch,
+        hidden_size=hidden_size,
+        num_layers=layers,
+        num_heads=heads,
+        head_dim=head_dim,
+        seed=seed,
+        corpus=texts,
+    )
     console.print(f"[green]wrote[/] {path}")
     support = check_vllm_support(arch)
     if not support.supported:
-        console.print(f"[yellow]note:[/] the CPU vLLM build refuses {arch}: {support.reason}. "
-                      "Use rollout.backend=hf for this model on CPU.")
+        console.print(
+            f"[yellow]note:[/] the CPU vLLM build refuses {arch}: {support.reason}. "
+            "Use rollout.backend=hf for this model on CPU."
+        )
 
 
 def register(app: typer.Typer) -> None:

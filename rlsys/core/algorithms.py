@@ -19,6 +19,7 @@ normalizes within the tensors it is given), dropping zero-variance groups, and o
 steps. Not implemented: dual-clip PPO, CISPO, RLOO / REINFORCE++ advantages (register them with
 the decorators below).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -177,9 +178,7 @@ def _seq_mean_token_mean(masked: Tensor, mask: Tensor, max_tokens: int | None) -
 def _seq_mean_token_sum_norm(masked: Tensor, mask: Tensor, max_tokens: int | None) -> Tensor:
     """Per-row token sum / constant max_tokens, then mean over rows (Dr. GRPO)."""
     if max_tokens is None or max_tokens <= 0:
-        raise ValueError(
-            f"agg 'seq_mean_token_sum_norm' needs max_tokens > 0 (generation limit), got {max_tokens}"
-        )
+        raise ValueError(f"agg 'seq_mean_token_sum_norm' needs max_tokens > 0 (generation limit), got {max_tokens}")
     return _seq_mean(masked.sum(dim=-1) / max_tokens, mask)
 
 
@@ -261,8 +260,15 @@ def policy_loss(
     """
     fn = _lookup(POLICY_LOSSES, "policy loss", name)
     return fn(
-        logp, old_logp, advantages, mask,
-        clip_low=clip_low, clip_high=clip_high, agg=agg, max_tokens=max_tokens, weights=weights,
+        logp,
+        old_logp,
+        advantages,
+        mask,
+        clip_low=clip_low,
+        clip_high=clip_high,
+        agg=agg,
+        max_tokens=max_tokens,
+        weights=weights,
     )
 
 
@@ -531,8 +537,7 @@ def token_logprobs(logits: Tensor, tokens: Tensor, chunk: int | None = None, *, 
     low, high = (int(tokens.min()), int(tokens.max())) if tokens.numel() else (0, 0)
     if low < 0 or high >= logits.shape[-1]:
         raise ValueError(
-            f"token ids must be in [0, {logits.shape[-1]}), got min {low} max {high}"
-            " (pad with a real id and mask it)"
+            f"token ids must be in [0, {logits.shape[-1]}), got min {low} max {high} (pad with a real id and mask it)"
         )
     tokens = tokens.long()
     if chunk is None:

@@ -5,6 +5,7 @@ rewards leave their group's statistics (`rewards.on_failure: skip`), DAPO's over
 or mask, zero-variance groups, the dynamic-sampling cut (the refill itself is the driver's),
 and the merge of the learner ranks' metrics. Not here: anything that needs the model.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,9 @@ def reward_values(results: list[Any], on_failure: str) -> tuple[torch.Tensor, to
     scored 0 (known) under `zero`."""
     skip = on_failure == "skip"
     known = torch.tensor([r.status == "ok" or not skip for r in results], dtype=torch.bool)
-    rewards = torch.tensor([r.score if r.status == "ok" else (float("nan") if skip else 0.0) for r in results],
-                           dtype=torch.float32)
+    rewards = torch.tensor(
+        [r.score if r.status == "ok" else (float("nan") if skip else 0.0) for r in results], dtype=torch.float32
+    )
     return rewards, known
 
 
@@ -33,15 +35,18 @@ def advantages(rewards: torch.Tensor, valid: torch.Tensor, group_size: int, esti
     return algorithms.compute_advantages(estimator, rewards, group_size, valid=valid)
 
 
-def shaped_rewards(samples: list[Sample], results: list[Any], cfg: RLConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def shaped_rewards(
+    samples: list[Sample], results: list[Any], cfg: RLConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """(rewards the advantages are computed from, known mask, overlong penalty or None): the
     task rewards plus DAPO's overlong penalty when `algorithm.overlong.mode` is `penalty`."""
     rewards, known = reward_values(results, cfg.rewards.on_failure)
     if cfg.algorithm.overlong.mode != "penalty":
         return rewards, known, None
     lengths = torch.tensor([len(s.completion_ids) for s in samples])
-    penalty = algorithms.overlong_penalty(lengths, max_tokens=cfg.rollout.max_new_tokens,
-                                          buffer_tokens=cfg.overlong_buffer_tokens)
+    penalty = algorithms.overlong_penalty(
+        lengths, max_tokens=cfg.rollout.max_new_tokens, buffer_tokens=cfg.overlong_buffer_tokens
+    )
     penalty = penalty * cfg.algorithm.overlong.penalty_factor
     return torch.where(known, rewards + penalty, rewards), known, penalty
 
@@ -86,16 +91,18 @@ def build_batch(
         if k and s.completion_ids
     ]
     lengths = torch.tensor([len(s.completion_ids) for s in samples], dtype=torch.float32)
-    metrics.update({
-        "completion/len_mean": float(lengths.mean()),
-        "completion/len_max": float(lengths.max()),
-        "completion/truncated_frac": float(truncated.float().mean()),
-        "groups/zero_variance": int(zero_var.sum()),
-        "groups/total": len(zero_var),
-        "groups/trained": int(keep.view(-1, n).any(dim=1).sum()),
-        "batch/samples_trained": len(batch),
-        "weight_version/min_sampled": min(s.weight_version for s in samples),
-    })
+    metrics.update(
+        {
+            "completion/len_mean": float(lengths.mean()),
+            "completion/len_max": float(lengths.max()),
+            "completion/truncated_frac": float(truncated.float().mean()),
+            "groups/zero_variance": int(zero_var.sum()),
+            "groups/total": len(zero_var),
+            "groups/trained": int(keep.view(-1, n).any(dim=1).sum()),
+            "batch/samples_trained": len(batch),
+            "weight_version/min_sampled": min(s.weight_version for s in samples),
+        }
+    )
     return batch, metrics
 
 

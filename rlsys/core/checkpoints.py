@@ -15,6 +15,7 @@ rank 0 publishes it after a barrier (actors/learner.py). Only one job may write 
 Not covered: file systems without an atomic directory rename (some object-store FUSE mounts);
 content checksums (sizes only: a flipped bit inside a file is not detected).
 """
+
 from __future__ import annotations
 
 import json
@@ -83,8 +84,11 @@ def publish(staging: Path, final: Path, **meta: Any) -> Path:
 
     A folder already at `final` (the unpublished leftover of a crashed attempt at this step) is
     renamed away first and deleted after."""
-    files = {str(p.relative_to(staging)): p.stat().st_size
-             for p in sorted(staging.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    files = {
+        str(p.relative_to(staging)): p.stat().st_size
+        for p in sorted(staging.rglob("*"))
+        if p.is_file() and p.name != MANIFEST
+    }
     write_json(staging / MANIFEST, {"format": 1, "files": files, **meta})
     fsync_tree(staging)
     old = None

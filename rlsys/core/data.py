@@ -24,6 +24,7 @@ Not covered: streaming or sharded reading of files too large for the local datas
 hub dataset names (offline only: set HF_DATASETS_OFFLINE=1 / HF_HUB_OFFLINE=1), folders of raw
 data files (pass the files), CSV.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -110,7 +111,9 @@ def _read_json_rows(path: Path) -> tuple[list[dict[str, Any]], str]:
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as err:
-                raise DataError(f"not valid JSON ({err.msg} at column {err.colno})", where=f"{path} line {number}") from None
+                raise DataError(
+                    f"not valid JSON ({err.msg} at column {err.colno})", where=f"{path} line {number}"
+                ) from None
             if not isinstance(value, dict):
                 problem = f"a JSONL row must be an object, got {type(value).__name__}"
                 raise DataError(problem, where=f"{path} line {number}")
@@ -224,8 +227,12 @@ def _load(path: Path, split: str, cache_dir: str | None) -> Records:
 def check_prompt(value: Any, where: str, key: str) -> None:
     if isinstance(value, str) and value.strip():
         return
-    if isinstance(value, list) and value and all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
+    if (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
+        )
     ):
         return
     raise DataError("must be a non-empty string or a list of {role, content} messages", field=key, where=where)
@@ -308,8 +315,13 @@ class PromptStream:
         return self._fingerprint
 
     def state_dict(self) -> dict[str, Any]:
-        return {"position": self.position, "seed": self.seed, "shuffle": self.shuffle, "rows": len(self.rows),
-                "fingerprint": self.fingerprint()}
+        return {
+            "position": self.position,
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+            "rows": len(self.rows),
+            "fingerprint": self.fingerprint(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> list[str]:
         """Continue at the saved position; returns what differs from the run that saved it
@@ -317,8 +329,11 @@ class PromptStream:
         self.position = int(state["position"])
         now = self.state_dict()
         labels = {"seed": "run.seed", "shuffle": "data.shuffle", "rows": "number of rows", "fingerprint": "row content"}
-        return [f"{label} changed ({state[key]!r} -> {now[key]!r})" if key != "fingerprint" else f"{label} changed"
-                for key, label in labels.items() if key in state and state[key] != now[key]]
+        return [
+            f"{label} changed ({state[key]!r} -> {now[key]!r})" if key != "fingerprint" else f"{label} changed"
+            for key, label in labels.items()
+            if key in state and state[key] != now[key]
+        ]
 
 
 def sampling_seed(run_seed: int, position: int) -> int:

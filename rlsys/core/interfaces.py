@@ -14,6 +14,7 @@ implementation does not inherit from them, it only has the methods.
 
 Types only: this module imports no implementation.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
@@ -121,8 +122,9 @@ class Strategy(Protocol):
 class RolloutBackend(Protocol):
     """An inference engine that samples completions for token-id prompts."""
 
-    def generate(self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None,
-                 temperature: float | None = None) -> list[list[Completion]]:
+    def generate(
+        self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None, temperature: float | None = None
+    ) -> list[list[Completion]]:
         """`n` completions per prompt, in prompt order; `seeds`: one sampling seed per prompt;
         `temperature` (0: greedy) overrides the config's."""
         ...

@@ -21,6 +21,7 @@ Not covered: output of processes not started by this run (a Ray cluster joined w
 `--address` keeps its raylet logs in its own session folder); log rotation; library code that
 holds a copy of the terminal's descriptor made before `capture` ran.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,7 +41,6 @@ LOG_FILE = "RLSYS_LOG_FILE"
 """Environment of one actor: its own log file (set per actor by `actor_env`)."""
 VERBOSE = "RLSYS_VERBOSE"
 """Environment: "1" copies every process's output to the console as well."""
-
 
 
 @dataclass
@@ -91,8 +91,9 @@ class _Redirect:
                 read, write = os.pipe()
                 os.dup2(write, fd)
                 os.close(write)
-                thread = threading.Thread(target=self._copy, args=(read, self.saved[fd]), daemon=True,
-                                          name=f"rlsys-log-tee-{fd}")
+                thread = threading.Thread(
+                    target=self._copy, args=(read, self.saved[fd]), daemon=True, name=f"rlsys-log-tee-{fd}"
+                )
                 thread.start()
                 self.threads.append(thread)
         else:
@@ -110,7 +111,7 @@ class _Redirect:
                     self.file.write(chunk)
                 view = memoryview(chunk)
                 while view:
-                    view = view[os.write(terminal, view):]
+                    view = view[os.write(terminal, view) :]
         except (OSError, ValueError):  # the terminal or the file was closed: nothing more to copy
             pass
         finally:

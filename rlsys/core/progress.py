@@ -11,6 +11,7 @@ The pipeline opens the display with its stage list (`run_display`); the step log
 they run alone (`rlsys train`). Not covered: an ETA for stages not yet started (their step
 count and speed are known only when they start).
 """
+
 from __future__ import annotations
 
 import time
@@ -28,8 +29,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-SHORT = (("reward/mean", "reward", ".3g"), ("accuracy", "acc", ".3g"), ("rewards/accuracy", "acc", ".3g"),
-         ("loss", "loss", ".4g"), ("kl", "kl", ".2g"), ("completion/len_mean", "len", ".3g"))
+SHORT = (
+    ("reward/mean", "reward", ".3g"),
+    ("accuracy", "acc", ".3g"),
+    ("rewards/accuracy", "acc", ".3g"),
+    ("loss", "loss", ".4g"),
+    ("kl", "kl", ".2g"),
+    ("completion/len_mean", "len", ".3g"),
+)
 """Metrics shown on the console (metric, label, format); every metric is in metrics.jsonl."""
 
 
@@ -51,10 +58,20 @@ class Display:
     def __init__(self, console: Console):
         self.console = console
         self.live = console.is_terminal and not console.is_dumb_terminal
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console,
-        ) if self.live else None
+        self.progress = (
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}"),
+                console=console,
+            )
+            if self.live
+            else None
+        )
         self.rows: dict[str, TaskID] = {}
         self.current: str | None = None
         self.upcoming: str | None = None

@@ -12,6 +12,7 @@ Layout of a run folder:
 After a resume from step k, `RunLog.rewind(k)` drops the records of later steps (the killed
 attempt's), so metrics.jsonl and TensorBoard hold each step once.
 """
+
 from __future__ import annotations
 
 import json

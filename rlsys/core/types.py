@@ -3,6 +3,7 @@
 Plain dataclasses with no behaviour beyond their shape, so that the driver, the batch builder
 (`rlsys.core.batch`) and every worker agree on them without importing each other.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

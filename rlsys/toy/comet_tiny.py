@@ -19,6 +19,7 @@ Not covered: the scores mean nothing (random encoder, 64 rows, one epoch); `hpar
 stores the absolute path of `OUT/encoder`, so after moving OUT edit `pretrained_model` there
 (rewards.translation loads with `reload_hparams=True`, so the edited file wins).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -31,6 +31,7 @@ Two row shapes (`ifmt_item` builds both):
 Not covered: rules a judge must read (register, terminology quality), rules on the Toyish ->
 English direction beyond these five, more than two user turns.
 """
+
 from __future__ import annotations
 
 import random
@@ -38,14 +39,21 @@ from typing import Any
 
 NAMES = ("Anna", "Bob", "Mia", "Tom", "Lena", "Omar")
 END_WORDS = ("done", "okay")
-FOLLOW_UPS = {"quotes": "Now put it in double quotes.", "end": 'Now end it with the word "{word}".',
-              "exclaim": "Now end it with an exclamation mark instead of a full stop."}
+FOLLOW_UPS = {
+    "quotes": "Now put it in double quotes.",
+    "end": 'Now end it with the word "{word}".',
+    "exclaim": "Now end it with an exclamation mark instead of a full stop.",
+}
 
 
 def rule_text(rule: str, arg: str | None = None) -> str:
-    return {"name": f"Keep the name {arg} as it is.", "tags": "Keep the HTML tags around the same word.",
-            "quotes": "Put the translation in double quotes.", "end": f'End with the word "{arg}".',
-            "exclaim": "End the sentence with an exclamation mark."}[rule]
+    return {
+        "name": f"Keep the name {arg} as it is.",
+        "tags": "Keep the HTML tags around the same word.",
+        "quotes": "Put the translation in double quotes.",
+        "end": f'End with the word "{arg}".',
+        "exclaim": "End the sentence with an exclamation mark.",
+    }[rule]
 
 
 def constraint(rule: str, arg: str | None = None) -> dict[str, Any]:
@@ -62,8 +70,9 @@ def _words(text: str) -> list[str]:
     return text[:-1].split()
 
 
-def with_source_rules(sentence: Any, lexicon: dict[str, str], name: str | None, tag: bool,
-                      rng: random.Random) -> tuple[str, str]:
+def with_source_rules(
+    sentence: Any, lexicon: dict[str, str], name: str | None, tag: bool, rng: random.Random
+) -> tuple[str, str]:
     """The sentence pair with a name for the subject and/or one word tagged in both languages
     (the subject comes first in both word orders)."""
     en_words, toy_words = _words(sentence.english()), _words(sentence.toyish(lexicon))
@@ -92,8 +101,16 @@ def apply_format(text: str, rules: list[tuple[str, str | None]]) -> str:
     return text
 
 
-def ifmt_item(sentence: Any, lexicon: dict[str, str], rng: random.Random, *, item_id: str, multi_turn: bool,
-              prompt_template: str, names: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def ifmt_item(
+    sentence: Any,
+    lexicon: dict[str, str],
+    rng: random.Random,
+    *,
+    item_id: str,
+    multi_turn: bool,
+    prompt_template: str,
+    names: dict[str, str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(IF-MT schema row, eval/RL row) for one sentence; see the module docstring."""
     name = rng.choice(NAMES) if rng.random() < 0.5 else None
     tag = rng.random() < 0.5 or (multi_turn and not name)  # a multi-turn item's turn 1 has 2 rules or more
@@ -114,9 +131,15 @@ def ifmt_item(sentence: Any, lexicon: dict[str, str], rng: random.Random, *, ite
     request = prompt_template.format(src_name=names[src_lang], tgt_name=names[tgt_lang], src=en)
     request += "\nRules:\n" + "\n".join(f"- {rule_text(r, a)}" for r, a in first)
     reference = apply_format(toy, [r for r in first if r[0] not in ("name", "tags")])
-    schema = {"id": item_id, "source": en, "src_lang": src_lang, "tgt_lang": tgt_lang,
-              "rules": [{**constraint(r, a), "text": rule_text(r, a)} for r, a in first], "reference": reference,
-              "instruction": request}
+    schema = {
+        "id": item_id,
+        "source": en,
+        "src_lang": src_lang,
+        "tgt_lang": tgt_lang,
+        "rules": [{**constraint(r, a), "text": rule_text(r, a)} for r, a in first],
+        "reference": reference,
+        "instruction": request,
+    }
     messages = [{"role": "user", "content": request}]
     final = reference
     if follow:
@@ -125,6 +148,14 @@ def ifmt_item(sentence: Any, lexicon: dict[str, str], rng: random.Random, *, ite
         final = apply_format(toy, [r for r in first + follow if r[0] not in ("name", "tags")])
         schema["turns"] = [{"user": user, "rules": [constraint(rule, arg)], "reference": final}]
         messages += [{"role": "assistant", "content": reference}, {"role": "user", "content": user}]
-    row = {"id": item_id, "prompt": messages, "src": en, "src_lang": src_lang, "tgt_lang": tgt_lang,
-           "reference": final, "constraints": [constraint(r, a) for r, a in first + follow], "reward": "instructions"}
+    row = {
+        "id": item_id,
+        "prompt": messages,
+        "src": en,
+        "src_lang": src_lang,
+        "tgt_lang": tgt_lang,
+        "reference": final,
+        "constraints": [constraint(r, a) for r, a in first + follow],
+        "reward": "instructions",
+    }
     return schema, row

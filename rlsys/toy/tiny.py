@@ -176,9 +176,7 @@ def _check_shape(arch: str, num_heads: int, num_kv_heads: int, head_dim: int) ->
     if arch not in ARCHS:
         raise ValueError(f"arch={arch!r}: expected one of {', '.join(ARCHS)}")
     if head_dim not in VLLM_HEAD_SIZES:
-        raise ValueError(
-            f"head_dim={head_dim}: vLLM's CPU attention supports head sizes {VLLM_HEAD_SIZES}"
-        )
+        raise ValueError(f"head_dim={head_dim}: vLLM's CPU attention supports head sizes {VLLM_HEAD_SIZES}")
     if num_heads % num_kv_heads:
         raise ValueError(f"num_heads={num_heads} is not a multiple of num_kv_heads={num_kv_heads}")
 

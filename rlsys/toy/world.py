@@ -54,6 +54,7 @@ Not covered: anything linguistically realistic (no morphology, agreement, ambigu
 multiword expressions); semantics (the tree may eat a song); more than one language pair;
 multi-digit arithmetic; instruction types beyond the five listed; IF-MT rules beyond rlsys/toy/ifmt.py's five.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,16 +70,37 @@ SRC_LANG, TGT_LANG = "en", "qaa"
 LANGUAGE_NAMES = {SRC_LANG: "English", TGT_LANG: "Toyish"}
 
 DETERMINERS = ("the", "a")
-NOUNS = ("dog", "cat", "bird", "fish", "man", "woman", "child", "horse",
-         "tree", "ball", "book", "cake", "boat", "house", "river", "song")
+NOUNS = (
+    "dog",
+    "cat",
+    "bird",
+    "fish",
+    "man",
+    "woman",
+    "child",
+    "horse",
+    "tree",
+    "ball",
+    "book",
+    "cake",
+    "boat",
+    "house",
+    "river",
+    "song",
+)
 TRANSITIVE = ("sees", "likes", "finds", "takes", "wants", "holds", "makes", "eats")
 INTRANSITIVE = ("sleeps", "runs", "sings", "waits", "falls", "swims")
 ADJECTIVES = ("big", "small", "red", "green", "cold", "new", "happy", "tall", "dark", "warm")
 ADVERBS = ("slowly", "quickly", "today", "again", "here", "now")
 QUESTION = "what is"  # the math question word(s); one Toyish word
 CATEGORIES = {
-    "det": DETERMINERS, "noun": NOUNS, "verb_t": TRANSITIVE, "verb_i": INTRANSITIVE,
-    "adj": ADJECTIVES, "adv": ADVERBS, "question": (QUESTION,),
+    "det": DETERMINERS,
+    "noun": NOUNS,
+    "verb_t": TRANSITIVE,
+    "verb_i": INTRANSITIVE,
+    "adj": ADJECTIVES,
+    "adv": ADVERBS,
+    "question": (QUESTION,),
 }
 _CONSONANTS, _VOWELS = "bdfgklmnprstvz", "aeiou"
 
@@ -401,8 +423,15 @@ class _Builder:
         while len(items) < count:
             i = len(items)
             sentence = sentences[i % len(sentences)] if part == "eval" else rng.choice(sentences)
-            item = ifmt_item(sentence, self.lexicon, rng, item_id=f"{part}-ifmt-{i}", multi_turn=i % 4 == 3,
-                             prompt_template=TRANSLATION_PROMPT, names=LANGUAGE_NAMES)
+            item = ifmt_item(
+                sentence,
+                self.lexicon,
+                rng,
+                item_id=f"{part}-ifmt-{i}",
+                multi_turn=i % 4 == 3,
+                prompt_template=TRANSLATION_PROMPT,
+                names=LANGUAGE_NAMES,
+            )
             if item[1]["src"] not in avoid:
                 items.append(item)
         return items
@@ -428,8 +457,13 @@ class _Builder:
             rows.append({"prompt": _user(q), "chosen": f"\\boxed{{{a}}}", "rejected": f"\\boxed{{{wrong}}}"})
         for _ in range(n // 3):
             task = rng.choice(self.train_tasks)
-            rows.append({"prompt": _user(task.prompt()), "chosen": task.answer(rng, self.held_out),
-                         "rejected": task.wrong_answer(rng, self.held_out)})
+            rows.append(
+                {
+                    "prompt": _user(task.prompt()),
+                    "chosen": task.answer(rng, self.held_out),
+                    "rejected": task.wrong_answer(rng, self.held_out),
+                }
+            )
         rng.shuffle(rows)
         return rows
 
@@ -454,9 +488,14 @@ class _Builder:
     def curate(self) -> list[dict[str, Any]]:
         """Training-pool prompts with reward columns; IF-MT rows are scored on rules and chrF."""
         quarter = self.sizes.curate // 4
-        rows = self.rl_rows("curate", (quarter, quarter, quarter), self.train_sentences, self.train_facts, self.train_tasks)
+        rows = self.rl_rows(
+            "curate", (quarter, quarter, quarter), self.train_sentences, self.train_facts, self.train_tasks
+        )
         both = [{"name": "instructions", "weight": 0.5}, {"name": "chrf", "weight": 0.5}]
-        rows += [{**row, "reward": both} for _, row in self.ifmt(self.train_sentences, self.sizes.curate - 3 * quarter, "curate")]
+        rows += [
+            {**row, "reward": both}
+            for _, row in self.ifmt(self.train_sentences, self.sizes.curate - 3 * quarter, "curate")
+        ]
         self.rng("curate_order").shuffle(rows)
         return rows
 
