@@ -162,9 +162,10 @@ def run_steps(cluster, cfg: RLConfig, stream: PromptStream, log: RunLog, at: Pos
 
 
 def draw_and_score(
-    cluster, stream: PromptStream, cfg: RLConfig, times: dict[str, float], generated: tuple[list, list] | None
+    cluster, stream: PromptStream, cfg: RLConfig, times: dict[str, float], generated: tuple[list, list] | None = None
 ) -> tuple[list, list, list, dict]:
-    """Score the step's `generated` (rows, samples) and return (samples, results, rows, metrics),
+    """Score the step's `generated` (rows, samples; None: draw and generate them here) and return
+    (samples, results, rows, metrics),
     where a sample's `prompt_index` points into rows. With `algorithm.dynamic_sampling`
     (DAPO), groups without signal are refilled from new prompts, at most `max_rounds` times;
     each refill draws the missing groups divided by the signal rate seen so far (at most 4x)."""

@@ -25,7 +25,7 @@ import torch
 from actors.learner import Learner
 from actors.rollout import RolloutWorker
 from rlsys.core.config import LearnerConfig, RLConfig, RolloutConfig, load_config, read_yaml
-from rlsys.core.pipeline_config import PipelineConfig
+from rlsys.core.pipeline_config import CurateConfig, PipelineConfig
 from rlsys.toy.tiny import ARCHS
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -43,7 +43,8 @@ def family_of(model_path: str) -> str:
 def test_every_family_a_shipped_config_names_is_tested_here():
     families = set()
     for path in sorted(CONFIGS.rglob("*.yaml")):
-        model = PipelineConfig if "stages" in read_yaml(path) else RLConfig
+        data = read_yaml(path)
+        model = PipelineConfig if "stages" in data else CurateConfig if "sources" in data else RLConfig
         families.add(family_of(load_config(path, model=model).model.path))
     assert families == {"llama", "qwen2", "gemma2"}
     assert families <= set(ARCHS)

