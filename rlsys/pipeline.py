@@ -349,8 +349,9 @@ def write_summary(cfg: PipelineConfig, rows: list[dict[str, Any]], console: Cons
     for i in shown:
         title = header[i].removeprefix("eval/").replace("_accuracy", " acc").replace("/", "\n")
         table.add_column(title, justify="left" if i < 2 else "right")
+    evaluated = any(r["eval"] for r in rows)  # without evaluation every stage is listed
     for row, r in zip(table_rows, rows, strict=True):
-        if r["eval"]:
+        if r["eval"] or not evaluated:
             table.add_row(*(row[i] for i in shown))
     console.print(table)
     for p in pareto:
