@@ -28,13 +28,27 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from rewards.registry import RewardSpec
+
+class RewardSpec(Protocol):
+    """What this module reads of a registered reward (rewards.registry.RewardSpec satisfies it;
+    a protocol here keeps imports one way: the registry imports settings, never the reverse)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def fn(self) -> Callable[..., Any]: ...
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+    @property
+    def optional_columns(self) -> tuple[str, ...]: ...
+    @property
+    def request_settings(self) -> Mapping[str, Setting]: ...
+
 
 _TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
 _ARTICLE = {bool: "a", int: "an", float: "a", str: "a"}
