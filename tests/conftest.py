@@ -41,6 +41,7 @@ FAST_MODULES = {
     "test_ifmt",
     "test_instruction_linear",
     "test_instructions",
+    "test_language_detector",
     "test_interfaces",
     "test_languages",
     "test_layering",
