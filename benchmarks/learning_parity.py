@@ -22,8 +22,14 @@ with 0).
 
 Systems: `trl` (IS correction off, as measured in issue 12), `trl-is` (TRL's default
 `vllm_importance_sampling_correction`: sequence_mask on the product ratio, C_max 3: its
-sequence-level IS weighting), `rlsys` (defaults: ppo_clip, no rollout correction), `rlsys-tis`,
-`rlsys-mis` (rollout correction), `rlsys-gspo` (GSPO, the paper's sequence-mean loss).
+sequence-level IS weighting), `rlsys` (defaults: ppo_clip, no rollout correction), `rlsys-async`
+(`algorithm.max_staleness: 1`: step t+1's samples come from the weights before step t's update,
+with the asynchronous default correction, TIS), `rlsys-tis`, `rlsys-mis` (rollout correction),
+`rlsys-gspo` (GSPO, the paper's sequence-mean loss).
+
+One step's update is TRL's to ~1e-4 on the same batch (`tests/test_trl_gradient_parity.py`:
+the loss, advantages and log-probabilities of both run on one hand-made batch), so what this
+script adds is the many-step view: sampling, weight hand-off, the async lag, seed spread.
 
     PYTHONPATH=. .venv/bin/python benchmarks/learning_parity.py                 # trl,rlsys x 3 seeds x 50 steps
     PYTHONPATH=. .venv/bin/python benchmarks/learning_parity.py --docs          # also docs/benchmarks.md + PNG
@@ -31,9 +37,8 @@ sequence-level IS weighting), `rlsys` (defaults: ppo_clip, no rollout correction
     PYTHONPATH=. .venv/bin/python benchmarks/learning_parity.py --tiny --steps 2 --seeds 0   # smoke (~2 min)
 
 Each run is its own subprocess (vLLM freezes its environment per process); ~6-7 s per step on
-2 cores, so the default 2 systems x 3 seeds x 50 steps take ~35 min. Not covered: the
-asynchronous loop (not built yet), wall-clock speed (benchmarks/grpo_vs_trl.py), quality beyond
-this toy reward.
+2 cores, so the default 2 systems x 3 seeds x 50 steps take ~35 min. Not covered: wall-clock
+speed (benchmarks/grpo_vs_trl.py), quality beyond this toy reward.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ if __name__ == "__main__":  # as a script this folder comes first: benchmarks/re
 from benchmarks.trl_driver import colocate_env, jsonable, patch_for_vllm_cpu, stated_patches  # noqa: E402
 
 REWARD = "benchmarks.grpo_vs_trl:digit_share"
-SYSTEMS = ("trl", "trl-is", "rlsys", "rlsys-tis", "rlsys-mis", "rlsys-gspo")
+SYSTEMS = ("trl", "trl-is", "rlsys", "rlsys-async", "rlsys-tis", "rlsys-mis", "rlsys-gspo")
 THRESHOLDS = (0.5, 0.9)
 TINY_MODEL = dict(arch="llama", hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=32)
 STEP_REWARDS: list[float] = []  # TRL worker: mean reward of each generation batch
@@ -181,6 +186,8 @@ def rlsys_config(args: argparse.Namespace, system: str) -> Any:
         algorithm["rollout_correction"] = {"type": variant}
     elif variant == "gspo":
         algorithm.update(policy_loss="gspo", loss_agg="seq_mean_token_mean", clip_low=3e-4, clip_high=4e-4)
+    elif variant == "async":  # step t+1 generates while step t trains; rollout_correction auto -> tis
+        algorithm["max_staleness"] = 1
     return RLConfig.model_validate(
         {
             "run": {"output_dir": str(Path(args.workdir) / f"{system}-seed{args.seed}"), "seed": args.seed},
@@ -304,6 +311,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 statistics.median(x for x in reached if x is not None) if all(x is not None for x in reached) else None
             )
         entry["mean_reward"] = statistics.mean(x for r in mine for x in r["rewards"])
+        entry["mean_reward_per_seed"] = [statistics.mean(r["rewards"]) for r in mine]
         entry["last5_reward"] = statistics.mean(x for r in mine for x in r["rewards"][-5:])
         entry["settings"], entry["load"] = mine[0]["settings"], [r["load"] for r in mine]
         entry["mismatch"] = mine[0].get("mismatch")
@@ -326,7 +334,7 @@ def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Names
         "(sampled before the step's update).",
         "",
         "| system | steps to 0.5 (per seed) | median | steps to 0.9 (per seed) | median | mean reward, all steps "
-        "| last 5 steps | load before -> after |",
+        "(per seed) | last 5 steps | load before -> after |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, e in summary.items():
@@ -338,7 +346,10 @@ def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Names
             ]
         load = ", ".join(f"{a} -> {b}" for a, b in e["load"])
         lines.append(
-            f"| {name} | " + " | ".join(cells) + f" | {e['mean_reward']:.3f} | {e['last5_reward']:.3f} | {load} |"
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {e['mean_reward']:.3f} ({', '.join(f'{x:.3f}' for x in e['mean_reward_per_seed'])})"
+            + f" | {e['last5_reward']:.3f} | {load} |"
         )
     lines += ["", "`-`: not reached within the run. TRL runs with " + "; ".join(TRL_PATCHES) + ".", ""]
     for name, e in summary.items():
