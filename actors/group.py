@@ -36,12 +36,16 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from rlsys.core import logs
 
 
-def actor_env(log_name: str = "") -> dict[str, str]:
+def actor_env(log_name: str = "", threads: int | None = None) -> dict[str, str]:
     """Environment for every actor: Ray would set OMP_NUM_THREADS=1 for fractional CPU
-    requests, which halves torch and vLLM on a small machine where the phases alternate.
-    With `log_name` and a run log folder: where the actor writes its output."""
-    threads = str(os.cpu_count() or 1)
-    env = {"OMP_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    requests, which halves torch and vLLM on a small machine where the phases alternate; every
+    core unless `threads` says how many. With `log_name` and a run log folder: where the actor
+    writes its output."""
+    env = {
+        "OMP_NUM_THREADS": str(threads or os.cpu_count() or 1),
+        "TOKENIZERS_PARALLELISM": "false",
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+    }
     for key in (
         "VLLM_CPU_KVCACHE_SPACE",
         "VLLM_CACHE_ROOT",
@@ -108,13 +112,16 @@ class ActorGroup:
         init: Callable[[int], tuple[tuple, dict]] = lambda rank: ((), {}),
         name: str = "",
         placement: PlacementGroup | None = None,
+        threads: int | None = None,
     ):
+        """`threads`: OMP threads of each actor's process (None: every core of its node)."""
         self.owns_pg = placement is None
         if placement is None:
             placement = reserve_bundles(n, {"CPU": num_cpus, "GPU": num_gpus}, name or cls.__name__)
         self.pg = placement
         self._remote_cls: Any = ray.remote(with_process_logs(cls))
         self._init, self._name, self._cls_name = init, name, cls.__name__.lower()
+        self._threads = threads
         self._resources = {"num_cpus": num_cpus, "num_gpus": num_gpus}
         self.restarts = [0] * n
         self.actors = [self._start(rank) for rank in range(n)]
@@ -129,7 +136,7 @@ class ActorGroup:
                 return self._remote_cls.options(
                     **self._resources,
                     name=name,
-                    runtime_env={"env_vars": actor_env(log_name)},
+                    runtime_env={"env_vars": actor_env(log_name, self._threads)},
                     scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=rank),
                 ).remote(*args, **kwargs)
             except ValueError:  # the name of a killed actor (a job restarted in this process) may linger
@@ -157,6 +164,7 @@ class ActorGroup:
         init: Callable[[int, tuple[str, int]], tuple[tuple, dict]],
         name: str = "",
         placement: PlacementGroup | None = None,
+        threads: int | None = None,
     ) -> ActorGroup:
         """`n` ranks that form one process group: `init(rank, (master_addr, master_port))` gives
         each rank's constructor arguments; the address is rank 0's node and a free port there."""
@@ -170,6 +178,7 @@ class ActorGroup:
             name=name,
             placement=pg,
             init=lambda rank: init(rank, address),
+            threads=threads,
         )
         group.owns_pg = placement is None
         return group

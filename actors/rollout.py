@@ -86,6 +86,10 @@ class RolloutWorker:
         if not os.path.isdir(model_path):
             raise FileNotFoundError(f"model path {model_path!r} does not exist or is not a folder")
         self.cfg = cfg
+        if cfg.threads is not None:  # before the engine starts its thread pool
+            import torch
+
+            torch.set_num_threads(cfg.threads)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         try:
             gen_cfg = GenerationConfig.from_pretrained(model_path)

@@ -27,6 +27,8 @@ clear error), and a reward server that died (the HTTP client's retries cover a r
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,7 +39,7 @@ from actors.learner import Learner, split_by_tokens
 from actors.reward_worker import RewardWorker
 from actors.rollout import RolloutWorker
 from rlsys.ahead import GenerateClock
-from rlsys.core.config import RLConfig
+from rlsys.core.config import RLConfig, cpu_threads
 from rlsys.core.types import Sample, TrainSample, WeightPayload
 
 
@@ -57,6 +59,27 @@ def learner_kwargs(cfg: RLConfig, rank: int, address: tuple[str, int], local_ran
         master_addr=address[0],
         master_port=address[1],
         local_rank=local_rank,
+    )
+
+
+def with_cpu_threads(cfg: RLConfig) -> RLConfig:
+    """`cfg` with the learner's and the engines' thread counts of `cpu_threads` for this host
+    (a copy, logged, when they change)."""
+    learner, rollout = cpu_threads(cfg, os.cpu_count() or 1)
+    if (learner, rollout) == (cfg.learner.threads, cfg.rollout.threads):
+        return cfg
+    logging.getLogger(__name__).info(
+        "asynchronous rollouts on CPU: the learner and the engines compute at the same time on %d cores; "
+        "threads: learner %s, engines %s (learner.threads / rollout.threads override)",
+        os.cpu_count() or 1,
+        learner,
+        rollout,
+    )
+    return cfg.model_copy(
+        update={
+            "learner": cfg.learner.model_copy(update={"threads": learner}),
+            "rollout": cfg.rollout.model_copy(update={"threads": rollout}),
+        }
     )
 
 
@@ -118,6 +141,7 @@ class RayCluster:
 
         from actors.group import ActorGroup
 
+        cfg = with_cpu_threads(cfg)
         self.ray, self.cfg = ray, cfg
         c = cfg.cluster
         learner_resources, rollout_resources = self._placement()
@@ -127,6 +151,7 @@ class RayCluster:
             **learner_resources,
             name="learner",
             init=lambda rank, address: ((), learner_kwargs(cfg, rank, address, local_rank=0)),
+            threads=cfg.learner.threads,
         )
         self.rollouts = ActorGroup(
             RolloutWorker,
@@ -137,6 +162,7 @@ class RayCluster:
                 dict(seed=cfg.run.seed + rank, dtype=cfg.rollout_dtype, sleep_mode=self.colocated),
             ),
             name="rollout",
+            threads=cfg.rollout.threads,
         )
         self.rewards = ActorGroup(
             RewardWorker, 1, num_cpus=c.reward_cpus, init=lambda _: ((cfg.rewards,), {}), name="reward"
