@@ -24,7 +24,8 @@ Systems: `trl` (IS correction off, as measured in issue 12), `trl-is` (TRL's def
 `vllm_importance_sampling_correction`: sequence_mask on the product ratio, C_max 3: its
 sequence-level IS weighting), `rlsys` (defaults: ppo_clip, no rollout correction), `rlsys-async`
 (`algorithm.max_staleness: 1`: step t+1's samples come from the weights before step t's update,
-with the asynchronous default correction, TIS), `rlsys-tis`, `rlsys-mis` (rollout correction),
+with the asynchronous default correction, TIS), `rlsys-unseeded` (a diagnostic: the engine's own
+RNG instead of per-prompt seeds, as TRL samples; inline cluster only), `rlsys-tis`, `rlsys-mis` (rollout correction),
 `rlsys-gspo` (GSPO, the paper's sequence-mean loss).
 
 One step's update is TRL's to ~1e-4 on the same batch (`tests/test_trl_gradient_parity.py`:
@@ -66,7 +67,7 @@ from benchmarks.trl_driver import (  # noqa: E402
 )
 
 REWARD = "benchmarks.grpo_vs_trl:digit_share"
-SYSTEMS = ("trl", "trl-is", "rlsys", "rlsys-async", "rlsys-tis", "rlsys-mis", "rlsys-gspo")
+SYSTEMS = ("trl", "trl-is", "rlsys", "rlsys-async", "rlsys-unseeded", "rlsys-tis", "rlsys-mis", "rlsys-gspo")
 THRESHOLDS = (0.5, 0.9)
 TINY_MODEL = dict(arch="llama", hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=32)
 STEP_REWARDS: list[float] = []  # TRL worker: mean reward of each generation batch
@@ -209,10 +210,25 @@ def rlsys_config(args: argparse.Namespace, system: str) -> Any:
     )
 
 
+def unseed_rollouts() -> None:
+    """Diagnostic (`rlsys-unseeded`, inline cluster): the engine samples with its own RNG, seeded
+    once at start, instead of rlsys's per-prompt seeds (as TRL's engine does)."""
+    from actors.rollout import RolloutWorker
+
+    seeded = RolloutWorker.generate
+
+    def generate(self: Any, prompts: list[Any], *a: Any, seeds: list[int] | None = None, **k: Any) -> Any:
+        return seeded(self, prompts, *a, seeds=None, **k)
+
+    RolloutWorker.generate = generate  # type: ignore[method-assign]
+
+
 def worker_rlsys(args: argparse.Namespace) -> dict[str, Any]:
     from rlsys.driver import local_cpus, train
 
     cfg = rlsys_config(args, args.worker)
+    if args.worker == "rlsys-unseeded":
+        unseed_rollouts()
     start = time.perf_counter()
     if cfg.cluster.type == "ray":
         import ray
