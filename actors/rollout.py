@@ -45,11 +45,14 @@ import logging
 import os
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.weight_sync import load_into, transport
 from rlsys.core.config import RolloutConfig
 from rlsys.core.types import Sample, WeightPayload
+
+if TYPE_CHECKING:
+    from vllm import LLM
 
 
 def render_prompt(tokenizer: Any, prompt: str | list[dict[str, str]], use_chat_template: bool) -> list[int]:
@@ -131,7 +134,8 @@ class RolloutWorker:
         samples = []
         for i, (ids, group) in enumerate(zip(prompt_ids, outputs, strict=True)):
             for completion_ids, logprobs, finish in group:
-                text = self.tokenizer.decode(completion_ids, skip_special_tokens=True)
+                # transformers types decode() as str | list[str]; a flat id list decodes to a str
+                text: str = self.tokenizer.decode(completion_ids, skip_special_tokens=True)  # type: ignore[assignment]
                 samples.append(Sample(i, ids, completion_ids, text, logprobs, finish, self.weight_version))
         return samples
 
@@ -246,15 +250,21 @@ class VLLMBackend:
         self.cfg = cfg
         self.stop_ids = stop_ids
         self.asleep = False
-        self.llm = LLM(**kwargs)
+        self._llm: LLM | None = LLM(**kwargs)
         # every weight reload warns "RotaryEmbedding: Failed to load weights": rotary caches are
         # not in a state dict and vLLM restores them itself (greedy parity is tested after sync)
         logging.getLogger("vllm.model_executor.model_loader.reload.layerwise").setLevel(logging.ERROR)
 
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            raise RuntimeError("the vLLM engine was shut down")
+        return self._llm
+
     def generate(
         self, prompt_ids: list[list[int]], n: int, seeds: list[int] | None = None, temperature: float | None = None
     ) -> list[list[tuple[list[int], list[float], str]]]:
-        from vllm import SamplingParams
+        from vllm import SamplingParams, TokensPrompt
 
         requests = []
         for i, ids in enumerate(prompt_ids):
@@ -270,7 +280,7 @@ class VLLMBackend:
                 seed=None if seeds is None else seeds[i],
             )
             requests.append(params)
-        prompts = [{"prompt_token_ids": ids} for ids in prompt_ids]
+        prompts = [TokensPrompt(prompt_token_ids=ids) for ids in prompt_ids]
         outputs = []
         for wave in self._waves(prompt_ids, n, seeded=seeds is not None):
             outputs += self.llm.generate([prompts[i] for i in wave], [requests[i] for i in wave], use_tqdm=False)
@@ -279,7 +289,10 @@ class VLLMBackend:
             group = []
             for comp in sorted(out.outputs, key=lambda c: c.index):
                 ids = list(comp.token_ids)
-                lps = [step[tok].logprob for tok, step in zip(ids, comp.logprobs, strict=True)]
+                if comp.logprobs is None:
+                    raise RuntimeError("vLLM returned no sample logprobs although logprobs=0 was requested")
+                # FlatLogprobs types a position as optional; a sampled position always has its entry
+                lps = [step[tok].logprob for tok, step in zip(ids, comp.logprobs, strict=True)]  # type: ignore[index]
                 group.append((ids, lps, comp.finish_reason or "length"))
             groups.append(group)
         return groups
@@ -316,11 +329,11 @@ class VLLMBackend:
             self.asleep = tags is not None and "kv_cache" not in tags
 
     def shutdown(self) -> None:
-        engine = getattr(self, "llm", None)
+        engine = getattr(self, "_llm", None)
         core = getattr(getattr(engine, "llm_engine", None), "engine_core", None)
         if core is not None:
             core.shutdown()
-        self.llm = None
+        self._llm = None
 
 
 class HFBackend:
@@ -341,7 +354,8 @@ class HFBackend:
         self.cfg = cfg
         self.stop_ids = stop_ids
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # Ray: this actor's GPU
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(self.device)
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        self.model = model.to(self.device)  # type: ignore[arg-type]  # transformers' stub types `to` as unbound
         self.model.eval()
 
     def generate(
@@ -361,7 +375,7 @@ class HFBackend:
             batch = order[start : start + size]
             # a forked RNG: the seed decides this prompt's samples, and the caller's RNG is left alone
             with torch.random.fork_rng(enabled=seeded):
-                if seeded:
+                if seeded and seeds is not None:
                     torch.manual_seed(seeds[batch[0]])
                 outputs = self._generate_batch([prompt_ids[i] for i in batch], n, temperature)
             for i, group in zip(batch, outputs, strict=True):

@@ -114,12 +114,12 @@ def split_validation(
     num_rows: int, *, seed: int, fraction: float | None = None, count: int | None = None
 ) -> tuple[list[int], list[int]]:
     """(train indices, validation indices), both sorted; exactly one of fraction/count."""
-    if (fraction is None) == (count is None):
-        raise ValueError("give exactly one of fraction or count")
-    if fraction is not None:
+    if fraction is not None and count is None:
         if not 0 < fraction < 1:
             raise ValueError(f"fraction must be in (0, 1), got {fraction}")
         count = max(1, round(fraction * num_rows))
+    elif count is None or fraction is not None:
+        raise ValueError("give exactly one of fraction or count")
     if not 0 <= count < num_rows:
         raise ValueError(f"validation count must be in [0, {num_rows}) for {num_rows} rows, got {count}")
     order = list(range(num_rows))

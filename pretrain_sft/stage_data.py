@@ -86,7 +86,8 @@ def load_stage_data(stage: SupervisedStage, tokenizer, seed: int) -> StageData:
         )
         if not examples:
             raise DataError(f"no examples left after on_overlength={on_overlength!r}", where=str(records.path))
-        keep, held = list(range(len(examples))), []
+        keep: list[int] = list(range(len(examples)))
+        held: list[int] = []
         if stage.validation_fraction:
             if len(examples) < 2:
                 problem = f"{len(examples)} example: too few to hold out a validation share"

@@ -130,7 +130,7 @@ def _broken(exc: Exception) -> RewardFn:
     return fn
 
 
-def score(spec: RewardSpec, completions: Sequence[str], columns: dict[str, Sequence[Any]]) -> list[RewardResult]:
+def score(spec: RewardSpec, completions: Sequence[str], columns: Mapping[str, Sequence[Any]]) -> list[RewardResult]:
     """Call a reward on a batch and hold it to the interface.
 
     A reward that raises gives every sample status `error` with the exception as reason;

@@ -45,12 +45,16 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlsys.core.config import RewardsConfig
 from rlsys.core.data import load_prompts, sampling_seed
 from rlsys.core.pipeline_config import CurateSections
 from rlsys.curate_select import apply_quota, dedupe, domain_of, filter_reason, select, translation_guard
+
+if TYPE_CHECKING:
+    from actors.group import ActorGroup
+    from actors.rollout import RolloutWorker
 
 
 class CurateError(ValueError):
@@ -62,7 +66,8 @@ class CurateError(ValueError):
 
 def read_prompts(cfg: CurateSections) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every source's rows (checked like RL rows), limited and deduped; and the counts."""
-    prompts, counts = [], {"read": 0}
+    prompts: list[dict[str, Any]] = []
+    counts: dict[str, Any] = {"read": 0}
     for source in cfg.sources:
         rows = load_prompts(source.path, source.prompt_key, cfg.rewards.default)
         rows = rows[: source.limit] if source.limit else rows
@@ -139,7 +144,7 @@ class InlineEngines:
 
         self.cfg, self.seed = cfg, seed
         self.rewards = RewardWorker(rewards)
-        self.worker = None
+        self.worker: RolloutWorker | None = None
 
     def load(self, model_path: str, dtype: str) -> None:
         from actors.rollout import RolloutWorker
@@ -148,6 +153,8 @@ class InlineEngines:
         self.worker = RolloutWorker(model_path, self.cfg.rollout, seed=self.seed, dtype=dtype)
 
     def generate(self, prompts: list[Any], seeds: list[int] | None) -> list[Any]:
+        if self.worker is None:
+            raise RuntimeError("no model loaded: call load() before generate()")
         return self.worker.generate(prompts, seeds=seeds)
 
     def score(self, completions: list[str], rows: list[dict[str, Any]]) -> list[Any]:
@@ -176,7 +183,8 @@ class RayEngines(InlineEngines):
             ray.init(address=c.address) if c.address else ray.init(
                 num_cpus=c.num_cpus or max(os.cpu_count() or 1, 2), include_dashboard=False
             )
-        self.ray, self.cfg, self.seed, self.group = ray, cfg, seed, None
+        self.ray, self.cfg, self.seed = ray, cfg, seed
+        self.group: ActorGroup | None = None
         self.reward_group = ActorGroup(
             RewardWorker, 1, num_cpus=cfg.cluster.reward_cpus, init=lambda _: ((rewards,), {}), name="curate-reward"
         )
@@ -199,6 +207,8 @@ class RayEngines(InlineEngines):
     def generate(self, prompts: list[Any], seeds: list[int] | None) -> list[Any]:
         from rlsys.dispatch import generate_balanced
 
+        if self.group is None:
+            raise RuntimeError("no model loaded: call load() before generate()")
         r = self.cfg.rollout
         return generate_balanced(self.group.actors, prompts, r.samples_per_prompt, r.prompts_per_request, seeds=seeds)
 

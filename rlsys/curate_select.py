@@ -37,7 +37,7 @@ import random
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 REWARD_DOMAINS = {
@@ -67,13 +67,14 @@ def prompt_text(prompt: Any) -> str:
     return "\n".join(f"{m.get('role')}: {m.get('content')}" for m in prompt)
 
 
-def dedupe(rows: Sequence[dict[str, Any]], mode: str, key: str = "prompt") -> tuple[list[int], Counter]:
+def dedupe(rows: Sequence[Mapping[str, Any]], mode: str, key: str = "prompt") -> tuple[list[int], Counter[str]]:
     """Indices of the rows to keep (first occurrence wins) and counts of what was dropped."""
     if mode not in ("none", "exact", "normalized"):
         raise ValueError(f"dedupe must be none, exact or normalized, got {mode!r}")
     seen_exact: set[str] = set()
     seen_norm: set[str] = set()
-    keep, dropped = [], Counter()
+    keep: list[int] = []
+    dropped: Counter[str] = Counter()
     for i, row in enumerate(rows):
         exact = json.dumps(row[key], sort_keys=True, ensure_ascii=False)
         norm = normalize_text(prompt_text(row[key]))

@@ -72,8 +72,8 @@ def pair_of(row: dict[str, Any]) -> str | None:
 def _by_pair(rows: list[dict[str, Any]]) -> dict[str, list[int]]:
     pairs: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
-        if pair_of(row):
-            pairs.setdefault(pair_of(row), []).append(i)
+        if pair := pair_of(row):
+            pairs.setdefault(pair, []).append(i)
     return dict(sorted(pairs.items()))
 
 
@@ -278,7 +278,7 @@ def _pass_metrics(
     flat_out = [text for group in samples for text in group]
     results = _reward_results(reward, flat_out, {**_columns(task, flat_rows), **(settings or {})})
     metrics: dict[str, float] = {"samples_unscored": 0.0}
-    sums = {k: [] for k in ks}
+    sums: dict[int, list[float]] = {k: [] for k in ks}
     start = 0
     for detail, group in zip(per_row, samples, strict=True):
         verdicts = [_solved(r, task) for r in results[start : start + len(group)]]

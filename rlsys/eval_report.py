@@ -218,7 +218,8 @@ def regressions(points: list[tuple[float | None, float | None]], cfg: ParetoConf
     for prev, cur in zip(points, points[1:]):
         found = []
         for axis, i, margin in (("translation", 0, cfg.max_translation_drop), ("general", 1, cfg.max_general_drop)):
-            if prev[i] is not None and cur[i] is not None and prev[i] - cur[i] > margin:
-                found.append(f"{axis} -{prev[i] - cur[i]:.3f} (margin {margin})")
+            before, after = prev[i], cur[i]
+            if before is not None and after is not None and before - after > margin:
+                found.append(f"{axis} -{before - after:.3f} (margin {margin})")
         flags.append(found)
     return flags

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,7 +244,7 @@ def _score_and_report(
         result = score(s.task, s.rows, chunk, where=places, samples=samples.get(s.key), cfg=cfg, qe=qe)
         metrics.update({f"{s.key}/{name}": value for name, value in result.metrics.items()})
         notes += [note for note in result.notes if note not in notes]  # e.g. the QE note once, not per set
-        groups = samples.get(s.key) or [None] * len(s.rows)
+        groups: Sequence[list[str] | None] = samples.get(s.key) or [None] * len(s.rows)
         for row, out, w, detail, group in zip(s.rows, chunk, places, result.per_row, groups, strict=True):
             record = {"set": s.key, "where": w, "prompt": row["prompt"], "output": out, **detail}
             if group is not None:

@@ -45,7 +45,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -61,8 +61,11 @@ from rlsys.core.config import (
     validate,
 )
 from rlsys.core.logs import move_to
-from rlsys.core.pipeline_config import CurateStage, GRPOStage, PipelineConfig
+from rlsys.core.pipeline_config import CurateStage, GRPOStage, ParetoConfig, PipelineConfig
 from rlsys.core.progress import Display, run_display
+
+if TYPE_CHECKING:
+    from rlsys.qe_server import QEService
 
 SUMMARY_KEYS = (
     "loss",
@@ -147,6 +150,8 @@ def run_stages(cfg: PipelineConfig, first: int, console: Console, display: Displ
         if index < first:
             move_to(folder / "logs")
             done = read_done(folder)
+            if done is None:  # `first` is the first stage without DONE: someone removed it since
+                raise RuntimeError(f"{folder / 'DONE'} disappeared while the pipeline was starting")
             check_unchanged(folder, done, stage.model_dump(mode="json"), model_dir)
             console.print(f"stage {folder.name}: already done, model {done['model_dir']}")
             display.skip(folder.name, "already done")
@@ -187,9 +192,10 @@ class LazyQE:
     need none) and stopped when the pipeline ends."""
 
     def __init__(self, cfg: PipelineConfig, stack: contextlib.ExitStack):
-        self.cfg, self.stack, self.service = cfg, stack, None
+        self.cfg, self.stack = cfg, stack
+        self.service: QEService | None = None
 
-    def get(self) -> Any:
+    def get(self) -> QEService:
         if self.service is None:
             from rlsys.qe_server import qe_service
 
@@ -251,6 +257,8 @@ def run_grpo(cfg: PipelineConfig, stage: GRPOStage, model_dir: str, folder: Path
 
     run = RunConfig(name=f"{cfg.run.name}-{folder.name}", output_dir=str(folder), seed=cfg.run.seed)
     final = train(stage.rl_config(ModelConfig(path=model_dir, dtype=cfg.model.dtype), run))
+    if final is None:  # train() saves at the last step, and train.steps >= 1
+        raise RuntimeError(f"the GRPO stage in {folder} finished without a final checkpoint")
     lines = (folder / "metrics.jsonl").read_text().splitlines()
     metrics = json.loads(lines[-1]) if lines else {}
     return {"model_dir": str(final / "hf"), "steps": stage.train.steps, "metrics": metrics}
@@ -334,8 +342,8 @@ def write_summary(cfg: PipelineConfig, rows: list[dict[str, Any]], console: Cons
     run_dir = Path(cfg.run.output_dir)
     lines = [f"# Pipeline {cfg.run.name}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows]
-    if pareto:
-        lines += ["", *pareto_markdown(cfg, pareto, run_dir)]
+    if pareto and cfg.eval is not None:  # pareto_rows gives rows only with an eval section
+        lines += ["", *pareto_markdown(cfg.eval.pareto, pareto, run_dir)]
     lines += ["", "Models:", ""] + [f"- {r['stage']}: `{r['model_dir']}`" for r in rows]
     (run_dir / "pipeline_summary.json").write_text(json.dumps(summary, indent=2))
     (run_dir / "pipeline_summary.md").write_text("\n".join(lines) + "\n")
@@ -373,8 +381,10 @@ def pareto_rows(cfg: PipelineConfig, rows: list[dict[str, Any]]) -> list[dict[st
         return []
     evaluated = [r for r in rows if r["eval"]]
     points = [axis_scores(r["eval"], cfg.eval.pareto) for r in evaluated]
-    complete = [p for p in points if None not in p]
-    front = dict(zip(complete, pareto_front(complete), strict=True)) if complete else {}
+    complete = [(t, g) for t, g in points if t is not None and g is not None]
+    front: dict[tuple[float | None, float | None], bool] = {}
+    if complete:
+        front.update(zip(complete, pareto_front(complete), strict=True))
     flags = regressions(points, cfg.eval.pareto)
     return [
         {"stage": r["stage"], "translation": t, "general": g, "pareto_front": front.get((t, g), False), "gate": f}
@@ -382,10 +392,9 @@ def pareto_rows(cfg: PipelineConfig, rows: list[dict[str, Any]]) -> list[dict[st
     ]
 
 
-def pareto_markdown(cfg: PipelineConfig, pareto: list[dict[str, Any]], run_dir: Path) -> list[str]:
+def pareto_markdown(p: ParetoConfig, pareto: list[dict[str, Any]], run_dir: Path) -> list[str]:
     from rlsys.plots import plot_pareto
 
-    p = cfg.eval.pareto
     lines = [
         "## Translation vs general",
         "",

@@ -51,6 +51,8 @@ class QEService:
 
     def score(self, name: str, outputs: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """One CompositeResult per output: reward `name` ("comet" / "comet_qe") on the rows' columns."""
+        if self.url is None:
+            raise RuntimeError(f"no QE server to score {name!r} with: {self.note or 'no url'}")
         if self._client is None:
             from rewards.client import RemoteReward
 

@@ -58,6 +58,14 @@ def test_comet_is_skipped_with_a_note_without_the_qe_environment(tmp_path):
     assert "comet" not in result.metrics and result.metrics["chrf"] == pytest.approx(100.0)
 
 
+def test_scoring_without_a_qe_server_raises_the_reason_not_an_attributeerror():
+    from rlsys.qe_server import QEService
+
+    qe = QEService(note="COMET skipped: no QE environment")
+    with pytest.raises(RuntimeError, match="no QE server to score 'comet' with: COMET skipped: no QE environment"):
+        qe.score("comet", ["a b."], [{"reference": "a b."}])
+
+
 # ---------------------------------------------------------------- the judge hook
 
 

@@ -453,8 +453,8 @@ class _Builder:
             wrong = _corrupt_translation(r, self.lexicon, rng)
             rows.append({"prompt": _user(r["prompt"]), "chosen": r["reference"], "rejected": wrong})
         for q, a in self.math_items(self.train_facts, n // 3, "pref_math"):
-            wrong = a + rng.choice([-2, -1, 1, 2]) if a >= 2 else a + rng.choice([1, 2])
-            rows.append({"prompt": _user(q), "chosen": f"\\boxed{{{a}}}", "rejected": f"\\boxed{{{wrong}}}"})
+            wrong_sum = a + rng.choice([-2, -1, 1, 2]) if a >= 2 else a + rng.choice([1, 2])
+            rows.append({"prompt": _user(q), "chosen": f"\\boxed{{{a}}}", "rejected": f"\\boxed{{{wrong_sum}}}"})
         for _ in range(n // 3):
             task = rng.choice(self.train_tasks)
             rows.append(
