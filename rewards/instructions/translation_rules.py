@@ -64,7 +64,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from rewards.instructions import quantities as q
+import rewards.instructions.quantities as q
 from rewards.instructions.segmentation import script_of
 from rewards.instructions.spec import KINDS, Arg, check
 from rewards.instructions.translation_checks import strip_markup
