@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.grpo_vs_trl import args_samples, shape
+from benchmarks.measure import machine_line
 
 
 def summarize(runs: list[dict[str, Any]], args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
@@ -86,9 +87,7 @@ def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Names
         "## rlsys vs TRL `GRPOTrainer` (`benchmarks/grpo_vs_trl.py`)",
         "",
         f"Command: `{command}`  ",
-        f"Machine: {m['cores']} cores, {m['cpu']}; {m['date']}; Python {m['python']}; "
-        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-        + "  ",
+        machine_line(m),
         f"Workload per step: {s['prompts']} prompts x {s['samples']} samples x {s['new_tokens']} new tokens "
         f"(stop tokens suppressed), prompts ~{info['prompt_tokens_mean']:.0f} tokens; model "
         f"{info['params'] / 1e6:.1f}M parameters, {s['dtype']}; {args.rounds} round(s) alternating the systems, "

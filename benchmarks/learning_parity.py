@@ -328,14 +328,14 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def markdown(summary: dict[str, Any], info: dict[str, Any], args: argparse.Namespace, command: str) -> str:
+    from benchmarks.measure import machine_line
+
     m, s = info["machine"], shape(args)
     lines = [
         "## Learning parity with TRL (`benchmarks/learning_parity.py`)",
         "",
         f"Command: `{command}`  ",
-        f"Machine: {m['cores']} cores, {m['cpu']}; {m['date']}; "
-        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
-        + "  ",
+        machine_line(m),
         f"Workload: {info['params'] / 1e6:.1f}M-parameter random Llama, {s['prompts']} prompts x {s['samples']} samples "
         f"x {s['new_tokens']} tokens per step, reward `digit_share`, lr {s['lr']:g} constant, float32, "
         f"{args.steps} steps, seeds {args.seeds}; rlsys cluster `{args.cluster}`. Reward = mean over the step's samples "

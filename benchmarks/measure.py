@@ -109,6 +109,12 @@ def machine() -> dict[str, Any]:
     }
 
 
+def machine_line(m: dict[str, Any]) -> str:
+    """The `Machine:` line of a docs section, from `machine()`'s result."""
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    return f"Machine: {m['cores']} cores, {m['cpu']}; {m['date']}; Python {m['python']}; {versions}  "
+
+
 def _vllm_dist() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -65,13 +65,14 @@ def learner_kwargs(cfg: RLConfig, rank: int, address: tuple[str, int], local_ran
 def with_cpu_threads(cfg: RLConfig) -> RLConfig:
     """`cfg` with the learner's and the engines' thread counts of `cpu_threads` for this host
     (a copy, logged, when they change)."""
-    learner, rollout = cpu_threads(cfg, os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    learner, rollout = cpu_threads(cfg, cores)
     if (learner, rollout) == (cfg.learner.threads, cfg.rollout.threads):
         return cfg
     logging.getLogger(__name__).info(
         "asynchronous rollouts on CPU: the learner and the engines compute at the same time on %d cores; "
         "threads: learner %s, engines %s (learner.threads / rollout.threads override)",
-        os.cpu_count() or 1,
+        cores,
         learner,
         rollout,
     )
