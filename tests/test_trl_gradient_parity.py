@@ -141,29 +141,21 @@ def trl_run(model_path: str, tmp_path) -> tuple[list[dict], dict[str, torch.Tens
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    args = GRPOConfig(
+    from benchmarks.trl_driver import matched_grpo_settings
+
+    # the learning-parity benchmark's TRL settings (constant lr, AdamW without decay, clip 1.0,
+    # dapo loss, DAPO's clip range, group-scaled advantages, one on-policy iteration)
+    settings = matched_grpo_settings(
         output_dir=str(tmp_path / "trl-replay"),
-        use_cpu=True,
-        bf16=False,
-        max_steps=STEPS,
-        per_device_train_batch_size=REPLAY_PROMPTS * REPLAY_GROUP,
-        gradient_accumulation_steps=1,
-        num_generations=REPLAY_GROUP,
-        max_completion_length=12,
-        temperature=1.0,
-        learning_rate=REPLAY_LR,
-        lr_scheduler_type="constant",
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        loss_type="dapo",
-        scale_rewards="group",
-        beta=0.0,
-        epsilon=0.2,
-        epsilon_high=0.28,
-        report_to="none",
-        save_strategy="no",
+        steps=STEPS,
+        prompts=REPLAY_PROMPTS,
+        samples=REPLAY_GROUP,
+        new_tokens=12,
+        lr=REPLAY_LR,
+        use_vllm=False,
         seed=0,
     )
+    args = GRPOConfig(**settings, use_cpu=True, bf16=False)
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": f"Count to {i}."}]} for i in range(8)])
     batches: list[dict] = []
     rewards: list[list[float]] = []
